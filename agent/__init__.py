@@ -1,0 +1,1 @@
+"""deskhand's agent: actions, the step loop, planners, perception and the CLI."""

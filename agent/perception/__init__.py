@@ -1,0 +1,1 @@
+"""Perception: screen parsing (OCR) and intent triage."""

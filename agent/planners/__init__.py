@@ -1,0 +1,1 @@
+"""Planners propose the next actions: script, anthropic, openai."""

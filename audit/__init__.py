@@ -1,0 +1,1 @@
+"""Tamper-evident SQLite audit log, verification and replay."""

@@ -1,0 +1,1 @@
+"""Least-privilege policy engine: YAML profiles that allow, deny or ask."""

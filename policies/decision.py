@@ -1,0 +1,59 @@
+"""What the policy engine answers, and what it is told about each action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Effect = Literal["allow", "deny", "ask"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's verdict on one action.
+
+    ``rule_ids`` names every rule that decided it (empty when nothing matched
+    and the default deny applied).  ``secret`` is true when typed text looked
+    like a secret: the audit log then stores it masked.
+    """
+
+    effect: Effect
+    rule_ids: tuple[str, ...]
+    reason: str
+    policy_sha256: str
+    secret: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect == "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """What intent triage said about the task (issue 6 fills it)."""
+
+    category: str
+    risk: Literal["low", "medium", "high"]
+    confidence: float
+
+
+@dataclass(slots=True)
+class PolicyContext:
+    """Everything the policy may look at besides the action itself.
+
+    Built by the loop for each step; nothing in it comes from the planner's
+    own claims about the action.
+    """
+
+    screen_width: int
+    screen_height: int
+    window_title: str = ""
+    step_index: int = 0
+    elapsed_s: float = 0.0
+    typed_chars: int = 0
+    recent_action_times: list[float] = field(default_factory=list)
+    triage: Triage | None = None
+    injection_risk: float = 0.0
+    injection_reason: str = ""
+    session_grants: set[str] = field(default_factory=set)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Sandboxes: throw-away desktops the agent acts on (local Xvfb, Docker)."""
