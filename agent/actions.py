@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.keys import UnknownKeyError, normalize_key
 
@@ -149,12 +157,11 @@ class Click(_Action):
 
     _canon = field_validator("modifiers")(_canonical_keys)
 
-    @field_validator("y")
-    @classmethod
-    def _both_or_neither(cls, y: int | None, info: Any) -> int | None:
-        if (info.data.get("x") is None) != (y is None):
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Click:
+        if (self.x is None) != (self.y is None):
             raise ValueError("give both x and y, or neither")
-        return y
+        return self
 
     def points(self) -> list[Point]:
         if self.x is None or self.y is None:
