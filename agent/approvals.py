@@ -1,0 +1,215 @@
+"""Human approval of risky steps.
+
+Every approval goes through the audit database (the *broker*): the loop's
+approver writes a request row, and whoever answers first wins — the
+terminal prompt of ``deskhand run``, a TUI in this process, or a TUI in
+another terminal attached to the same database.  No answer before the
+timeout, end of input, Ctrl-C or a closed terminal all mean *deny*.
+
+An approval is bound to the frame it was shown with: before the action runs
+the loop compares the region around its target (:func:`frames_match_near`)
+and asks again when it changed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import os
+import select
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TextIO
+
+from PIL import Image, ImageChops
+
+from agent.actions import Action, TypeText
+from policies.decision import Decision
+from sandbox.base import Frame
+
+Scope = Literal["once", "session"]
+
+# Pixels around each target point that must look the same as when approved.
+TARGET_MARGIN_PX = 48
+# Share of the screen allowed to differ for actions without a target point.
+WHOLE_SCREEN_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    session_id: str
+    step_id: int
+    action: Action
+    decision: Decision
+    frame: Frame
+    timeout_s: float
+
+    def summary(self) -> str:
+        """The action in words, with secret text masked."""
+        action = self.action
+        if self.decision.secret and isinstance(action, TypeText):
+            return f"type •••• ({len(action.text)} chars, looks like a secret)"
+        return action.describe()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAnswer:
+    approved: bool
+    scope: Scope
+    approver: str
+    channel: str
+
+
+class Approver(Protocol):
+    """Answers an approval request; ``None`` means nobody answered in time (deny)."""
+
+    def request(self, request: ApprovalRequest) -> ApprovalAnswer | None: ...
+
+
+class BrokerLog(Protocol):
+    """The audit log's approval broker."""
+
+    def request_approval(self, step_id: int, *, frame_sha256: str, summary: str,
+                         rule_ids: tuple[str, ...] | list[str], reason: str,
+                         timeout_s: float) -> int: ...
+
+    def answer_approval(self, approval_id: int, *, approved: bool, scope: Scope,
+                        approver: str, channel: str) -> bool: ...
+
+    def wait_for_answer(self, approval_id: int, *, timeout_s: float,
+                        poll_s: float = 0.05) -> Any: ...
+
+
+class BrokerApprover:
+    """Writes each request to the database and waits for any attached approver.
+
+    With a ``prompt`` (a terminal), the human here can answer too; the first
+    answer recorded in the database wins.
+    """
+
+    def __init__(self, log: BrokerLog, *, prompt: TerminalPrompt | None = None) -> None:
+        self.log = log
+        self.prompt = prompt
+
+    def request(self, request: ApprovalRequest) -> ApprovalAnswer | None:
+        approval_id = self.log.request_approval(
+            request.step_id, frame_sha256=request.frame.sha256, summary=request.summary(),
+            rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
+            timeout_s=request.timeout_s,
+        )
+        if self.prompt is not None:
+            self._ask_here(approval_id, request)
+        answer = self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
+                                          request.timeout_s)
+        return _as_answer(answer)
+
+    def _ask_here(self, approval_id: int, request: ApprovalRequest) -> None:
+        assert self.prompt is not None
+        deadline = time.monotonic() + request.timeout_s
+        self.prompt.show(request)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._answered_elsewhere(approval_id):
+                self.prompt.say("answered from another approver")
+                return
+            choice = self.prompt.read_choice(min(remaining, 0.2))
+            if choice == "":
+                continue
+            approved, scope = _CHOICES.get(choice, (False, "once"))
+            self.log.answer_approval(approval_id, approved=approved, scope=scope,
+                                     approver=self.prompt.who, channel="terminal")
+            return
+        self.prompt.say("no answer in time: denied")
+
+    def _answered_elsewhere(self, approval_id: int) -> bool:
+        return self.log.wait_for_answer(approval_id, timeout_s=0) is not None
+
+
+_CHOICES: dict[str, tuple[bool, Scope]] = {
+    "y": (True, "once"), "yes": (True, "once"), "s": (True, "session"),
+    "n": (False, "once"), "no": (False, "once"), "eof": (False, "once"),
+    "interrupt": (False, "once"),
+}
+
+
+def _as_answer(answer: Any) -> ApprovalAnswer | None:
+    if answer is None:
+        return None
+    return ApprovalAnswer(approved=bool(answer.approved), scope=answer.scope,
+                          approver=str(answer.approver), channel=str(answer.channel))
+
+
+class TerminalPrompt:
+    """Asks on a terminal: y (once), s (for this session), n (deny)."""
+
+    def __init__(self, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
+                 who: str | None = None) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.who = who or f"{getpass.getuser()}@tty"
+
+    def show(self, request: ApprovalRequest) -> None:
+        decision = request.decision
+        rules = ", ".join(decision.rule_ids) or "default"
+        self.stdout.write(
+            f"\n  approval needed: {request.summary()}\n"
+            f"    rule {rules}: {decision.reason}\n"
+            f"    window: {request.frame.window_title or '(none)'}\n"
+            f"    [y] approve once  [s] allow this rule for the session  [n] deny"
+            f"  (denied after {request.timeout_s:g} s) > "
+        )
+        self.stdout.flush()
+
+    def say(self, text: str) -> None:
+        self.stdout.write(f"\n    {text}\n")
+        self.stdout.flush()
+
+    def read_choice(self, wait_s: float) -> str:
+        """One answer, ``""`` if none yet, ``eof``/``interrupt`` when input is gone."""
+        try:
+            ready, _, _ = select.select([self.stdin], [], [], wait_s)
+            if not ready:
+                return ""
+            line = self.stdin.readline()
+        except KeyboardInterrupt:
+            return "interrupt"
+        except (OSError, ValueError):
+            return "eof"
+        return line.strip().lower() if line else "eof"
+
+
+def stdin_is_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (ValueError, OSError):
+        return False
+
+
+def frames_match_near(shown: Frame, current: Frame, action: Action) -> bool:
+    """True when the screen around ``action``'s target still looks as it did when approved."""
+    if shown.sha256 == current.sha256:
+        return True
+    if (shown.width, shown.height) != (current.width, current.height):
+        return False
+    before, after = _decode(shown), _decode(current)
+    points = action.points()
+    if not points:
+        return shown.window_title == current.window_title and _changed_share(before, after) \
+            <= WHOLE_SCREEN_TOLERANCE
+    return all(_same_box(before, after, p.x, p.y) for p in points)
+
+
+def _decode(frame: Frame) -> Image.Image:
+    return Image.open(io.BytesIO(frame.png)).convert("RGB")
+
+
+def _same_box(before: Image.Image, after: Image.Image, x: int, y: int) -> bool:
+    box = (max(0, x - TARGET_MARGIN_PX), max(0, y - TARGET_MARGIN_PX),
+           min(before.width, x + TARGET_MARGIN_PX), min(before.height, y + TARGET_MARGIN_PX))
+    return ImageChops.difference(before.crop(box), after.crop(box)).getbbox() is None
+
+
+def _changed_share(before: Image.Image, after: Image.Image) -> float:
+    diff = ImageChops.difference(before, after).convert("L").point(lambda v: 255 if v else 0)
+    changed = diff.histogram()[255]
+    return changed / (before.width * before.height)

@@ -1,0 +1,60 @@
+"""deskhand's settings: built once at the edge (the CLI), passed down.
+
+Layers, lowest first: defaults, ``DESKHAND_*`` environment variables,
+command-line flags (applied by the CLI with :meth:`Settings.with_overrides`).
+Provider API keys are read here and nowhere else; they travel as
+:class:`~pydantic.SecretStr` so that they never print by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SandboxKind = Literal["auto", "local", "docker", "fake"]
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="DESKHAND_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".deskhand")
+    db: Path | None = None
+    policy: str = "default"
+    sandbox: SandboxKind = "auto"
+    screen: str = "1280x800"
+    network: bool = False
+    approval_timeout_s: float = 120.0
+    max_steps: int = 200
+    action_deadline_s: float = 30.0
+
+    planner: Literal["script", "anthropic", "openai"] = "script"
+    model: str = ""
+    base_url: str | None = None
+    max_cost_usd: float | None = None
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "DESKHAND_ANTHROPIC_API_KEY"),
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "DESKHAND_OPENAI_API_KEY")
+    )
+
+    @property
+    def db_path(self) -> Path:
+        return self.db if self.db is not None else self.home / "audit.db"
+
+    def secrets(self) -> list[str]:
+        """Every secret value the audit log must never store."""
+        keys = (self.anthropic_api_key, self.openai_api_key)
+        return [k.get_secret_value() for k in keys if k is not None and k.get_secret_value()]
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return self.model_copy(update=given)
