@@ -60,6 +60,7 @@ def make_sandbox(kind: str, settings: Settings, *, watch: bool = False) -> Sandb
         return LocalSandbox(size=size)
     if kind == "docker":
         import docker
+
         from sandbox.docker import DockerSandbox
 
         return DockerSandbox(docker.from_env(), size=size, network=settings.network,
