@@ -15,6 +15,13 @@ The file::
       - scroll: {x: 640, y: 400, dy: 3}
       - screenshot
       - action: {type: zoom, x0: 0, y0: 0, x1: 200, y1: 100}   # any canonical action
+      - click_text: OK             # grounded: find the text on screen, click its centre
+      - click_text: {text: Save, button: right, count: 2, timeout: 5}
+      - wait_for_text: {text: Saved, timeout: 10}
+
+Grounded steps need a :class:`TextLocator` (the screen parser); while the
+text is not on screen the planner proposes short waits, and fails the run
+with a clear message when the timeout passes.
 
 Every step is turned into a typed action when the file is loaded; a
 malformed step is reported with the file, line and field.  At run time the
@@ -23,24 +30,44 @@ planner proposes one step per turn and finishes when the steps run out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import yaml
 
-from agent.actions import Action, ActionError, parse_action
+from agent.actions import Action, ActionError, Click, MouseButton, Wait, parse_action
 from agent.errors import ScriptError
 from agent.keys import UnknownKeyError, parse_combo
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
+from sandbox.base import Frame
+
+
+class TextLocator(Protocol):
+    """Finds text on a frame; returns the centre of its box, or None."""
+
+    def locate(self, frame: Frame, text: str) -> tuple[int, int] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedStep:
+    """A step that needs the screen read first: click some text, or wait for it."""
+
+    kind: Literal["click_text", "wait_for_text"]
+    text: str
+    timeout_s: float = 10.0
+    button: MouseButton = "left"
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class ScriptStep:
-    action: Action
+    action: Action | None
     note: str
     line: int
+    grounded: GroundedStep | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +130,26 @@ _SHORTHANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
+_GROUNDED_FIELDS = {"text", "timeout", "button", "count"}
+
+
+def _grounded(kind: str, value: Any) -> GroundedStep:
+    data = {"text": value} if isinstance(value, str) else value
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"]:
+        raise ValueError("expected the text to find, or a mapping with 'text'")
+    unknown = set(data) - _GROUNDED_FIELDS
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    button = data.get("button", "left")
+    if button not in {"left", "right", "middle"}:
+        raise ValueError(f"button must be left, right or middle, not {button!r}")
+    timeout, count = float(data.get("timeout", 10.0)), int(data.get("count", 1))
+    if not (0 < timeout <= 600 and 1 <= count <= 3):
+        raise ValueError("timeout must be in (0, 600] seconds and count in 1..3")
+    return GroundedStep(kind="click_text" if kind == "click_text" else "wait_for_text",
+                        text=data["text"], timeout_s=timeout, button=button, count=count)
+
+
 def load_script(path: Path) -> Script:
     """Load and validate a script file, raising :class:`ScriptError` on any problem."""
     try:
@@ -154,16 +201,26 @@ def _step(path: Path, index: int, node: yaml.Node) -> ScriptStep:
     if not isinstance(data, dict):
         raise ScriptError(f"{where}: expected a mapping such as 'type: hello'")
     note = str(data.pop("note", "") or "")
-    kinds = [k for k in data if k in _SHORTHANDS]
+    kinds = [k for k in data if k in _SHORTHANDS or k in _GROUNDED_KINDS]
     if len(kinds) != 1 or len(data) != 1:
-        known = ", ".join(sorted(_SHORTHANDS))
+        known = ", ".join(sorted([*_SHORTHANDS, *_GROUNDED_KINDS]))
         raise ScriptError(f"{where}: expected exactly one of: {known}; got {sorted(data)}")
     kind = kinds[0]
     try:
+        if kind in _GROUNDED_KINDS:
+            return ScriptStep(action=None, note=note, line=line,
+                              grounded=_grounded(kind, data[kind]))
         action = parse_action(_SHORTHANDS[kind](data[kind]))
-    except (ValueError, ActionError) as exc:
+    except (ValueError, TypeError, ActionError) as exc:
         raise ScriptError(f"{where}.{kind}: {exc}") from None
     return ScriptStep(action=action, note=note, line=line)
+
+
+_GROUNDED_KINDS = frozenset({"click_text", "wait_for_text"})
+
+
+# How long to wait between looks at the screen while a grounded step searches.
+GROUNDING_POLL_S = 0.25
 
 
 class ScriptPlanner:
@@ -171,15 +228,47 @@ class ScriptPlanner:
 
     name = "script"
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, locator: TextLocator | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if locator is None and any(step.grounded for step in script.steps):
+            raise ScriptError(f"{script.path}: click_text/wait_for_text steps need a screen "
+                              "parser, and none is available")
         self.script = script
+        self.task = script.task
         self.model = script.path.name
+        self._locator = locator
+        self._clock = clock
         self._next = 0
+        self._searching_since: float | None = None
 
     def next_turn(self, observation: Observation, outcomes: list[ActionOutcome]) -> Turn:
-        if self._next >= len(self.script.steps):
-            return Turn(finished="done", message="script finished")
-        step = self.script.steps[self._next]
-        self._next += 1
-        return Turn(actions=[ProposedAction(action=step.action, raw={"line": step.line})],
-                    message=step.note)
+        while self._next < len(self.script.steps):
+            step = self.script.steps[self._next]
+            if step.grounded is None:
+                self._next += 1
+                return Turn(actions=[ProposedAction(action=step.action, raw={"line": step.line})],
+                            message=step.note)
+            turn = self._ground(step, step.grounded, observation.frame)
+            if turn is not None:
+                return turn
+        return Turn(finished="done", message="script finished")
+
+    def _ground(self, step: ScriptStep, grounded: GroundedStep, frame: Frame) -> Turn | None:
+        """A turn for a grounded step, or None when it is satisfied and the script moves on."""
+        assert self._locator is not None
+        started = self._searching_since = self._searching_since or self._clock()
+        centre = self._locator.locate(frame, grounded.text)
+        if centre is not None:
+            self._next += 1
+            self._searching_since = None
+            if grounded.kind == "wait_for_text":
+                return None
+            click = Click(x=centre[0], y=centre[1], button=grounded.button, count=grounded.count)
+            raw = {"line": step.line, "click_text": grounded.text}
+            return Turn(actions=[ProposedAction(action=click, raw=raw)],
+                        message=step.note or f"click {grounded.text!r}")
+        if self._clock() - started >= grounded.timeout_s:
+            return Turn(finished="failed", message=f"line {step.line}: text {grounded.text!r} "
+                        f"not on screen after {grounded.timeout_s:g} s")
+        return Turn(actions=[ProposedAction(action=Wait(seconds=GROUNDING_POLL_S))],
+                    message=f"looking for {grounded.text!r}")

@@ -75,3 +75,66 @@ def test_planner_proposes_one_step_per_turn_then_finishes(tmp_path: Path) -> Non
         turn = planner.next_turn(Observation(frame=frame, task="t", step_index=index), [])
         seen.append((len(turn.actions), turn.finished))
     assert seen == [(1, None), (1, None), (0, "done")]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _AppearsLater:
+    """A locator over a screen where the text shows up at a given time."""
+
+    def __init__(self, clock: _Clock, at: float, where: tuple[int, int]) -> None:
+        self.clock, self.at, self.where = clock, at, where
+
+    def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
+        return self.where if self.clock.now >= self.at else None
+
+
+def _turns(planner: ScriptPlanner, clock: _Clock, count: int) -> list[object]:
+    frame = Frame.from_png(b"png", 1, 1)
+    seen: list[object] = []
+    for index in range(count):
+        turn = planner.next_turn(Observation(frame=frame, task="t", step_index=index), [])
+        seen.append(turn.finished or [p.action for p in turn.actions])
+        clock.now += 1.0
+    return seen
+
+
+def test_click_text_waits_until_the_text_appears_then_clicks_its_centre(tmp_path: Path) -> None:
+    clock = _Clock()
+    script = load_script(write(tmp_path, "steps:\n  - click_text: {text: OK, count: 2}\n"))
+    planner = ScriptPlanner(script, locator=_AppearsLater(clock, 2.0, (40, 50)), clock=clock)
+    seen = _turns(planner, clock, 4)
+    assert seen[0] == seen[1] == [Wait(seconds=0.25)]
+    assert seen[2] == [Click(x=40, y=50, count=2)]
+    assert seen[3] == "done"
+
+
+def test_wait_for_text_times_out_with_the_line_named(tmp_path: Path) -> None:
+    clock = _Clock()
+    script = load_script(write(tmp_path, "steps:\n  - wait_for_text: {text: Saved, timeout: 2}\n"))
+    planner = ScriptPlanner(script, locator=_AppearsLater(clock, 99, (1, 1)), clock=clock)
+    assert _turns(planner, clock, 3)[-1] == "failed"
+
+
+def test_wait_for_text_moves_straight_on_when_the_text_is_there(tmp_path: Path) -> None:
+    clock = _Clock()
+    script = load_script(write(tmp_path, "steps:\n  - wait_for_text: Saved\n  - screenshot\n"))
+    planner = ScriptPlanner(script, locator=_AppearsLater(clock, 0, (1, 1)), clock=clock)
+    assert _turns(planner, clock, 2) == [[Screenshot()], "done"]
+
+
+def test_grounded_steps_without_a_parser_are_refused(tmp_path: Path) -> None:
+    script = load_script(write(tmp_path, "steps:\n  - click_text: OK\n"))
+    with pytest.raises(ScriptError, match="need a screen parser"):
+        ScriptPlanner(script)
+
+
+def test_grounded_step_fields_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match=r"steps.yaml:2: steps\[0\]\.click_text: unknown field"):
+        load_script(write(tmp_path, "steps:\n  - click_text: {text: OK, colour: red}\n"))

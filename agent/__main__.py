@@ -1,0 +1,5 @@
+"""`python -m agent`: the deskhand command."""
+
+from agent.cli import main
+
+main()
