@@ -256,7 +256,9 @@ class ScriptPlanner:
     def _ground(self, step: ScriptStep, grounded: GroundedStep, frame: Frame) -> Turn | None:
         """A turn for a grounded step, or None when it is satisfied and the script moves on."""
         assert self._locator is not None
-        started = self._searching_since = self._searching_since or self._clock()
+        if self._searching_since is None:
+            self._searching_since = self._clock()
+        started = self._searching_since
         centre = self._locator.locate(frame, grounded.text)
         if centre is not None:
             self._next += 1
