@@ -225,7 +225,8 @@ class AgentLoop:
                 return "budget", f"cost ${state.summary.cost_usd:.4f} exceeds the session budget"
             if self._idle(state, turn):
                 return "failed", "the planner proposed no action for too many turns"
-            outcomes = [self._run_step(state, proposed) for proposed in turn.actions]
+            outcomes = [self._run_step(state, proposed, turn.usage if first else None)
+                        for first, proposed in _first_flags(turn.actions)]
             if turn_index + 1 == self.config.max_turns:
                 break
         return "failed", f"stopped after {self.config.max_turns} turns without finishing"
@@ -253,7 +254,9 @@ class AgentLoop:
 
     # -- one step ------------------------------------------------------------
 
-    def _run_step(self, state: _RunState, proposed: ProposedAction) -> ActionOutcome:
+    def _run_step(self, state: _RunState, proposed: ProposedAction,
+                  usage: Usage | None) -> ActionOutcome:
+        """One proposed action through the pipeline; ``usage`` is the turn's, on its first step."""
         started = self._clock()
         index = state.summary.steps
         state.summary.steps += 1
@@ -275,7 +278,7 @@ class AgentLoop:
                 return self._finish_denied(state, index, action, decision, step_id, started,
                                            approver=approver)
         return self._execute(state, index, action, decision, step_id, started, timings,
-                             approver)
+                             approver, usage)
 
     def _validate(self, proposed: ProposedAction) -> tuple[Action | None, str]:
         if proposed.action is None:
@@ -368,7 +371,7 @@ class AgentLoop:
 
     def _execute(self, state: _RunState, index: int, action: Action, decision: Decision,
                  step_id: int, started: float, timings: dict[str, float],
-                 approver: str | None) -> ActionOutcome:
+                 approver: str | None, usage: Usage | None) -> ActionOutcome:
         before_exec = self._clock()
         try:
             result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
@@ -380,7 +383,7 @@ class AgentLoop:
         frame_sha = self.audit.put_frame(result.frame)
         timings["total_ms"] = self._ms_since(started)
         self.audit.record_result(step_id, status="done", output=result.output, error=None,
-                                 frame_after_sha256=frame_sha, timings_ms=timings)
+                                 frame_after_sha256=frame_sha, timings_ms=timings, usage=usage)
         state.summary.executed += 1
         self._report(index, _describe(action, decision), decision.effect, "done",
                      decision.rule_ids, decision.reason, started,
@@ -428,6 +431,10 @@ class AgentLoop:
             rule_ids=rule_ids, reason=reason, elapsed_ms=self._ms_since(started),
             settle_ms=settle_ms, approver=approver,
         ))
+
+
+def _first_flags(items: list[ProposedAction]) -> list[tuple[bool, ProposedAction]]:
+    return [(index == 0, item) for index, item in enumerate(items)]
 
 
 def _finish(turn: Turn) -> tuple[Outcome, str]:
