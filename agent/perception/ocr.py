@@ -1,0 +1,329 @@
+"""The default screen parser: RapidOCR's ONNX models, offline, on the CPU.
+
+The models (PP-OCRv4 detection and recognition) ship inside the
+``rapidocr-onnxruntime`` wheel; nothing is downloaded at run time.
+
+:class:`RapidOcrReader` reads words from one rectangle of an image.
+:class:`OcrScreenParser` wraps any such reader with two savings:
+
+* an LRU cache keyed by the frame's sha256, and
+* incremental parsing: a frame is compared with the one parsed before it, and
+  only the rectangles that changed are read again; words outside them are
+  kept.  When most of the screen changed, the whole frame is read.
+
+Build it once at the edge and pass it down::
+
+    parser = OcrScreenParser(RapidOcrReader.load(threads=2))
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from agent.perception.errors import FrameDecodeError, ModelUnavailable, OcrFailed
+from agent.perception.regions import (
+    Box,
+    Image,
+    area_fraction,
+    changed_regions,
+    grow_to_cover,
+    intersects,
+)
+from agent.perception.screen import TextElement, group_lines
+from sandbox.base import Frame
+
+_DETECTION_MODEL = "ch_PP-OCRv4_det_infer.onnx"
+_RECOGNITION_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
+# The recogniser sees text scaled to this height; its output has one
+# column per 8 pixels of that scaled width (the model's stride).
+_REC_HEIGHT = 48
+# A jump of more than this many character pitches between two characters
+# with no space decoded between them is a gap between words: menu labels
+# are spaced wider than a space, and the recogniser often drops it.
+_WORD_GAP_PITCHES = 2.4
+
+
+class TextReader(Protocol):
+    """Reads the words inside one rectangle of a BGR image."""
+
+    def read(self, image: Image, region: Box) -> list[TextElement]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One recognised line: its text, per-character columns and confidences."""
+
+    box: Box
+    text: str
+    columns: list[int]
+    confidences: list[float]
+    column_count: float
+
+
+class RapidOcrReader:
+    """Text detection + recognition with RapidOCR's shipped ONNX models.
+
+    ``det_scale`` shrinks the image before detection (detection cost grows
+    with pixels; screen text stays detectable at 0.75); recognition always
+    reads the full-resolution crop.
+    """
+
+    def __init__(self, detector: Any, recognizer: Any, *, det_scale: float = 0.75,
+                 min_confidence: float = 0.5) -> None:
+        self._detector = detector
+        self._recognizer = recognizer
+        self._det_scale = det_scale
+        self._min_confidence = min_confidence
+
+    @classmethod
+    def load(cls, *, threads: int = 2, det_scale: float = 0.75,
+             min_confidence: float = 0.5, rec_batch: int = 6) -> RapidOcrReader:
+        """Load the models from the installed wheel (no network)."""
+        try:
+            from rapidocr_onnxruntime.ch_ppocr_det import (  # type: ignore[import-untyped]
+                TextDetector,
+            )
+            from rapidocr_onnxruntime.ch_ppocr_rec import (  # type: ignore[import-untyped]
+                TextRecognizer,
+            )
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "the OCR models come with the 'rapidocr-onnxruntime' package: "
+                f"pip install rapidocr-onnxruntime ({exc})") from exc
+        models = _models_folder()
+        detector = TextDetector(_detector_config(models / _DETECTION_MODEL, threads))
+        recognizer = TextRecognizer(
+            _recognizer_config(models / _RECOGNITION_MODEL, threads, rec_batch))
+        return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence)
+
+    def read(self, image: Image, region: Box) -> list[TextElement]:
+        """Words inside ``region`` of ``image`` (BGR), boxes in image pixels."""
+        x0, y0, x1, y1 = region
+        crop = image[y0:y1, x0:x1]
+        try:
+            lines = self._recognize(crop, self._detect(crop))
+        except cv2.error as exc:
+            raise OcrFailed(f"OpenCV failed while reading text: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__name__ != "ONNXRuntimeError":
+                raise
+            raise OcrFailed(f"the OCR model failed: {exc}") from exc
+        return [_shift(word, x0, y0) for line in lines for word in _words(line)]
+
+    def _detect(self, crop: Image) -> list[Box]:
+        height, width = crop.shape[:2]
+        if height < 8 or width < 8:
+            return []
+        scaled: Any = crop
+        if self._det_scale != 1.0:
+            scaled = cv2.resize(crop, None, fx=self._det_scale, fy=self._det_scale,
+                                interpolation=cv2.INTER_AREA)
+        quads, _ = self._detector(scaled)
+        if quads is None or len(quads) == 0:
+            return []
+        return [_quad_to_box(quad / self._det_scale, width, height) for quad in quads]
+
+    def _recognize(self, crop: Image, boxes: list[Box]) -> list[_Line]:
+        boxes = [b for b in boxes if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
+        if not boxes:
+            return []
+        crops = [crop[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+        results = self._recognizer(crops, True)[0]
+        lines = [_line(box, result) for box, result in zip(boxes, results, strict=True)]
+        return [line for line in lines
+                if line.text.strip() and _mean(line.confidences) >= self._min_confidence]
+
+
+def _models_folder() -> Path:
+    import rapidocr_onnxruntime  # type: ignore[import-untyped]
+
+    folder = Path(rapidocr_onnxruntime.__file__).parent / "models"
+    if not (folder / _DETECTION_MODEL).is_file():
+        raise ModelUnavailable(f"OCR model files are missing from {folder}; "
+                               "reinstall rapidocr-onnxruntime")
+    return folder
+
+
+def _session_options(model: Path, threads: int) -> dict[str, Any]:
+    return {"model_path": str(model), "use_cuda": False, "use_dml": False,
+            "intra_op_num_threads": threads, "inter_op_num_threads": 1}
+
+
+def _detector_config(model: Path, threads: int) -> dict[str, Any]:
+    # limit_type "max" with a large limit: never upscale a small region (the
+    # package default "min" blows a 40-pixel band up to 736 pixels); this
+    # reader does its own downscaling (det_scale).
+    return {**_session_options(model, threads), "limit_side_len": 8192, "limit_type": "max",
+            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "thresh": 0.3,
+            "box_thresh": 0.5, "max_candidates": 1000, "unclip_ratio": 1.6,
+            "use_dilation": True, "score_mode": "fast"}
+
+
+def _recognizer_config(model: Path, threads: int, batch: int) -> dict[str, Any]:
+    return {**_session_options(model, threads), "rec_img_shape": [3, _REC_HEIGHT, 320],
+            "rec_batch_num": batch}
+
+
+def _quad_to_box(quad: Any, width: int, height: int) -> Box:
+    xs, ys = quad[:, 0], quad[:, 1]
+    return (max(0, int(np.floor(xs.min()))), max(0, int(np.floor(ys.min()))),
+            min(width, int(np.ceil(xs.max())) + 1), min(height, int(np.ceil(ys.max())) + 1))
+
+
+def _line(box: Box, result: Any) -> _Line:
+    text, _score, (column_count, _words, word_columns, _states, confidences) = result
+    columns = [column for group in word_columns for column in group]
+    if len(columns) != len(text) or len(confidences) != len(text):
+        # The decoder groups characters itself; if it ever disagrees with
+        # the text, fall back to an even spread rather than misplacing boxes.
+        columns = [round((i + 0.5) * column_count / max(len(text), 1)) for i in range(len(text))]
+        confidences = [float(_score)] * len(text)
+    return _Line(box, text, columns, [float(c) for c in confidences], float(column_count))
+
+
+def _words(line: _Line) -> list[TextElement]:
+    x0, y0, x1, y1 = line.box
+    pixels_per_column = (x1 - x0) / max(line.column_count, 1.0)
+    centers = [x0 + (column + 0.5) * pixels_per_column for column in line.columns]
+    pitch = _pitch(centers, line.text, y1 - y0)
+    words = []
+    for start, end in _word_spans(line.text, centers, pitch):
+        left = max(x0, int(centers[start] - pitch / 2))
+        right = min(x1, int(np.ceil(centers[end - 1] + pitch / 2)))
+        words.append(TextElement(line.text[start:end], left, y0, max(right, left + 1), y1,
+                                 round(_mean(line.confidences[start:end]), 4)))
+    return words
+
+
+def _pitch(centers: list[float], text: str, height: int) -> float:
+    """Typical distance between neighbouring characters of one word, in pixels."""
+    steps = [centers[i + 1] - centers[i] for i in range(len(text) - 1)
+             if not text[i].isspace() and not text[i + 1].isspace()]
+    return float(np.median(steps)) if steps else 0.6 * height
+
+
+def _word_spans(text: str, centers: list[float], pitch: float) -> list[tuple[int, int]]:
+    """[start, end) character ranges of the words: split at spaces and wide gaps."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, char in enumerate(text):
+        wide_gap = index > 0 and centers[index] - centers[index - 1] > _WORD_GAP_PITCHES * pitch
+        if start is not None and (char.isspace() or wide_gap):
+            spans.append((start, index))
+            start = None
+        if start is None and not char.isspace():
+            start = index
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def _shift(word: TextElement, dx: int, dy: int) -> TextElement:
+    return TextElement(word.text, word.x0 + dx, word.y0 + dy, word.x1 + dx, word.y1 + dy,
+                       word.confidence)
+
+
+def decode_frame(frame: Frame) -> Image:
+    """The frame as a BGR array (the channel order the OCR models were trained on)."""
+    buffer = np.frombuffer(frame.png, dtype=np.uint8)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise FrameDecodeError(f"frame {frame.sha256[:12]} is not a readable image: {exc}") from exc
+    if image is None:
+        raise FrameDecodeError(f"frame {frame.sha256[:12]} is not a readable image")
+    return np.asarray(image, dtype=np.uint8)
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """Counters that show what the parser saved (cache hits, partial reads)."""
+
+    cache_hits: int = 0
+    full_reads: int = 0
+    partial_reads: int = 0
+    regions_read: int = 0
+
+
+@dataclass(slots=True)
+class _Parsed:
+    image: Image
+    elements: tuple[TextElement, ...]
+
+
+@dataclass(slots=True)
+class OcrScreenParser:
+    """A :class:`~agent.perception.screen.ScreenParser` that reads only what changed.
+
+    ``full_read_above``: if the changed rectangles cover more than this share
+    of the frame, the whole frame is read instead (cheaper than many pieces).
+    Thread-safe: one parse at a time.
+    """
+
+    reader: TextReader
+    cache_size: int = 32
+    full_read_above: float = 0.5
+    stats: ParseStats = field(default_factory=ParseStats)
+    _cache: OrderedDict[str, tuple[TextElement, ...]] = field(default_factory=OrderedDict)
+    _previous: _Parsed | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def parse(self, frame: Frame) -> list[TextElement]:
+        """Words on the frame, in reading order."""
+        with self._lock:
+            cached = self._cache.get(frame.sha256)
+            if cached is not None:
+                self._cache.move_to_end(frame.sha256)
+                self.stats.cache_hits += 1
+                return list(cached)
+            image = decode_frame(frame)
+            elements = tuple(_reading_order(self._read(image)))
+            self._remember(frame.sha256, image, elements)
+            return list(elements)
+
+    def parse_full(self, frame: Frame) -> list[TextElement]:
+        """Read the whole frame, bypassing cache and diff (for checks and benchmarks)."""
+        image = decode_frame(frame)
+        height, width = image.shape[:2]
+        return _reading_order(self.reader.read(image, (0, 0, width, height)))
+
+    def _read(self, image: Image) -> list[TextElement]:
+        height, width = image.shape[:2]
+        previous = self._previous
+        if previous is None or previous.image.shape != image.shape:
+            return self._read_whole(image)
+        regions = changed_regions(previous.image, image)
+        regions = grow_to_cover(regions, [e.box for e in previous.elements])
+        if area_fraction(regions, width, height) > self.full_read_above:
+            return self._read_whole(image)
+        kept = [e for e in previous.elements if not any(intersects(e.box, r) for r in regions)]
+        self.stats.partial_reads += 1
+        self.stats.regions_read += len(regions)
+        return kept + [word for region in regions for word in self.reader.read(image, region)]
+
+    def _read_whole(self, image: Image) -> list[TextElement]:
+        height, width = image.shape[:2]
+        self.stats.full_reads += 1
+        return self.reader.read(image, (0, 0, width, height))
+
+    def _remember(self, sha256: str, image: Image, elements: tuple[TextElement, ...]) -> None:
+        self._previous = _Parsed(image, elements)
+        self._cache[sha256] = elements
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+
+def _reading_order(elements: list[TextElement]) -> list[TextElement]:
+    return [word for line in group_lines(elements) for word in line]
