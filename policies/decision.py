@@ -42,7 +42,9 @@ class PolicyContext:
     """Everything the policy may look at besides the action itself.
 
     Built by the loop for each step; nothing in it comes from the planner's
-    own claims about the action.
+    own claims about the action.  ``recent_action_times`` are readings of the
+    loop's clock when earlier actions ran; ``elapsed_s`` is seconds since the
+    session started.
     """
 
     screen_width: int
@@ -57,3 +59,9 @@ class PolicyContext:
     injection_reason: str = ""
     session_grants: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the pointer is, so that a click without coordinates is checked
+    # against screen regions at the place it will really land.
+    cursor: tuple[int, int] | None = None
+    # The loop clock's current reading (the clock of ``recent_action_times``);
+    # ``None`` means ``time.monotonic()``, the loop's default clock.
+    now: float | None = None

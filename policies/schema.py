@@ -1,0 +1,188 @@
+"""The shape of a policy file, as pydantic models (unknown fields are errors).
+
+A policy file is YAML::
+
+    name: default
+    regions:
+      close-corner: {fraction: [0.97, 0.0, 1.0, 0.04]}
+    budgets: {max_steps: 500, max_actions_per_minute: 120}
+    rules:
+      - id: keys.vt-switch
+        effect: deny
+        reason: Switching to a text console leaves the sandboxed desktop.
+        match: {keys: [ctrl+alt+f1, ctrl+alt+f2]}
+
+Within ``match`` every given condition must hold; within a list (action
+types, patterns, detectors, key combos, regions, triage categories) any one
+item is enough.  ``unless`` takes the same conditions and, when all of them
+hold, makes the rule not apply.  Cross-references (region names, duplicate
+rule ids) are checked by :mod:`policies.build`, which knows their lines.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from agent.actions import Action
+from agent.keys import UnknownKeyError, parse_combo
+from policies.detectors import DETECTORS
+
+
+def _action_types() -> frozenset[str]:
+    union = typing.get_args(Action)[0]
+    return frozenset(str(model.model_fields["type"].default) for model in typing.get_args(union))
+
+
+ACTION_TYPES: frozenset[str] = _action_types()
+RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
+RESERVED_ID_PREFIXES: tuple[str, ...] = ("budget.", "default.", "planner.")
+# Context fields a rule's reason may quote, e.g. "Injection suspected: {injection_reason}".
+REASON_FIELDS: frozenset[str] = frozenset(
+    {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk"}
+)
+
+Risk = Literal["low", "medium", "high"]
+Effect = Literal["allow", "deny", "ask"]
+
+
+def _as_list(value: Any) -> Any:
+    # A single item may be written without brackets: `actions: click`.
+    return [value] if isinstance(value, str) else value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+def _action_type(value: str) -> str:
+    if value not in ACTION_TYPES:
+        known = ", ".join(sorted(ACTION_TYPES))
+        raise ValueError(f"unknown action type {value!r}; known: {known}")
+    return value
+
+
+def _detector(value: str) -> str:
+    if value not in DETECTORS:
+        raise ValueError(f"unknown detector {value!r}; known: {', '.join(DETECTORS)}")
+    return value
+
+
+def _combo(value: str) -> str:
+    try:
+        return "+".join(parse_combo(value))
+    except UnknownKeyError as exc:
+        raise ValueError(f"{exc} in key combination {value!r}") from None
+
+
+def _reason(value: str) -> str:
+    for _text, name, _spec, _conv in string.Formatter().parse(value):
+        if name is not None and name not in REASON_FIELDS:
+            known = ", ".join(sorted(REASON_FIELDS))
+            raise ValueError(f"unknown placeholder {{{name}}} in reason; known: {known}")
+    return value
+
+
+def _rule_id(value: str) -> str:
+    if value.startswith(RESERVED_ID_PREFIXES):
+        raise ValueError(f"rule ids starting with {', '.join(RESERVED_ID_PREFIXES)} are reserved")
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_regex)]
+ActionType = Annotated[str, AfterValidator(_action_type)]
+DetectorName = Annotated[str, AfterValidator(_detector)]
+Combo = Annotated[str, AfterValidator(_combo)]
+ListOf = BeforeValidator(_as_list)
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Pixel = Annotated[int, Field(ge=0, le=16384)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionSpec(_Strict):
+    """A named box ``[x0, y0, x1, y1)`` in screen pixels or in fractions of the screen."""
+
+    pixels: tuple[Pixel, Pixel, Pixel, Pixel] | None = None
+    fraction: tuple[Fraction, Fraction, Fraction, Fraction] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_non_empty_box(self) -> RegionSpec:
+        if (self.pixels is None) == (self.fraction is None):
+            raise ValueError("give exactly one of pixels or fraction")
+        x0, y0, x1, y1 = self.pixels or self.fraction or (0, 0, 0, 0)
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError("a region needs x1 > x0 and y1 > y0")
+        return self
+
+
+class TriageSpec(_Strict):
+    """Conditions on what intent triage said about the task."""
+
+    category: Annotated[list[str], ListOf] = Field(default_factory=list)
+    risk_at_least: Risk | None = None
+    confidence_at_least: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _says_something(self) -> TriageSpec:
+        if not self.category and self.risk_at_least is None:
+            raise ValueError("give a category, risk_at_least or both")
+        return self
+
+
+class MatchSpec(_Strict):
+    """Conditions of a rule; all given ones must hold (an empty match holds always)."""
+
+    actions: Annotated[list[ActionType], ListOf] = Field(default_factory=list)
+    text: Annotated[list[Pattern], ListOf] = Field(default_factory=list)
+    detectors: Annotated[list[DetectorName], ListOf] = Field(default_factory=list)
+    keys: Annotated[list[Combo], ListOf] = Field(default_factory=list)
+    regions: Annotated[list[str], ListOf] = Field(default_factory=list)
+    window_title: Pattern | None = None
+    triage: TriageSpec | None = None
+    injection_risk_at_least: Fraction | None = None
+
+
+class RuleSpec(_Strict):
+    """One rule: when ``match`` holds (and ``unless`` does not), its effect applies."""
+
+    id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", max_length=80),
+        AfterValidator(_rule_id),
+    ]
+    effect: Effect
+    reason: Annotated[str, Field(min_length=1), AfterValidator(_reason)]
+    secret: bool = False
+    match: MatchSpec = Field(default_factory=MatchSpec)
+    unless: MatchSpec | None = None
+
+
+class BudgetSpec(_Strict):
+    """Limits for one session; leaving one out means no limit."""
+
+    max_steps: Annotated[int, Field(gt=0)] | None = None
+    max_wall_time_s: Annotated[float, Field(gt=0)] | None = None
+    max_actions_per_minute: Annotated[int, Field(gt=0)] | None = None
+    max_typed_chars: Annotated[int, Field(gt=0)] | None = None
+
+
+class PolicyFile(_Strict):
+    """A whole policy file."""
+
+    version: Literal[1] = 1
+    name: Annotated[str, Field(min_length=1)] | None = None
+    description: str = ""
+    regions: dict[str, RegionSpec] = Field(default_factory=dict)
+    budgets: BudgetSpec = Field(default_factory=BudgetSpec)
+    rules: Annotated[list[RuleSpec], Field(min_length=1)]
