@@ -1,0 +1,52 @@
+"""Carry one VNC connection between stdin/stdout and x11vnc on the container's loopback.
+
+The container has no network, so a host-side viewer reaches x11vnc only through
+``docker exec`` of this script: the host relays the viewer's bytes to our stdin
+and our stdout back.  Standard library only; exits when either side closes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+
+CHUNK = 65536
+
+
+def copy_stdin_to(connection: socket.socket) -> None:
+    """Forward the viewer's bytes; on EOF tell x11vnc nothing more is coming."""
+    try:
+        while chunk := os.read(0, CHUNK):
+            connection.sendall(chunk)
+        connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def copy_to_stdout(connection: socket.socket) -> None:
+    while chunk := connection.recv(CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(1, view):]
+
+
+def main(argv: list[str]) -> int:
+    port = int(argv[1]) if len(argv) > 1 else 5900
+    try:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError as exc:
+        print(f"vnc_bridge: cannot reach x11vnc on port {port}: {exc}", file=sys.stderr)
+        return 1
+    connection.settimeout(None)
+    threading.Thread(target=copy_stdin_to, args=(connection,), daemon=True).start()
+    try:
+        copy_to_stdout(connection)
+    except OSError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
