@@ -1,0 +1,105 @@
+"""The deskhand terminal UI.
+
+Without ``attach`` it opens on the task screen: describe a task, start it,
+watch it live and answer its approvals.  With ``attach`` it watches the
+audit database for runs started elsewhere (``deskhand run`` in another
+terminal) and answers their approvals.  Either way F2 browses and replays
+recorded sessions.
+
+The app is handed its audit log connection (:class:`~tui.store.TuiStore`)
+and the factories a run is built from (:class:`~tui.runner.RunServices`);
+it builds no client itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from agent.errors import DeskhandError
+from agent.settings import Settings
+from tui.graphics import Graphics
+from tui.runner import RunRequest, RunServices, prepare_run
+from tui.screens.attach import AttachScreen
+from tui.screens.live import LiveScreen
+from tui.screens.sessions import SessionsScreen
+from tui.screens.task import TaskScreen
+from tui.store import TuiStore
+from tui.widgets.approval_queue import Approver
+
+CHANNEL = "tui"
+ATTACH_CHANNEL = "tui-attach"
+
+
+@dataclass(frozen=True, slots=True)
+class TuiOptions:
+    """How the TUI was asked to start."""
+
+    settings: Settings
+    attach: bool = False
+    task: str = ""
+    script: Path | None = None
+    user: str = "user"
+    graphics: Graphics = "halfblock"
+    poll_s: float = 0.2
+
+    @property
+    def approver(self) -> Approver:
+        """Who answers approvals from this TUI, as the audit log records it."""
+        return Approver(name=f"{self.user}@tui",
+                        channel=ATTACH_CHANNEL if self.attach else CHANNEL)
+
+    def run_defaults(self) -> RunRequest:
+        """What the task screen shows before the user changes anything."""
+        settings = self.settings
+        return RunRequest(task=self.task, planner=settings.planner, script=self.script,
+                          policy=settings.policy, sandbox=settings.sandbox)
+
+
+class DeskhandApp(App[None]):
+    """Delegate, watch, approve, replay."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "deskhand"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "sessions", "Sessions"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, options: TuiOptions, store: TuiStore, *,
+                 services: RunServices | None = None) -> None:
+        super().__init__()
+        self.options = options
+        self.store = store
+        self.services = services or RunServices()
+        self.graphics: str = options.graphics
+
+    def on_mount(self) -> None:
+        db_name = self.options.settings.db_path.name
+        self.sub_title = db_name
+        if self.options.attach:
+            self.push_screen(AttachScreen(self.store, self.options.approver,
+                                          graphics=self.graphics, poll_s=self.options.poll_s,
+                                          db_name=db_name))
+        else:
+            self.push_screen(TaskScreen(self.options.run_defaults()))
+
+    def on_task_screen_start_requested(self, message: TaskScreen.StartRequested) -> None:
+        try:
+            prepared = prepare_run(message.request, self.options.settings)
+        except (DeskhandError, ValueError, OSError) as exc:
+            if isinstance(self.screen, TaskScreen):
+                self.screen.show_error(str(exc))
+            return
+        self.push_screen(LiveScreen(self.store, self.options.approver, prepared=prepared,
+                                    services=self.services, graphics=self.graphics,
+                                    poll_s=self.options.poll_s))
+
+    def action_sessions(self) -> None:
+        """Browse recorded sessions."""
+        if not isinstance(self.screen, SessionsScreen):
+            self.push_screen(SessionsScreen(self.store))

@@ -1,0 +1,57 @@
+"""``deskhand tui``: the terminal UI, built at the edge and started."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.settings import Settings
+from tui.graphics import GRAPHICS_CHOICES, Graphics, detect_graphics
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``deskhand tui`` to the deskhand command."""
+    app.command(name="tui")(tui)
+
+
+def tui(
+    db: Annotated[Path | None, typer.Option(help="Audit database [~/.deskhand/audit.db].")] = None,
+    attach: Annotated[bool, typer.Option(help="Watch runs started by `deskhand run` in other "
+                                         "terminals and answer their approvals.")] = False,
+    policy: Annotated[str | None, typer.Option(help="Profile name (default, strict, observe) "
+                                               "or a policy YAML file.")] = None,
+    sandbox: Annotated[str | None, typer.Option(help="auto, local, docker or fake.")] = None,
+    script: Annotated[Path | None, typer.Option(help="Steps file for the script planner.",
+                                                exists=True, dir_okay=False)] = None,
+    planner: Annotated[str | None, typer.Option(help="script, anthropic or openai.")] = None,
+    task: Annotated[str, typer.Option(help="Task text to fill in.")] = "",
+    approval_timeout: Annotated[float | None, typer.Option(
+        help="Seconds an approval waits before it is denied [120].")] = None,
+    graphics: Annotated[str, typer.Option(help="Frame rendering: auto, halfblock, kitty "
+                                          "or sixel.")] = "auto",
+) -> None:
+    """Delegate a task and watch it, work the approval queue, replay sessions."""
+    if graphics not in GRAPHICS_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(GRAPHICS_CHOICES)}",
+                                 param_hint="--graphics")
+    settings = Settings().with_overrides(db=db, policy=policy, sandbox=sandbox,
+                                         planner=planner,
+                                         approval_timeout_s=approval_timeout)
+    _run_app(settings, attach=attach, script=script, task=task,
+             graphics=detect_graphics(graphics))
+
+
+def _run_app(settings: Settings, *, attach: bool, script: Path | None, task: str,
+             graphics: Graphics) -> None:
+    from audit.log import AuditLog
+    from tui.app import DeskhandApp, TuiOptions
+    from tui.store import TuiStore
+
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    options = TuiOptions(settings=settings, attach=attach, task=task, script=script,
+                         user=getpass.getuser(), graphics=graphics)
+    with AuditLog.open(settings.db_path, redact=settings.secrets()) as log:
+        DeskhandApp(options, TuiStore(log)).run()

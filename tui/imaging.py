@@ -1,0 +1,154 @@
+"""Pictures for the terminal: fit a frame to a cell grid, turn it into
+half-block lines, crop around an action's target and draw the action on it.
+
+Everything here is pure Pillow + Rich and knows nothing of widgets, so the
+same code renders the live screen, the approval crop and the replay view.
+
+Half-block rendering puts two pixels in one terminal cell: ``▀`` with the
+upper pixel as foreground colour and the lower one as background.  A cell is
+about twice as tall as it is wide, so each pixel comes out roughly square.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from agent.actions import Action, Click, Drag, Point, Scroll
+
+UPPER_HALF = "▀"
+MARKER_RGB = (255, 64, 64)
+PATH_RGB = (255, 200, 0)
+
+RGB = tuple[int, int, int]
+
+
+def decode_png(png: bytes) -> Image.Image:
+    """Decode PNG bytes into an RGB image."""
+    with Image.open(io.BytesIO(png)) as image:
+        return image.convert("RGB")
+
+
+def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[int, int]:
+    """The largest cell grid (cols, rows) that shows a ``width`` x ``height`` picture
+    in at most ``max_cols`` x ``max_rows`` cells without distorting it."""
+    if width <= 0 or height <= 0 or max_cols <= 0 or max_rows <= 0:
+        return 0, 0
+    scale = min(max_cols / width, (max_rows * 2) / height)
+    cols = max(1, min(max_cols, round(width * scale)))
+    rows = max(1, min(max_rows, round(height * scale / 2)))
+    return cols, rows
+
+
+def downscale(image: Image.Image, cols: int, rows: int) -> Image.Image:
+    """Shrink ``image`` to ``cols`` x ``2*rows`` pixels, one pixel per half cell."""
+    # BOX averages every source pixel that falls in a target one: thin text
+    # lines fade instead of vanishing, and it is the fastest filter for shrinking.
+    return image.resize((cols, rows * 2), Image.Resampling.BOX)
+
+
+class HalfBlockPainter:
+    """Turns small RGB images into Textual strips; remembers the styles it built."""
+
+    def __init__(self) -> None:
+        self._styles: dict[tuple[RGB, RGB], Style] = {}
+
+    def strips(self, image: Image.Image) -> list[Strip]:
+        """One strip per pair of pixel rows of ``image`` (which must be RGB)."""
+        width, height = image.size
+        pixels: Sequence[RGB] = list(image.getdata())
+        strips = []
+        for top in range(0, height, 2):
+            bottom = top + 1 if top + 1 < height else top
+            strips.append(self._strip(pixels, width, top * width, bottom * width))
+        return strips
+
+    def _strip(self, pixels: Sequence[RGB], width: int, upper: int, lower: int) -> Strip:
+        segments: list[Segment] = []
+        run_start = 0
+        for x in range(1, width + 1):
+            if x < width and pixels[upper + x] == pixels[upper + run_start] \
+                    and pixels[lower + x] == pixels[lower + run_start]:
+                continue
+            style = self._style(pixels[upper + run_start], pixels[lower + run_start])
+            segments.append(Segment(UPPER_HALF * (x - run_start), style))
+            run_start = x
+        return Strip(segments, width)
+
+    def _style(self, top: RGB, bottom: RGB) -> Style:
+        key = (top, bottom)
+        style = self._styles.get(key)
+        if style is None:
+            if len(self._styles) > 65536:
+                self._styles.clear()
+            style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+            self._styles[key] = style
+        return style
+
+
+def crop_box(points: Sequence[Point], frame_size: tuple[int, int],
+             crop_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A ``crop_size`` box inside the frame, centred on the points' middle."""
+    width, height = frame_size
+    crop_w, crop_h = min(crop_size[0], width), min(crop_size[1], height)
+    if points:
+        cx = sum(p.x for p in points) // len(points)
+        cy = sum(p.y for p in points) // len(points)
+    else:
+        cx, cy = width // 2, height // 2
+    left = min(max(0, cx - crop_w // 2), width - crop_w)
+    top = min(max(0, cy - crop_h // 2), height - crop_h)
+    return left, top, left + crop_w, top + crop_h
+
+
+def draw_action(image: Image.Image, action: Action | None, *, scale: float = 1.0,
+                offset: tuple[int, int] = (0, 0)) -> Image.Image:
+    """A copy of ``image`` with the action drawn on it: a ring and cross where it
+    clicks, its path where it drags.  ``offset`` is where ``image`` starts in
+    sandbox pixels and ``scale`` how much it was shrunk."""
+    marked = image.copy()
+    if action is None:
+        return marked
+    draw = ImageDraw.Draw(marked)
+    placed = [_place(p, scale, offset) for p in action.points()]
+    radius = max(3, round(12 * scale))
+    if isinstance(action, Drag):
+        draw.line(placed, fill=PATH_RGB, width=max(1, round(3 * scale)))
+        _ring(draw, placed[0], radius, PATH_RGB)
+        _ring(draw, placed[-1], radius, MARKER_RGB)
+    elif isinstance(action, Click | Scroll) or placed:
+        for point in placed:
+            _ring(draw, point, radius, MARKER_RGB)
+    return marked
+
+
+def _place(point: Point, scale: float, offset: tuple[int, int]) -> tuple[int, int]:
+    return round((point.x - offset[0]) * scale), round((point.y - offset[1]) * scale)
+
+
+def _ring(draw: ImageDraw.ImageDraw, at: tuple[int, int], radius: int, colour: RGB) -> None:
+    x, y = at
+    width = max(1, radius // 4)
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=width)
+    draw.line((x - radius * 2, y, x + radius * 2, y), fill=colour, width=width)
+    draw.line((x, y - radius * 2, x, y + radius * 2), fill=colour, width=width)
+
+
+def crop_around(image: Image.Image, action: Action | None,
+                crop_size: tuple[int, int] = (320, 200)) -> tuple[Image.Image, tuple[int, int]]:
+    """The part of ``image`` around the action's target, and where it starts.
+
+    An action without a target (typing, a key) gets the whole frame: what
+    matters then is which window has the focus.
+    """
+    points = action.points() if action is not None else []
+    if not points:
+        return image, (0, 0)
+    box = crop_box(points, image.size, crop_size)
+    return image.crop(box), (box[0], box[1])

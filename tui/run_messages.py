@@ -1,0 +1,89 @@
+"""Messages a running task sends to the screen that watches it.
+
+The agent loop runs in a worker thread; :class:`TuiReporter` is its
+:class:`~agent.loop.Reporter` and hands each event to the UI thread with
+``app.call_from_thread``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from textual.app import App
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+from agent.loop import RunSummary, StepReport
+from agent.planners.base import Turn
+from sandbox.base import Frame
+
+
+class StepReported(Message):
+    """A step finished (ran, was denied, was invalid or failed)."""
+
+    def __init__(self, report: StepReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+class FrameCaptured(Message):
+    """The sandbox showed a new frame."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__()
+        self.frame = frame
+
+
+class TurnPlanned(Message):
+    """The planner answered a turn (its usage feeds the cost meter)."""
+
+    def __init__(self, turn: Turn) -> None:
+        super().__init__()
+        self.turn = turn
+
+
+class RunFinished(Message):
+    """The run ended: a summary, or the error that stopped it before it began."""
+
+    def __init__(self, summary: RunSummary | None, error: str = "") -> None:
+        super().__init__()
+        self.summary = summary
+        self.error = error
+
+
+class TuiReporter:
+    """A :class:`~agent.loop.Reporter` that posts to ``target`` from the loop's thread.
+
+    When ``stop`` is set (the user left the screen or quit) the next step or
+    turn raises :class:`KeyboardInterrupt`, which the loop records as an
+    interrupted session — the same path as Ctrl-C in ``deskhand run``.
+    """
+
+    def __init__(self, app: App[object], target: MessagePump, stop: threading.Event) -> None:
+        self.app = app
+        self.target = target
+        self.stop = stop
+
+    def on_step(self, report: StepReport) -> None:
+        self._post(StepReported(report))
+        self._stop_if_asked()
+
+    def on_turn(self, turn: Turn) -> None:
+        self._post(TurnPlanned(turn))
+        self._stop_if_asked()
+
+    def on_frame(self, frame: Frame) -> None:
+        self._post(FrameCaptured(frame))
+
+    def _post(self, message: Message) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            self.app.call_from_thread(self.target.post_message, message)
+        except RuntimeError:
+            # The app is gone (it quit while the loop was between steps).
+            self.stop.set()
+
+    def _stop_if_asked(self) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt

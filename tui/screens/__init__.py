@@ -1,0 +1,1 @@
+"""Screens of the deskhand TUI: task, live session, attach, sessions, replay."""

@@ -1,0 +1,96 @@
+"""Attached to a database: watch runs that ``deskhand run`` started in other
+terminals and answer their approvals from here."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from audit.records import SessionRecord
+from tui.store import TuiStore
+from tui.widgets.approval_queue import ApprovalQueue, Approver
+from tui.widgets.frame_view import Picture, make_frame_view
+from tui.widgets.session_table import started_text
+
+RUNNING_COLUMNS = ("session", "started", "steps", "task")
+# Runs appear and finish much less often than approvals arrive.
+RUNNING_POLL_S = 1.0
+
+
+class AttachScreen(Screen[None]):
+    """Runs in progress in the database, their latest frame, and the approval queue."""
+
+    CSS_PATH = "attach.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve", "Approve once"),
+        Binding("s", "approve_session", "Allow rule for session"),
+        Binding("d", "deny", "Deny"),
+    ]
+
+    def __init__(self, store: TuiStore, approver: Approver, *, graphics: str = "halfblock",
+                 poll_s: float = 0.2, db_name: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.approver = approver
+        self.graphics = graphics
+        self.poll_s = poll_s
+        self.db_name = db_name
+        self.running: list[SessionRecord] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="attach-main"):
+            yield DataTable(id="attach-running", cursor_type="row")
+            yield make_frame_view(self.graphics, id="attach-frame",
+                                  placeholder="no run in progress")
+        yield ApprovalQueue(self.store, self.approver, poll_s=self.poll_s,
+                            graphics=self.graphics, id="approval-queue")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"attached to {self.db_name}"
+        table: DataTable[str | Text] = self.query_one("#attach-running", DataTable)
+        table.add_columns(*RUNNING_COLUMNS)
+        self.refresh_running()
+        self.set_interval(RUNNING_POLL_S, self.refresh_running)
+
+    def refresh_running(self) -> None:
+        """Re-read the runs in progress; redraw only when something changed."""
+        running = self.store.running_sessions()
+        if [(s.id, s.step_count) for s in running] == \
+                [(s.id, s.step_count) for s in self.running]:
+            return
+        self.running = running
+        table: DataTable[str | Text] = self.query_one("#attach-running", DataTable)
+        table.clear()
+        for session in running:
+            table.add_row(session.id[:12], started_text(session.started_at),
+                          str(session.step_count), session.task, key=session.id)
+        self._show_latest_frame()
+
+    def _show_latest_frame(self) -> None:
+        view = self.query_one("#attach-frame")
+        if not self.running:
+            view.show(None)  # type: ignore[attr-defined]
+            return
+        steps = self.store.steps(self.running[0].id)
+        shas = [s.frame_after_sha256 or s.frame_before_sha256 for s in steps]
+        sha = next((s for s in reversed(shas) if s), None)
+        image = self.store.frame(sha)
+        view.show(Picture(key=sha, image=image)  # type: ignore[attr-defined]
+                  if image is not None and sha else None)
+
+    def action_approve(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=True, scope="once")
+
+    def action_approve_session(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=True, scope="session")
+
+    def action_deny(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=False)

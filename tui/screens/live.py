@@ -1,0 +1,149 @@
+"""The live session: the sandbox's screen, the step timeline, the cost meter
+and the approval queue, while a task runs in a worker thread."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from agent.loop import RunSummary
+from tui.imaging import decode_png
+from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
+from tui.runner import PreparedRun, RunControl, RunServices, execute_run
+from tui.store import TuiStore
+from tui.widgets.approval_queue import ApprovalQueue, Approver
+from tui.widgets.badges import outcome_text
+from tui.widgets.cost_meter import CostMeter
+from tui.widgets.frame_view import Picture, make_frame_view
+from tui.widgets.timeline import StepTimeline
+
+
+class LiveScreen(Screen[None]):
+    """Watch one run and answer its approvals."""
+
+    CSS_PATH = "live.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve", "Approve once"),
+        Binding("s", "approve_session", "Allow rule for session"),
+        Binding("d", "deny", "Deny"),
+        Binding("x", "stop_run", "Stop run"),
+        Binding("escape", "leave", "Back"),
+    ]
+
+    def __init__(self, store: TuiStore, approver: Approver, *, prepared: PreparedRun | None,
+                 services: RunServices | None = None, graphics: str = "halfblock",
+                 poll_s: float = 0.2) -> None:
+        super().__init__()
+        self.store = store
+        self.approver = approver
+        self.prepared = prepared
+        self.services = services or RunServices()
+        self.graphics = graphics
+        self.poll_s = poll_s
+        self.control = RunControl()
+        self.summary: RunSummary | None = None
+        self.worker: Worker[RunSummary] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="live-main"):
+            yield make_frame_view(self.graphics, id="live-frame", placeholder="starting…")
+            with Vertical(id="live-side"):
+                yield Static(id="run-status")
+                yield CostMeter(id="cost-meter")
+                yield StepTimeline(id="timeline")
+        yield ApprovalQueue(self.store, self.approver, poll_s=self.poll_s,
+                            graphics=self.graphics, id="approval-queue")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.prepared is not None:
+            self.sub_title = self.prepared.task
+            self._status(Text("running", style="cyan"), self.prepared.task)
+            self.worker = self.run_worker(self._run, thread=True, exit_on_error=False,
+                                          group="run", name="agent-loop")
+
+    def _run(self) -> RunSummary:
+        assert self.prepared is not None
+        reporter = TuiReporter(self.app, self, self.control.stop)
+        return execute_run(self.prepared, self.services, reporter, self.control)
+
+    # -- run events --------------------------------------------------------------
+
+    def on_step_reported(self, message: StepReported) -> None:
+        self.query_one(StepTimeline).add_report(message.report)
+
+    def on_frame_captured(self, message: FrameCaptured) -> None:
+        frame = message.frame
+        picture = Picture(key=frame.sha256, image=decode_png(frame.png))
+        self.query_one("#live-frame").show(picture)  # type: ignore[attr-defined]
+
+    def on_turn_planned(self, message: TurnPlanned) -> None:
+        self.query_one(CostMeter).add_usage(message.turn.usage)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker: Worker[Any] = event.worker
+        if worker is not self.worker:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self.post_message(RunFinished(worker.result))
+        elif event.state == WorkerState.ERROR:
+            self.post_message(RunFinished(None, f"{type(worker.error).__name__}: "
+                                                f"{worker.error}"))
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.summary = message.summary
+        if message.summary is None:
+            self._status(Text("error", style="bold red"), message.error)
+            return
+        summary = message.summary
+        self._status(outcome_text(summary.outcome),
+                     f"{summary.reason} — {summary.steps} steps: {summary.executed} ran, "
+                     f"{summary.denied} denied, {summary.invalid} invalid")
+
+    def _status(self, badge: Text, detail: str) -> None:
+        self.query_one("#run-status", Static).update(Text.assemble(badge, "  ", detail))
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_approve(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=True, scope="once")
+
+    def action_approve_session(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=True, scope="session")
+
+    def action_deny(self) -> None:
+        self.query_one(ApprovalQueue).answer(approved=False)
+
+    def action_stop_run(self) -> None:
+        """Stop the run: the loop ends it as interrupted at the next step."""
+        self.stop_run()
+
+    def action_leave(self) -> None:
+        self.stop_run()
+        self.app.pop_screen()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.state in {WorkerState.PENDING,
+                                                                 WorkerState.RUNNING}
+
+    def stop_run(self) -> None:
+        """Ask the run to stop, denying the approval it waits for if any."""
+        if not self.running:
+            return
+        self.control.stop.set()
+        waiting = self.control.waiting_session
+        if waiting is not None:
+            self.store.deny_waiting(waiting, approver=self.approver.name,
+                                    channel=self.approver.channel)
+
+    def on_unmount(self) -> None:
+        self.stop_run()

@@ -1,0 +1,1 @@
+"""Widgets of the deskhand TUI, one small widget per module."""

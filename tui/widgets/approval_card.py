@@ -1,0 +1,63 @@
+"""One approval request in detail: the action in words, a crop of the frame
+around its target, the rule that asked and why, and the time left."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from audit.records import ApprovalRequest
+from tui.store import rule_list
+from tui.widgets.frame_view import Picture, make_frame_view
+
+KEYS_HINT = "[b]a[/] approve once   [b]s[/] allow this rule for the session   [b]d[/] deny"
+
+
+class ApprovalCard(Widget):
+    """Shows one :class:`~audit.records.ApprovalRequest`."""
+
+    def __init__(self, *, graphics: str = "halfblock", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.graphics = graphics
+        self.request: ApprovalRequest | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield make_frame_view(self.graphics, id="approval-crop",
+                                  placeholder="frame not stored")
+            with Vertical(id="approval-text"):
+                yield Static(id="approval-action")
+                yield Static(id="approval-rule")
+                yield Static(id="approval-session")
+                yield Static(id="approval-deadline")
+                yield Static(KEYS_HINT, id="approval-keys")
+
+    def show(self, request: ApprovalRequest, picture: Picture | None, *,
+             task: str = "", now: float | None = None) -> None:
+        """Show ``request``; ``picture`` is the crop around its target."""
+        self.request = request
+        self.query_one("#approval-crop").show(picture)  # type: ignore[attr-defined]
+        self.query_one("#approval-action", Static).update(
+            Text.assemble(("approve?  ", "bold"), (request.summary, "bold yellow")))
+        self.query_one("#approval-rule", Static).update(
+            Text.assemble(("rule ", "dim"), rule_list(request.rule_ids), ("  ", ""),
+                          (request.reason, "italic")))
+        self.query_one("#approval-session", Static).update(
+            Text.assemble(("session ", "dim"), request.session_id[:12],
+                          ("  step ", "dim"), str(request.step_id),
+                          ("  task ", "dim"), task))
+        self.show_deadline(now)
+
+    def show_deadline(self, now: float | None = None) -> None:
+        """Refresh the countdown to the automatic deny."""
+        if self.request is None:
+            return
+        left = max(0.0, self.request.deadline_at - (time.time() if now is None else now))
+        self.query_one("#approval-deadline", Static).update(
+            Text(f"denied automatically in {left:.0f} s", style="red" if left < 10 else "dim"))

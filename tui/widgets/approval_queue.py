@@ -1,0 +1,134 @@
+"""The approval queue: every unanswered request in the audit database.
+
+It polls the database (``pending_approvals``) on a timer, so it sees requests
+from the run in this process and from ``deskhand run`` in any other terminal
+alike; the oldest request is shown in detail and answered with one key.  The
+first answer written to the database wins, whoever gave it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+
+from audit.records import ApprovalRequest, Scope
+from tui.imaging import crop_around
+from tui.store import TuiStore
+from tui.widgets.approval_card import ApprovalCard
+from tui.widgets.frame_view import Picture
+
+CROP_SIZE = (320, 200)
+
+
+@dataclass(frozen=True, slots=True)
+class Approver:
+    """Who answers from this queue, as recorded in the audit log."""
+
+    name: str
+    channel: str
+
+
+class ApprovalQueue(Widget):
+    """Polls for pending approvals and answers the oldest one.
+
+    Has CSS class ``empty`` while nothing waits.
+    """
+
+    class Answered(Message):
+        """An answer was given here; ``won`` is False when another approver was first."""
+
+        def __init__(self, request: ApprovalRequest, approved: bool, scope: Scope,
+                     won: bool) -> None:
+            super().__init__()
+            self.request = request
+            self.approved = approved
+            self.scope = scope
+            self.won = won
+
+    def __init__(self, store: TuiStore, approver: Approver, *, poll_s: float = 0.2,
+                 graphics: str = "halfblock", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.store = store
+        self.approver = approver
+        self.poll_s = poll_s
+        self.graphics = graphics
+        self.pending: list[ApprovalRequest] = []
+        self._pictures: dict[int, Picture | None] = {}
+        self._tasks: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="queue-title")
+        yield ApprovalCard(graphics=self.graphics, id="approval-card")
+
+    def on_mount(self) -> None:
+        self.add_class("empty")
+        self.poll()
+        self.set_interval(self.poll_s, self.poll)
+
+    @property
+    def current(self) -> ApprovalRequest | None:
+        """The request the keys answer: the oldest one waiting."""
+        return self.pending[0] if self.pending else None
+
+    def poll(self) -> None:
+        """Read the pending requests and show the oldest."""
+        pending = self.store.pending()
+        changed = [r.id for r in pending] != [r.id for r in self.pending]
+        self.pending = pending
+        if changed:
+            self._show_current()
+        else:
+            self.query_one(ApprovalCard).show_deadline()
+
+    def answer(self, *, approved: bool, scope: Scope = "once") -> bool:
+        """Answer the current request; True when this answer was the one recorded."""
+        request = self.current
+        if request is None:
+            return False
+        won = self.store.answer(request.id, approved=approved, scope=scope,
+                                approver=self.approver.name, channel=self.approver.channel)
+        self.post_message(self.Answered(request, approved, scope, won))
+        self.poll()
+        return won
+
+    def _show_current(self) -> None:
+        request = self.current
+        self.set_class(request is None, "empty")
+        title = self.query_one("#queue-title", Static)
+        if request is None:
+            title.update("no approvals waiting")
+            return
+        more = len(self.pending) - 1
+        title.update(f"approval needed ({more} more waiting)" if more else "approval needed")
+        self.query_one(ApprovalCard).show(request, self._picture(request),
+                                          task=self._task_of(request.session_id))
+        self._forget_answered()
+
+    def _picture(self, request: ApprovalRequest) -> Picture | None:
+        if request.id not in self._pictures:
+            self._pictures[request.id] = self._crop(request)
+        return self._pictures[request.id]
+
+    def _crop(self, request: ApprovalRequest) -> Picture | None:
+        image = self.store.frame(request.frame_sha256)
+        if image is None:
+            return None
+        action = self.store.action_for(request)
+        crop, offset = crop_around(image, action, CROP_SIZE)
+        return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset)
+
+    def _task_of(self, session_id: str) -> str:
+        if session_id not in self._tasks:
+            session = self.store.session(session_id)
+            self._tasks[session_id] = session.task if session else ""
+        return self._tasks[session_id]
+
+    def _forget_answered(self) -> None:
+        waiting = {r.id for r in self.pending}
+        for approval_id in [i for i in self._pictures if i not in waiting]:
+            del self._pictures[approval_id]

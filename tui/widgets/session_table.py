@@ -1,0 +1,50 @@
+"""The sessions list: id, started, task, outcome, steps; filled page by page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from audit.records import SessionRecord
+from tui.widgets.badges import outcome_text
+
+COLUMNS = ("session", "started", "task", "outcome", "steps")
+TASK_WIDTH = 60
+
+
+class SessionTable(DataTable[str | Text]):
+    """Sessions, newest first; rows are keyed by the full session id."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    def add_sessions(self, sessions: Iterable[SessionRecord]) -> None:
+        """Append a page of sessions."""
+        for session in sessions:
+            self.add_row(session.id[:12], started_text(session.started_at),
+                         _one_line(session.task), outcome_text(session.outcome),
+                         str(session.step_count), key=session.id)
+
+    def session_id_at(self, row: int) -> str | None:
+        """The full id of the session shown in ``row``."""
+        if not 0 <= row < self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key
+        return str(key.value)
+
+
+def started_text(started_at: float) -> str:
+    """A start time as local date and time, to the second."""
+    return datetime.fromtimestamp(started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TASK_WIDTH else line[: TASK_WIDTH - 1] + "…"

@@ -1,0 +1,42 @@
+"""The live step timeline: one row per finished step, newest at the bottom."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from agent.loop import StepReport
+from tui.widgets.badges import decision_badge, status_text
+
+COLUMNS = ("#", "action", "decision", "result", "ms", "approver / reason")
+
+
+class StepTimeline(DataTable[str | Text]):
+    """Steps as they finish, with decision badges and timings."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    def add_report(self, report: StepReport) -> None:
+        """Append a finished step and keep it in view."""
+        self.add_row(
+            str(report.index),
+            report.description,
+            decision_badge(report.effect, report.status),
+            status_text(report.status),
+            f"{report.elapsed_ms:.0f}",
+            _who_or_why(report),
+            key=str(report.index),
+        )
+        self.move_cursor(row=self.row_count - 1)
+
+
+def _who_or_why(report: StepReport) -> str:
+    if report.approver:
+        return report.approver
+    if report.status == "done":
+        return ", ".join(report.rule_ids)
+    return report.reason
