@@ -49,7 +49,7 @@ _STRIPE = r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}"
 _JWT = r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
 _PRIVATE_KEY = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _ASSIGNMENT = (
-    r"(?i)\b(?:password|passwd|passphrase|pwd|secret|api[_-]?key|access[_-]?token"
+    r"(?i)(?<![a-z])(?:password|passwd|passphrase|pwd|secret|api[_-]?key|access[_-]?token"
     r"|auth[_-]?token|client[_-]?secret)\b['\"]?\s*[:=]\s*['\"]?[^\s'\"]{4,}"
 )
 
