@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +36,10 @@ class Rule:
             return self.reason
         try:
             return self.reason.format_map(_reason_fields(context))
-        except (ValueError, TypeError, KeyError, IndexError):
+        except Exception:
             # A format spec that does not fit the value (``{window_title:.2f}``)
-            # must not break a decision; the template still says what happened.
+            # or a malformed context must not break a decision; the template
+            # still says what happened.
             return self.reason
 
 
@@ -72,55 +74,69 @@ class Budgets:
 
     def rule_ids(self) -> tuple[str, ...]:
         """The budget rule ids this policy can produce."""
-        limits = {
-            "budget.steps": self.max_steps,
-            "budget.wall_time": self.max_wall_time_s,
-            "budget.actions_per_minute": self.max_actions_per_minute,
-            "budget.typed_chars": self.max_typed_chars,
-        }
-        return tuple(rule_id for rule_id, limit in limits.items() if limit is not None)
+        return tuple(rule_id for rule_id, field, _ in _MEASURES if getattr(self, field) is not None)
 
     def check(self, action: Action, context: PolicyContext) -> list[BudgetCheck]:
-        """Every defined budget, measured as if ``action`` ran now."""
+        """Every defined budget that applies, measured as if ``action`` ran now.
+
+        A budget that cannot be measured (a malformed context) counts as
+        exceeded: budgets fail closed like rules.
+        """
         checks = []
-        if self.max_steps is not None:
-            checks.append(_steps(self.max_steps, context))
-        if self.max_wall_time_s is not None:
-            checks.append(_wall_time(self.max_wall_time_s, context))
-        if self.max_actions_per_minute is not None:
-            checks.append(_rate(self.max_actions_per_minute, context))
-        if self.max_typed_chars is not None and isinstance(action, TypeText):
-            checks.append(_typed(self.max_typed_chars, context, len(action.text)))
+        for rule_id, field, measure in _MEASURES:
+            limit = getattr(self, field)
+            if limit is None:
+                continue
+            try:
+                check = measure(limit, context, action)
+            except Exception as exc:
+                check = BudgetCheck(rule_id, True, f"could not be measured "
+                                    f"({type(exc).__name__}: {exc}); denied to fail closed")
+            if check is not None:
+                checks.append(check)
         return checks
 
 
-def _steps(limit: int, context: PolicyContext) -> BudgetCheck:
+def _verdict(over: bool) -> str:
+    return "exceeds" if over else "is within"
+
+
+def _steps(limit: float, context: PolicyContext, action: Action) -> BudgetCheck:
     step = context.step_index + 1
     over = step > limit
-    verdict = "exceeds" if over else "is within"
-    return BudgetCheck("budget.steps", over, f"step {step} {verdict} the budget of {limit} steps")
+    return BudgetCheck("budget.steps", over,
+                       f"step {step} {_verdict(over)} the budget of {limit:g} steps")
 
 
-def _wall_time(limit: float, context: PolicyContext) -> BudgetCheck:
+def _wall_time(limit: float, context: PolicyContext, action: Action) -> BudgetCheck:
     spent = context.elapsed_s
     over = spent > limit
     return BudgetCheck("budget.wall_time", over,
-                       f"{spent:.0f} s spent {'exceeds' if over else 'is within'} "
-                       f"the budget of {limit:g} s")
+                       f"{spent:.0f} s spent {_verdict(over)} the budget of {limit:g} s")
 
 
-def _rate(limit: int, context: PolicyContext) -> BudgetCheck:
+def _rate(limit: float, context: PolicyContext, action: Action) -> BudgetCheck:
     now = context.now if context.now is not None else time.monotonic()
     recent = sum(1 for t in context.recent_action_times if now - t < 60.0)
     over = recent + 1 > limit
     return BudgetCheck("budget.actions_per_minute", over,
-                       f"{recent + 1} actions in the last minute "
-                       f"{'exceeds' if over else 'is within'} the budget of {limit}")
+                       f"{recent + 1} actions in the last minute {_verdict(over)} "
+                       f"the budget of {limit:g}")
 
 
-def _typed(limit: int, context: PolicyContext, adding: int) -> BudgetCheck:
-    total = context.typed_chars + adding
+def _typed(limit: float, context: PolicyContext, action: Action) -> BudgetCheck | None:
+    if not isinstance(action, TypeText):
+        return None  # only typing spends this budget
+    total = context.typed_chars + len(action.text)
     over = total > limit
     return BudgetCheck("budget.typed_chars", over,
-                       f"{total} typed characters {'exceeds' if over else 'is within'} "
-                       f"the budget of {limit}")
+                       f"{total} typed characters {_verdict(over)} the budget of {limit:g}")
+
+
+_Measure = Callable[[float, PolicyContext, Action], BudgetCheck | None]
+_MEASURES: tuple[tuple[str, str, _Measure], ...] = (
+    ("budget.steps", "max_steps", _steps),
+    ("budget.wall_time", "max_wall_time_s", _wall_time),
+    ("budget.actions_per_minute", "max_actions_per_minute", _rate),
+    ("budget.typed_chars", "max_typed_chars", _typed),
+)

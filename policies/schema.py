@@ -12,11 +12,42 @@ A policy file is YAML::
         reason: Switching to a text console leaves the sandboxed desktop.
         match: {keys: [ctrl+alt+f1, ctrl+alt+f2]}
 
-Within ``match`` every given condition must hold; within a list (action
-types, patterns, detectors, key combos, regions, triage categories) any one
-item is enough.  ``unless`` takes the same conditions and, when all of them
-hold, makes the rule not apply.  Cross-references (region names, duplicate
-rule ids) are checked by :mod:`policies.build`, which knows their lines.
+Within ``match`` every given condition must hold (no ``match`` at all:
+the rule applies to everything); within a list any one item is enough.
+``unless`` takes the same conditions and, when all of them hold, makes the
+rule not apply.  A list of one may be written without brackets.
+
+``actions``
+    action types (``click``, ``type``, ``key`` ...; see ``agent/actions.py``).
+``text``
+    regular expressions searched in the text of a ``type`` action.
+``detectors``
+    named secret detectors (:data:`policies.detectors.DETECTORS`) run on
+    typed text.  ``secret: true`` on the rule marks matched text secret.
+``keys``
+    key combinations such as ``ctrl+alt+f1`` in any spelling
+    :mod:`agent.keys` knows.  A combo matches a ``key``/``hold_key`` action
+    that presses all of its keys, in any order and with any extra keys — so
+    ``alt+f4`` also catches ``ctrl+alt+f4``: a deny cannot be dodged by adding
+    shift, and an allow by combo is correspondingly broad.
+``regions``
+    named regions (top-level ``regions``); matches when any point of the
+    action is inside.  A click without coordinates and mouse down/up are
+    placed at ``PolicyContext.cursor`` when the loop knows it.
+``window_title``
+    a regular expression searched in the active window's title.
+``triage``
+    ``category`` (any of, case-insensitive), ``risk_at_least``,
+    ``confidence_at_least``; never matches when triage did not run.
+``injection_risk_at_least``
+    a threshold on ``PolicyContext.injection_risk``.
+
+A rule's ``reason`` is what a human reads in the approval queue; it may quote
+``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
+``{triage_category}`` and ``{triage_risk}``.  Rule ids starting with
+``budget.``, ``default.`` or ``planner.`` are reserved.  Cross-references
+(region names, duplicate rule ids) are checked by :mod:`policies.build`,
+which knows their lines.
 """
 
 from __future__ import annotations

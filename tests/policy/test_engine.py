@@ -248,6 +248,12 @@ def test_a_context_the_rule_cannot_read_fails_closed() -> None:
     assert clicked.effect == "allow"  # the title is only read for typing
 
 
+def test_a_budget_that_cannot_be_measured_denies() -> None:
+    decision = BUDGETS.decide(act(type="wait"), ctx(recent_action_times=None))
+    assert (decision.effect, decision.rule_ids) == ("deny", ("budget.actions_per_minute",))
+    assert "could not be measured (TypeError" in decision.reason
+
+
 def test_a_failing_secret_rule_still_marks_the_text_secret() -> None:
     policy = Policy(name="p", sha256="0" * 64, rules=[
         Rule("mask", "ask", "masked", (Exploding(),), secret=True),
