@@ -295,6 +295,8 @@ class AgentLoop:
         context.step_index = state.summary.steps - 1
         context.elapsed_s = self._clock() - state.started
         context.window_title = state.frame.window_title
+        context.cursor = state.frame.cursor
+        context.now = self._clock()
         decision = self.policy.decide(action, context)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),

@@ -83,7 +83,7 @@ def test_explain_uses_window_title_screen_and_grants() -> None:
 
 def test_explain_with_triage() -> None:
     click = json.dumps({"type": "click", "x": 10, "y": 10})
-    result = invoke("explain", "default", click, "--triage", "payment:high")
+    result = invoke("explain", "default", click, "--triage", "credentials_or_payments:high")
     assert "decision: ASK (triage.high-risk, triage.sensitive-task)" in result.stdout
 
 
