@@ -26,6 +26,8 @@ UPPER_HALF = "▀"
 MARKER_RGB = (255, 64, 64)
 PATH_RGB = (255, 200, 0)
 
+MAX_CACHED_STYLES = 65536
+
 RGB = tuple[int, int, int]
 
 
@@ -57,35 +59,39 @@ class HalfBlockPainter:
     """Turns small RGB images into Textual strips; remembers the styles it built."""
 
     def __init__(self) -> None:
-        self._styles: dict[tuple[RGB, RGB], Style] = {}
+        self._styles: dict[tuple[bytes, bytes], Style] = {}
 
     def strips(self, image: Image.Image) -> list[Strip]:
         """One strip per pair of pixel rows of ``image`` (which must be RGB)."""
         width, height = image.size
-        pixels: Sequence[RGB] = list(image.getdata())
+        data = image.tobytes()
+        row_bytes = width * 3
         strips = []
         for top in range(0, height, 2):
             bottom = top + 1 if top + 1 < height else top
-            strips.append(self._strip(pixels, width, top * width, bottom * width))
+            upper = data[top * row_bytes:(top + 1) * row_bytes]
+            lower = data[bottom * row_bytes:(bottom + 1) * row_bytes]
+            strips.append(self._strip(upper, lower, width))
         return strips
 
-    def _strip(self, pixels: Sequence[RGB], width: int, upper: int, lower: int) -> Strip:
+    def _strip(self, upper: bytes, lower: bytes, width: int) -> Strip:
         segments: list[Segment] = []
         run_start = 0
         for x in range(1, width + 1):
-            if x < width and pixels[upper + x] == pixels[upper + run_start] \
-                    and pixels[lower + x] == pixels[lower + run_start]:
+            if x < width and upper[3 * x:3 * x + 3] == upper[3 * run_start:3 * run_start + 3] \
+                    and lower[3 * x:3 * x + 3] == lower[3 * run_start:3 * run_start + 3]:
                 continue
-            style = self._style(pixels[upper + run_start], pixels[lower + run_start])
+            style = self._style(upper[3 * run_start:3 * run_start + 3],
+                                lower[3 * run_start:3 * run_start + 3])
             segments.append(Segment(UPPER_HALF * (x - run_start), style))
             run_start = x
         return Strip(segments, width)
 
-    def _style(self, top: RGB, bottom: RGB) -> Style:
+    def _style(self, top: bytes, bottom: bytes) -> Style:
         key = (top, bottom)
         style = self._styles.get(key)
         if style is None:
-            if len(self._styles) > 65536:
+            if len(self._styles) > MAX_CACHED_STYLES:
                 self._styles.clear()
             style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
             self._styles[key] = style

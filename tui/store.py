@@ -23,6 +23,7 @@ from audit.records import ApprovalRequest, Scope, SessionRecord, StepRecord
 log = logging.getLogger(__name__)
 
 FRAME_CACHE_SIZE = 32
+STEP_CACHE_SIZE = 4096
 
 
 class ReadableLog(Protocol):
@@ -51,7 +52,7 @@ class TuiStore:
     def __init__(self, audit: ReadableLog) -> None:
         self.audit = audit
         self._frames: OrderedDict[str, Image.Image] = OrderedDict()
-        self._step_actions: dict[int, Action | None] = {}
+        self._steps: dict[int, StepRecord] = {}
 
     # -- approvals -------------------------------------------------------------
 
@@ -71,12 +72,14 @@ class TuiStore:
             self.answer(request.id, approved=False, scope="once", approver=approver,
                         channel=channel)
 
-    def action_for(self, request: ApprovalRequest) -> Action | None:
-        """The typed action an approval request is about."""
-        if request.step_id not in self._step_actions:
+    def step_for(self, request: ApprovalRequest) -> StepRecord | None:
+        """The step an approval request is about."""
+        if request.step_id not in self._steps:
+            if len(self._steps) > STEP_CACHE_SIZE:
+                self._steps.clear()
             steps = self.audit.steps(request.session_id)
-            self._step_actions.update({step.id: action_of(step) for step in steps})
-        return self._step_actions.get(request.step_id)
+            self._steps.update({step.id: step for step in steps})
+        return self._steps.get(request.step_id)
 
     # -- frames and steps --------------------------------------------------------
 

@@ -39,7 +39,7 @@ class ApprovalCard(Widget):
                 yield Static(KEYS_HINT, id="approval-keys")
 
     def show(self, request: ApprovalRequest, picture: Picture | None, *,
-             task: str = "", now: float | None = None) -> None:
+             task: str = "", step_index: int | None = None, now: float | None = None) -> None:
         """Show ``request``; ``picture`` is the crop around its target."""
         self.request = request
         self.query_one("#approval-crop").show(picture)  # type: ignore[attr-defined]
@@ -48,10 +48,9 @@ class ApprovalCard(Widget):
         self.query_one("#approval-rule", Static).update(
             Text.assemble(("rule ", "dim"), rule_list(request.rule_ids), ("  ", ""),
                           (request.reason, "italic")))
+        step = "?" if step_index is None else str(step_index)
         self.query_one("#approval-session", Static).update(
-            Text.assemble(("session ", "dim"), request.session_id[:12],
-                          ("  step ", "dim"), str(request.step_id),
-                          ("  task ", "dim"), task))
+            Text.assemble(("step ", "dim"), step, ("  of task ", "dim"), task))
         self.show_deadline(now)
 
     def show_deadline(self, now: float | None = None) -> None:
@@ -60,4 +59,14 @@ class ApprovalCard(Widget):
             return
         left = max(0.0, self.request.deadline_at - (time.time() if now is None else now))
         self.query_one("#approval-deadline", Static).update(
-            Text(f"denied automatically in {left:.0f} s", style="red" if left < 10 else "dim"))
+            Text(f"denied automatically in {time_left(left)}",
+                 style="red" if left < 10 else "dim"))
+
+
+def time_left(seconds: float) -> str:
+    """A countdown as precise as it needs to be: seconds, then minutes, then hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds // 60:.0f} min"
+    return f"{seconds // 3600:.0f} h"

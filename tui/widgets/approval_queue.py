@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from audit.records import ApprovalRequest, Scope
 from tui.imaging import crop_around
-from tui.store import TuiStore
+from tui.store import TuiStore, action_of
 from tui.widgets.approval_card import ApprovalCard
 from tui.widgets.frame_view import Picture
 
@@ -105,8 +105,10 @@ class ApprovalQueue(Widget):
             return
         more = len(self.pending) - 1
         title.update(f"approval needed ({more} more waiting)" if more else "approval needed")
+        step = self.store.step_for(request)
         self.query_one(ApprovalCard).show(request, self._picture(request),
-                                          task=self._task_of(request.session_id))
+                                          task=self._task_of(request.session_id),
+                                          step_index=step.index if step else None)
         self._forget_answered()
 
     def _picture(self, request: ApprovalRequest) -> Picture | None:
@@ -118,7 +120,7 @@ class ApprovalQueue(Widget):
         image = self.store.frame(request.frame_sha256)
         if image is None:
             return None
-        action = self.store.action_for(request)
+        action = action_of(self.store.step_for(request))
         crop, offset = crop_around(image, action, CROP_SIZE)
         return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset)
 

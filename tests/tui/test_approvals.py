@@ -1,0 +1,147 @@
+"""A scripted run in the TUI hits a risky step; the approval queue answers it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audit.log import AuditLog
+from audit.records import StepRecord
+from tests.tui.conftest import RISKY_TEXT, USER, FakeSandboxes, make_app, make_settings, wait_until
+from tui.app import DeskhandApp
+from tui.screens.live import LiveScreen
+from tui.widgets.approval_queue import ApprovalQueue
+from tui.widgets.frame_view import FrameView
+from tui.widgets.timeline import StepTimeline
+
+pytestmark = pytest.mark.anyio
+
+
+def _live(app: DeskhandApp) -> LiveScreen:
+    screen = app.screen
+    assert isinstance(screen, LiveScreen), f"expected the live screen, got {screen!r}"
+    return screen
+
+
+def _risky_step(log: AuditLog, session_id: str) -> StepRecord:
+    steps = [s for s in log.steps(session_id) if (s.action or {}).get("text") == RISKY_TEXT]
+    assert len(steps) == 1
+    return steps[0]
+
+
+async def _start_and_wait_for_approval(app: DeskhandApp, pilot: object) -> ApprovalQueue:
+    await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen),  # type: ignore[arg-type]
+                     what="the live screen")
+    queue = _live(app).query_one(ApprovalQueue)
+    await wait_until(pilot, lambda: queue.current is not None,  # type: ignore[arg-type]
+                     what="the approval request")
+    return queue
+
+
+async def test_approve_runs_the_step_and_names_the_approver(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        request = queue.current
+        assert request is not None
+        assert request.summary == "type 'rm -rf ~/keep\\n'"
+        assert request.rule_ids == ("shell.destructive",)
+        crop = queue.query_one("#approval-crop", FrameView)
+        assert crop.picture is not None, "the approval shows the frame it was asked with"
+        assert RISKY_TEXT not in sandboxes.typed, "nothing runs before the answer"
+
+        await pilot.press("a")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+        assert live.query_one(StepTimeline).row_count == 4
+
+    assert live.summary is not None and live.summary.outcome == "done"
+    assert sandboxes.typed == ["echo hello\n", RISKY_TEXT, "echo after\n"]
+    step = _risky_step(audit_log, live.summary.session_id)
+    assert step.status == "done"
+    assert step.approval is not None and step.approval.answer is not None
+    assert step.approval.answer.approved
+    assert step.approval.answer.approver == f"{USER}@tui"
+    assert step.approval.answer.channel == "tui"
+    assert step.approval.answer.scope == "once"
+
+
+async def test_deny_keeps_the_step_from_running(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _start_and_wait_for_approval(app, pilot)
+        await pilot.press("d")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+
+    assert live.summary is not None and live.summary.denied == 1
+    assert RISKY_TEXT not in sandboxes.typed
+    assert sandboxes.typed == ["echo hello\n", "echo after\n"]
+    step = _risky_step(audit_log, live.summary.session_id)
+    assert step.status == "denied"
+    assert step.approval is not None and step.approval.answer is not None
+    assert not step.approval.answer.approved
+    assert step.approval.answer.approver == f"{USER}@tui"
+
+
+async def test_no_answer_before_the_timeout_denies(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    settings = make_settings(tmp_path, db_path, approval_timeout_s=0.6)
+    app = make_app(audit_log, settings, script=risky_script, sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="live screen")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+        queue = live.query_one(ApprovalQueue)
+        queue.poll()
+        assert queue.current is None, "an expired request leaves the queue"
+
+    assert RISKY_TEXT not in sandboxes.typed
+    step = _risky_step(audit_log, live.summary.session_id)  # type: ignore[union-attr]
+    assert step.status == "denied"
+    assert step.approval is not None
+    assert step.approval.status == "expired"
+    assert step.approval.answer is None
+
+
+async def test_allow_for_the_session_stops_asking_for_that_rule(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, sandboxes: FakeSandboxes) -> None:
+    script = tmp_path / "twice.yaml"
+    script.write_text('task: twice\nsteps:\n  - type: "rm -rf ~/a\\n"\n'
+                      '  - type: "rm -rf ~/b\\n"\n', encoding="utf-8")
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _start_and_wait_for_approval(app, pilot)
+        await pilot.press("s")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+
+    assert sandboxes.typed == ["rm -rf ~/a\n", "rm -rf ~/b\n"]
+    assert live.summary is not None
+    approvals = audit_log.approvals(live.summary.session_id)
+    assert len(approvals) == 1, "the second rm ran under the session grant"
+    assert approvals[0].answer is not None and approvals[0].answer.scope == "session"
+
+
+async def test_bad_script_is_reported_on_the_task_screen(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("steps: [{fly: 1}]\n", encoding="utf-8")
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=broken)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, LiveScreen)
+        error = app.screen.query_one("#task-error")
+        assert "broken.yaml" in str(error.render())

@@ -1,0 +1,66 @@
+"""``deskhand tui --attach`` answers the approvals of a ``deskhand run`` in another process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit.log import AuditLog
+from tests.tui.conftest import USER, make_app, make_settings, wait_until
+from tui.screens.attach import AttachScreen
+from tui.widgets.approval_queue import ApprovalQueue
+from tui.widgets.frame_view import FrameView
+
+pytestmark = pytest.mark.anyio
+
+
+def _start_run(db_path: Path, script: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "agent", "run", "--script", str(script),
+               "--sandbox", "fake", "--policy", "default", "--approval-timeout", "30",
+               "--db", str(db_path)]
+    # Wide enough that each step stays on one line of the run's output.
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return process.returncode, output
+
+
+async def test_attached_tui_approves_a_run_in_another_process(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path) -> None:
+    process = _start_run(db_path, risky_script)
+    try:
+        app = make_app(audit_log, make_settings(tmp_path, db_path), attach=True)
+        async with app.run_test(size=(160, 48)) as pilot:
+            assert isinstance(app.screen, AttachScreen)
+            queue = app.screen.query_one(ApprovalQueue)
+            await wait_until(pilot, lambda: queue.current is not None or
+                             process.poll() is not None, timeout_s=40,
+                             what="the other process's approval request")
+            request = queue.current
+            assert request is not None, _finish(process)[1]
+            assert request.summary == "type 'rm -rf ~/keep\\n'"
+            assert queue.query_one("#approval-crop", FrameView).picture is not None
+            await pilot.press("a")
+            await wait_until(pilot, lambda: process.poll() is not None, timeout_s=40,
+                             what="the run to finish")
+    finally:
+        code, output = _finish(process)
+
+    assert code == 0, output
+    risky_line = next(line for line in output.splitlines() if "rm -rf" in line)
+    assert "done" in risky_line and f"by {USER}@tui" in risky_line, output
+    (session,) = audit_log.list_sessions()
+    approvals = audit_log.approvals(session.id)
+    assert [a.answer.channel for a in approvals if a.answer] == ["tui-attach"]
