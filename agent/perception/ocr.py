@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from agent.perception.errors import FrameDecodeError, ModelUnavailable, OcrFailed
 from agent.perception.regions import (
@@ -49,6 +50,13 @@ _REC_HEIGHT = 48
 # with no space decoded between them is a gap between words: menu labels
 # are spaced wider than a space, and the recogniser often drops it.
 _WORD_GAP_PITCHES = 2.4
+# Grey-level distance from the background that counts as ink.
+_INK_CONTRAST = 48
+
+# How far ascenders/descenders may reach beyond a line's body, in body heights.
+_REACH = 0.45
+
+InkMask = npt.NDArray[np.bool_]
 
 
 class TextReader(Protocol):
@@ -109,14 +117,14 @@ class RapidOcrReader:
         x0, y0, x1, y1 = region
         crop = image[y0:y1, x0:x1]
         try:
-            lines = self._recognize(crop, self._detect(crop))
+            words = self._recognize(crop, self._detect(crop))
         except cv2.error as exc:
             raise OcrFailed(f"OpenCV failed while reading text: {exc}") from exc
         except Exception as exc:
             if type(exc).__name__ != "ONNXRuntimeError":
                 raise
             raise OcrFailed(f"the OCR model failed: {exc}") from exc
-        return [_shift(word, x0, y0) for line in lines for word in _words(line)]
+        return [_shift(word, x0, y0) for word in words]
 
     def _detect(self, crop: Image) -> list[Box]:
         height, width = crop.shape[:2]
@@ -131,15 +139,17 @@ class RapidOcrReader:
             return []
         return [_quad_to_box(quad / self._det_scale, width, height) for quad in quads]
 
-    def _recognize(self, crop: Image, boxes: list[Box]) -> list[_Line]:
+    def _recognize(self, crop: Image, boxes: list[Box]) -> list[TextElement]:
         boxes = [b for b in boxes if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
         if not boxes:
             return []
         crops = [crop[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
         results = self._recognizer(crops, True)[0]
-        lines = [_line(box, result) for box, result in zip(boxes, results, strict=True)]
-        return [line for line in lines
-                if line.text.strip() and _mean(line.confidences) >= self._min_confidence]
+        lines = [(_line(box, result), piece)
+                 for box, result, piece in zip(boxes, results, crops, strict=True)]
+        return [word for line, piece in lines
+                if line.text.strip() and _mean(line.confidences) >= self._min_confidence
+                for word in _words(line, _ink(piece))]
 
 
 def _models_folder() -> Path:
@@ -189,18 +199,72 @@ def _line(box: Box, result: Any) -> _Line:
     return _Line(box, text, columns, [float(c) for c in confidences], float(column_count))
 
 
-def _words(line: _Line) -> list[TextElement]:
+def _words(line: _Line, ink: InkMask) -> list[TextElement]:
+    """Split a line into words; each box shrunk to the glyphs' ink."""
     x0, y0, x1, y1 = line.box
     pixels_per_column = (x1 - x0) / max(line.column_count, 1.0)
-    centers = [x0 + (column + 0.5) * pixels_per_column for column in line.columns]
+    centers = [(column + 0.5) * pixels_per_column for column in line.columns]
     pitch = _pitch(centers, line.text, y1 - y0)
+    top, bottom = _text_rows(ink)
     words = []
     for start, end in _word_spans(line.text, centers, pitch):
-        left = max(x0, int(centers[start] - pitch / 2))
-        right = min(x1, int(np.ceil(centers[end - 1] + pitch / 2)))
-        words.append(TextElement(line.text[start:end], left, y0, max(right, left + 1), y1,
-                                 round(_mean(line.confidences[start:end]), 4)))
+        # Generous bounds from the character positions, then shrink to ink.
+        left = max(0, int(centers[start] - 0.75 * pitch))
+        right = min(x1 - x0, int(np.ceil(centers[end - 1] + 0.75 * pitch)))
+        left, right = _ink_columns(ink[top:bottom], left, max(right, left + 1))
+        words.append(TextElement(line.text[start:end], x0 + left, y0 + top, x0 + right,
+                                 y0 + bottom, round(_mean(line.confidences[start:end]), 4)))
     return words
+
+
+def _ink(crop: Image) -> InkMask:
+    """Pixels that stand out from the crop's background (text of either polarity)."""
+    gray = crop.mean(axis=2)
+    mask: InkMask = np.abs(gray - np.median(gray)) > _INK_CONTRAST
+    return mask
+
+
+def _text_rows(ink: InkMask) -> tuple[int, int]:
+    """[top, bottom) of the line's glyphs.
+
+    The detector's box is padded and may catch the descenders of the line
+    above or the ascenders of the line below.  The line's own body (x-height)
+    is the run of densely inked rows around the inkiest row; ascenders and
+    descenders extend it by at most ``_REACH`` of its height.
+    """
+    per_row = ink.sum(axis=1)
+    # A row inked nearly edge to edge is a border or a bar's edge, not text.
+    per_row[per_row > 0.85 * ink.shape[1]] = 0
+    if not per_row.any():
+        return 0, ink.shape[0]
+    dense = per_row >= 0.25 * per_row.max()
+    top = bottom = int(np.argmax(per_row))
+    while top > 0 and dense[top - 1]:
+        top -= 1
+    while bottom + 1 < len(dense) and dense[bottom + 1]:
+        bottom += 1
+    reach = max(1, round(_REACH * (bottom + 1 - top)))
+    top = _extend(per_row, top, -1, reach)
+    bottom = _extend(per_row, bottom, 1, reach)
+    return top, bottom + 1
+
+
+def _extend(per_row: npt.NDArray[np.intp], row: int, step: int, reach: int) -> int:
+    """Move from ``row`` by ``step`` while the next row has ink, at most ``reach`` rows."""
+    for _ in range(reach):
+        following = row + step
+        if not 0 <= following < len(per_row) or per_row[following] == 0:
+            break
+        row = following
+    return row
+
+
+def _ink_columns(ink: InkMask, left: int, right: int) -> tuple[int, int]:
+    """Shrink [left, right) to the columns with ink (unchanged if there is none)."""
+    columns = np.flatnonzero(ink[:, left:right].any(axis=0))
+    if columns.size == 0:
+        return left, right
+    return left + int(columns[0]), left + int(columns[-1]) + 1
 
 
 def _pitch(centers: list[float], text: str, height: int) -> float:

@@ -33,8 +33,7 @@ from agent.planners.errors import (
     PlannerConfigError,
     PlannerError,
     PlannerResponseError,
-    PlannerUnavailable,
-    classify_status,
+    api_error,
 )
 from agent.planners.feedback import Feedback, cursor_in, feedback_for
 from agent.planners.pricing import CLAUDE_PRICES, ModelPrice, estimate_cost
@@ -317,11 +316,9 @@ class AnthropicPlanner:
         try:
             return self._client.beta.messages.create(**params)
         except anthropic.APIStatusError as exc:
-            raise classify_status(exc.status_code)(
-                f"anthropic API answered {exc.status_code}: {exc.message}",
-                status=exc.status_code) from exc
+            raise api_error("anthropic", exc.status_code, exc.message) from exc
         except anthropic.APIConnectionError as exc:
-            raise PlannerUnavailable(f"cannot reach the anthropic API: {exc}") from exc
+            raise api_error("anthropic", None, str(exc)) from exc
         except anthropic.APIResponseValidationError as exc:
             raise PlannerResponseError(f"unexpected reply from the anthropic API: {exc}") from exc
         except anthropic.CredentialsError as exc:

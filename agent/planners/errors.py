@@ -50,6 +50,13 @@ class PlannerResponseError(PlannerError):
     """The provider's reply did not have the expected shape."""
 
 
+def api_error(provider: str, status: int | None, detail: str) -> PlannerAPIError:
+    """The planner error for an SDK failure (``status`` None: no answer at all)."""
+    if status is None:
+        return PlannerUnavailable(f"cannot reach the {provider} API: {detail}")
+    return classify_status(status)(f"{provider} API answered {status}: {detail}", status=status)
+
+
 def classify_status(status: int | None) -> type[PlannerAPIError]:
     """The error class for an HTTP status (``None`` means no response: a connection failure)."""
     if status is None or status in (408, 409, 429) or status >= 500:
