@@ -296,20 +296,28 @@ def assemble_context(target: Path, wheels: Path) -> None:
     for name in CONTEXT_FILES:
         shutil.copyfile(IMAGE_SOURCE_DIR / name, target / name)
     shutil.copyfile(EXECUTOR_FILE, target / "executor" / EXECUTOR_FILE.name)
-    copy_files(desktop_config_files(), target / "desktop")
+    copy_files(desktop_config_files(), target / "desktop", relative_to=DESKTOP_DIR)
     copy_files(wheels.glob("*.whl"), target / "wheels")
 
 
 def desktop_config_files() -> list[Path]:
+    """The shared desktop config (any depth), without its python helpers."""
     if not DESKTOP_DIR.is_dir():
         return []
-    return [p for p in DESKTOP_DIR.iterdir()
-            if p.is_file() and p.suffix not in {".py", ".pyc"} and not p.name.startswith(".")]
+    return sorted(path for path in DESKTOP_DIR.rglob("*")
+                  if path.is_file() and path.suffix not in {".py", ".pyc"}
+                  and not _hidden(path.relative_to(DESKTOP_DIR)))
 
 
-def copy_files(sources: Iterable[Path], folder: Path) -> None:
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith((".", "__")) for part in relative.parts)
+
+
+def copy_files(sources: Iterable[Path], folder: Path, *, relative_to: Path | None = None) -> None:
     for source in sources:
-        shutil.copyfile(source, folder / source.name)
+        target = folder / (source.relative_to(relative_to) if relative_to else source.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def context_digest(root: Path, extra: Mapping[str, str]) -> str:

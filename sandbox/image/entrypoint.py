@@ -29,6 +29,7 @@ import os
 import secrets
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -42,11 +43,12 @@ STATE_DIR = Path("/tmp/deskhand")
 READY_FILE = STATE_DIR / "ready"
 OPENBOX_MARKER = STATE_DIR / "openbox-started"
 VNC_PASSWORD_FILE = STATE_DIR / "vnc-passwd"
-DESKTOP_DIR = Path("/opt/deskhand/desktop")
+DESKTOP_DIR = Path("/opt/deskhand/desktop")  # first in XDG_CONFIG_DIRS: openbox finds its menu
 EXECUTOR = Path("/opt/deskhand/executor/executor.py")
 EXECUTOR_PYTHON = Path("/opt/deskhand/venv/bin/python")
 VNC_PORT = 5900
 PASSWORD_VARIABLE = "DESKHAND_VNC_PASSWORD"
+_X_FAMILY_LOCAL = 256
 _X_FAMILY_WILD = 0xFFFF
 
 
@@ -116,16 +118,22 @@ def prepare_runtime_dirs(env: Mapping[str, str]) -> None:
 
 
 def write_xauthority(path: Path, display_number: str) -> None:
-    """Write a one-entry Xauthority file with a fresh cookie (python-xlib insists on one)."""
+    """Write an Xauthority file with a fresh cookie for this display.
+
+    Two entries with one cookie: FamilyLocal + hostname is what python-xlib
+    looks up; FamilyWild serves libX11 clients whatever the hostname says.
+    """
 
     def field(data: bytes) -> bytes:
         return struct.pack(">H", len(data)) + data
 
-    entry = (struct.pack(">H", _X_FAMILY_WILD) + field(b"") + field(display_number.encode())
-             + field(b"MIT-MAGIC-COOKIE-1") + field(secrets.token_bytes(16)))
+    cookie = secrets.token_bytes(16)
+    tail = field(display_number.encode()) + field(b"MIT-MAGIC-COOKIE-1") + field(cookie)
+    entries = (struct.pack(">H", _X_FAMILY_LOCAL) + field(socket.gethostname().encode()) + tail
+               + struct.pack(">H", _X_FAMILY_WILD) + field(b"") + tail)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
-        stream.write(entry)
+        stream.write(entries)
 
 
 # --- starting services -------------------------------------------------------------------------
@@ -204,8 +212,8 @@ def read_line_before(descriptor: int, deadline: float) -> bytes:
 def start_openbox(supervisor: Supervisor, config: DesktopConfig) -> None:
     """Start openbox and wait until it has taken over the screen (its --startup hook ran)."""
     argv = ["openbox", "--startup", f"touch {OPENBOX_MARKER}"]
-    rc_file = first_existing(DESKTOP_DIR, ("openbox-rc.xml", "rc.xml", "openbox.xml"))
-    if rc_file is not None:
+    rc_file = DESKTOP_DIR / "openbox-rc.xml"
+    if rc_file.is_file():
         argv += ["--config-file", str(rc_file)]
     process = supervisor.spawn("openbox", argv)
     wait_until(OPENBOX_MARKER.exists, "openbox", process, config.ready_timeout_s)
@@ -221,10 +229,6 @@ def wait_until(is_ready: Callable[[], bool], name: str, process: subprocess.Pope
         if time.monotonic() > deadline:
             raise StartupFailed(f"{name} was not ready within {timeout_s:g}s")
         time.sleep(0.005)
-
-
-def first_existing(folder: Path, names: Sequence[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
 def start_x11vnc(supervisor: Supervisor, config: DesktopConfig, xauthority: Path) -> None:

@@ -1,0 +1,280 @@
+"""The docker backend: an ephemeral, hardened desktop container per sandbox.
+
+    with DockerSandbox(docker.from_env(), DockerSandboxConfig(viewer=True)) as sandbox:
+        frame = sandbox.screenshot()
+        sandbox.execute(TypeText(text="héllo"))
+
+Start-up, in order: remove stray containers whose owner died; run the image
+with the hardening of :class:`~sandbox.docker_hardening.RunSpec` (network
+``none`` unless ``network=True``); inspect the running container and refuse to
+go on if any hardening field differs; start the one long-lived executor
+through ``docker exec`` and say hello over its channel; when a viewer is
+wanted, open the loopback VNC relay.  ``stop`` removes the container (it is
+auto-removed anyway if this process dies with it; if this process is killed
+outright the next start reaps it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+
+from agent.actions import Action, validate_for_screen
+from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
+from sandbox.build import DEFAULT_IMAGE
+from sandbox.channel import (
+    ExecutorChannel,
+    Reply,
+    SettleDefaults,
+    check_result_from_reply,
+    exec_result_from_reply,
+    execute_args,
+    frame_from_reply,
+)
+from sandbox.docker_exec import ExecStream
+from sandbox.docker_hardening import DockerLimits, RunSpec, hardening_differences
+from sandbox.docker_vnc import VncRelay, new_vnc_password
+from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError, SandboxUnavailable
+from sandbox.manage import (
+    LABEL_NETWORK,
+    LABEL_SESSION,
+    LABEL_VIEWER,
+    owner_labels,
+    reap_strays,
+    remove_sandbox,
+)
+
+EXECUTOR_COMMAND = ("/usr/bin/python3", "/opt/deskhand/entrypoint.py", "run-executor")
+SCREENSHOT_DEADLINE_S = 10.0
+CHECK_GRACE_S = 5.0
+
+log = logging.getLogger("deskhand.sandbox.docker")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerSandboxConfig:
+    """What one docker sandbox should be; the defaults are the locked-down ones."""
+
+    image: str = DEFAULT_IMAGE
+    size: Size = Size(1280, 800)
+    network: bool = False
+    viewer: bool = False
+    viewer_write: bool = False
+    viewer_port: int = 0
+    limits: DockerLimits = field(default_factory=DockerLimits)
+    display_number: int = 0
+    start_timeout_s: float = 30.0
+    reap_strays: bool = True
+    settle: SettleDefaults = field(default_factory=SettleDefaults)
+
+
+class DockerSandbox:
+    """A :class:`~sandbox.base.Sandbox` in a throw-away container; see the module docstring."""
+
+    kind = "docker"
+
+    def __init__(self, client: docker.DockerClient,
+                 config: DockerSandboxConfig | None = None) -> None:
+        self._client = client
+        self._config = config or DockerSandboxConfig()
+        self.session = uuid.uuid4().hex[:12]
+        self._state = "new"
+        self._container_id = ""
+        self._executor: ExecStream | None = None
+        self._channel: ExecutorChannel | None = None
+        self._relay: VncRelay | None = None
+        self._viewer: Viewer | None = None
+        self._logs: deque[str] = deque(maxlen=50)
+
+    # --- what the session records ---------------------------------------------------------------
+
+    @property
+    def size(self) -> Size:
+        return self._config.size
+
+    @property
+    def viewer(self) -> Viewer | None:
+        return self._viewer
+
+    @property
+    def network(self) -> bool:
+        """Whether this desktop may reach any network (recorded with the session)."""
+        return self._config.network
+
+    @property
+    def container_id(self) -> str:
+        return self._container_id
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def __enter__(self) -> DockerSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._state != "new":
+            raise SandboxStateError(f"a docker sandbox starts once; this one is {self._state}")
+        self._state = "starting"
+        if self._config.reap_strays:
+            for stray in reap_strays(self._client):
+                log.info("removed stray container %s of dead owner %s", stray.short_id,
+                         stray.owner_pid)
+        try:
+            self._open()
+        except BaseException:
+            self._teardown()
+            self._state = "stopped"
+            raise
+        self._state = "running"
+
+    def stop(self) -> None:
+        """Remove the container and everything attached; safe to call twice."""
+        if self._state in {"new", "stopped"}:
+            self._state = "stopped"
+            return
+        self._teardown()
+        self._state = "stopped"
+
+    def _open(self) -> None:
+        password = new_vnc_password() if self._config.viewer else None
+        spec = self._run_spec(password)
+        self._container_id = self._run_container(spec)
+        self._follow_logs()
+        self.verify_hardening(spec)
+        self._start_executor()
+        if password is not None:
+            self._open_viewer(password)
+
+    def _run_spec(self, password: str | None) -> RunSpec:
+        config = self._config
+        environment = {"DISPLAY": f":{config.display_number}", "DESKHAND_SCREEN": str(config.size),
+                       "DESKHAND_READY_TIMEOUT_S": f"{config.start_timeout_s:g}",
+                       "DESKHAND_VNC": "off"}
+        if password is not None:
+            environment["DESKHAND_VNC"] = "write" if config.viewer_write else "view"
+            environment["DESKHAND_VNC_PASSWORD"] = password
+        labels = {LABEL_SESSION: self.session, LABEL_NETWORK: str(config.network).lower(),
+                  LABEL_VIEWER: str(config.viewer).lower(), **owner_labels()}
+        return RunSpec(image=config.image, name=f"deskhand-{self.session}", labels=labels,
+                       environment=environment, network=config.network, limits=config.limits)
+
+    def _run_container(self, spec: RunSpec) -> str:
+        try:
+            container = self._client.containers.run(**spec.run_kwargs())
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"image {spec.image} is missing: run `deskhand sandbox build`") from exc
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(f"cannot start the sandbox container: {exc}") from exc
+        return str(container.id)
+
+    def _follow_logs(self) -> None:
+        """Keep the container's last log lines: after auto-removal nothing else has them."""
+        try:
+            stream = self._client.api.logs(self._container_id, stream=True, follow=True)
+        except docker.errors.DockerException as exc:
+            raise self._crashed(f"cannot read the container's logs: {exc}") from exc
+        threading.Thread(target=self._collect_logs, args=(stream,), name="docker-logs",
+                         daemon=True).start()
+
+    def _collect_logs(self, stream: Any) -> None:
+        with contextlib.suppress(Exception):  # the stream ends, one way or another, at removal
+            for chunk in stream:
+                for line in bytes(chunk).decode("utf-8", "replace").splitlines():
+                    self._logs.append(line)
+                    log.debug("container %s: %s", self.session, line)
+
+    def verify_hardening(self, spec: RunSpec) -> None:
+        """Inspect the running container; SandboxError naming every field that is not as asked."""
+        differences = hardening_differences(self._inspect(), spec)
+        if differences:
+            raise SandboxError("the container is not hardened as asked; refusing to use it:\n  "
+                               + "\n  ".join(differences))
+
+    def _inspect(self) -> dict[str, Any]:
+        try:
+            return dict(self._client.api.inspect_container(self._container_id))
+        except docker.errors.NotFound as exc:
+            raise self._crashed("the container exited during start-up") from exc
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(f"cannot inspect the sandbox container: {exc}") from exc
+
+    def _start_executor(self) -> None:
+        self._executor = ExecStream.start(
+            self._client.api, self._container_id, EXECUTOR_COMMAND,
+            on_stderr=lambda line: log.debug("executor %s: %s", self.session, line))
+        self._channel = ExecutorChannel(self._executor.reader, self._executor.writer)
+        hello = self._call("hello", {}, self._config.start_timeout_s).result
+        width, height = hello.get("width"), hello.get("height")
+        if (width, height) != (self.size.width, self.size.height):
+            raise self._crashed(f"the desktop is {width}x{height}, not the {self.size} asked")
+
+    def _open_viewer(self, password: str) -> None:
+        self._relay = VncRelay(self._client.api, self._container_id,
+                               port=self._config.viewer_port)
+        self._relay.start()
+        self._viewer = Viewer(host="127.0.0.1", port=self._relay.port, password=password,
+                              view_only=not self._config.viewer_write)
+
+    def _teardown(self) -> None:
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+        self._viewer = None
+        if self._container_id:
+            with contextlib.suppress(SandboxError):
+                remove_sandbox(self._client, self._container_id)
+
+    # --- using the desktop -----------------------------------------------------------------------
+
+    def screenshot(self) -> Frame:
+        """The screen as it is now."""
+        self._require_running()
+        return frame_from_reply(self._call("screenshot", {}, SCREENSHOT_DEADLINE_S))
+
+    def execute(self, action: Action, *, settle: bool = True,
+                deadline_s: float = 30.0) -> ExecResult:
+        """Run one action; with ``settle``, the frame is taken once the screen settled."""
+        self._require_running()
+        validate_for_screen(action, self.size.width, self.size.height)
+        args = execute_args(action, settle=settle, defaults=self._config.settle)
+        return exec_result_from_reply(self._call("execute", args, deadline_s))
+
+    def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
+        """Run ``argv`` in the container (checkers only), from the desktop user's home."""
+        self._require_running()
+        args = {"argv": list(argv), "timeout_s": timeout_s}
+        return check_result_from_reply(self._call("run", args, timeout_s + CHECK_GRACE_S))
+
+    def _call(self, op: str, args: dict[str, Any], deadline_s: float) -> Reply:
+        if self._channel is None:
+            raise SandboxStateError(f"the docker sandbox is {self._state}: cannot {op}")
+        try:
+            return self._channel.call(op, args, deadline_s=deadline_s)
+        except SandboxCrashed as exc:
+            raise self._crashed(str(exc)) from exc
+
+    def _require_running(self) -> None:
+        if self._state != "running":
+            raise SandboxStateError(f"the docker sandbox is {self._state}, not running")
+
+    def _crashed(self, message: str) -> SandboxCrashed:
+        tail = "\n  ".join(list(self._logs)[-15:])
+        return SandboxCrashed(f"{message}\ncontainer log:\n  {tail}" if tail else message)

@@ -1,0 +1,134 @@
+"""Find and remove deskhand's containers: ``ls``, ``down``, ``prune`` and the start-up reaper.
+
+Every sandbox container carries labels naming its session, when it was made and
+the process that owns it (host, pid and the pid's start time, so a recycled pid
+does not look alive).  A container whose owner is gone is a stray: the next
+sandbox start, or ``deskhand sandbox prune``, removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from sandbox.errors import SandboxUnavailable
+
+LABEL_SESSION = "deskhand.session"
+LABEL_OWNER_PID = "deskhand.owner_pid"
+LABEL_OWNER_START = "deskhand.owner_start"
+LABEL_OWNER_HOST = "deskhand.owner_host"
+LABEL_CREATED = "deskhand.created"
+LABEL_NETWORK = "deskhand.network"
+LABEL_VIEWER = "deskhand.viewer"
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: fields restart after the last ')'.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_labels(pid: int | None = None) -> dict[str, str]:
+    """Labels that tie a new container to the calling process."""
+    pid = os.getpid() if pid is None else pid
+    return {LABEL_OWNER_PID: str(pid), LABEL_OWNER_START: process_start_ticks(pid) or "",
+            LABEL_OWNER_HOST: socket.gethostname(), LABEL_CREATED: f"{time.time():.3f}"}
+
+
+def owner_alive(labels: Mapping[str, str]) -> bool:
+    """Whether the process that created a container still runs (unknown hosts count as alive)."""
+    if labels.get(LABEL_OWNER_HOST) != socket.gethostname():
+        return True
+    try:
+        pid = int(labels.get(LABEL_OWNER_PID, ""))
+    except ValueError:
+        return False
+    started = process_start_ticks(pid)
+    return started is not None and started == labels.get(LABEL_OWNER_START, started)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxContainer:
+    """One deskhand container as ``ls`` shows it."""
+
+    id: str
+    name: str
+    session: str
+    status: str
+    owner_pid: str
+    owner_alive: bool
+    created: float
+    network: bool
+    viewer: bool
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @classmethod
+    def from_container(cls, container: Any) -> SandboxContainer:
+        labels: Mapping[str, str] = container.labels
+        return cls(id=str(container.id), name=str(container.name),
+                   session=labels.get(LABEL_SESSION, ""), status=str(container.status),
+                   owner_pid=labels.get(LABEL_OWNER_PID, "?"), owner_alive=owner_alive(labels),
+                   created=float(labels.get(LABEL_CREATED, "0") or 0),
+                   network=labels.get(LABEL_NETWORK) == "true",
+                   viewer=labels.get(LABEL_VIEWER) == "true")
+
+
+def list_sandboxes(client: docker.DockerClient) -> list[SandboxContainer]:
+    """Every container deskhand made, running or not, oldest first."""
+    try:
+        found = client.containers.list(all=True, filters={"label": LABEL_SESSION})
+    except docker.errors.DockerException as exc:
+        raise SandboxUnavailable(f"cannot list containers: {exc}") from exc
+    return sorted((SandboxContainer.from_container(c) for c in found), key=lambda s: s.created)
+
+
+def remove_sandbox(client: docker.DockerClient, container_id: str) -> bool:
+    """Kill and remove one container; False when it was already gone."""
+    try:
+        client.api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # removal already in progress (auto-remove raced us)
+            return False
+        raise SandboxUnavailable(f"cannot remove container {container_id[:12]}: {exc}") from exc
+    return True
+
+
+def find_sandbox(client: docker.DockerClient, key: str) -> SandboxContainer | None:
+    """A container of ours by id prefix, name or session id."""
+    return next((s for s in list_sandboxes(client)
+                 if s.id.startswith(key) or key in {s.name, s.session}), None)
+
+
+def down(client: docker.DockerClient, key: str | None = None, *,
+         everything: bool = False) -> list[SandboxContainer]:
+    """Remove one container (``key``) or all of ours (``everything``); return what went."""
+    if everything:
+        targets = list_sandboxes(client)
+    else:
+        found = find_sandbox(client, key or "")
+        targets = [found] if found is not None and key else []
+    return [s for s in targets if remove_sandbox(client, s.id)]
+
+
+def reap_strays(client: docker.DockerClient) -> list[SandboxContainer]:
+    """Remove containers whose owner process has died, and ones that already stopped."""
+    strays = [s for s in list_sandboxes(client)
+              if not s.owner_alive or s.status in {"exited", "dead"}]
+    return [s for s in strays if remove_sandbox(client, s.id)]
