@@ -137,6 +137,7 @@ def test_allow_for_session_is_scoped_to_the_rule_and_logged(tmp_path: Path) -> N
     summary, box, log = run(tmp_path, planner, approver=approver,
                             config=LoopConfig(approval_timeout_s=5))
     # The second rm ran without asking; alt+f4 is another rule and asked again.
+    assert TypeText(text="rm -rf b\n") in box.executed
     assert len(approver.requests) == 2
     assert approver.requests[1].action == Key(keys=["alt", "f4"])
     assert [e.kind for e in log.events(summary.session_id)].count("session_grant") == 2
