@@ -155,8 +155,10 @@ def test_a_denied_action_comes_back_as_an_error_tool_result(
 
     content = llm.requests[1].body["messages"][-1]["content"]
     typed, saved = content[0], content[1]
-    assert typed["tool_use_id"] == "toolu_type" and "is_error" not in typed
-    assert saved["tool_use_id"] == "toolu_save" and saved["is_error"] is True
+    assert typed["tool_use_id"] == "toolu_type"
+    assert "is_error" not in typed
+    assert saved["tool_use_id"] == "toolu_save"
+    assert saved["is_error"] is True
     assert "saving files is not allowed" in saved["content"][0]["text"]
     assert content[-1]["type"] == "image"  # the screen follows the error result
     assert second.finished == "done"
@@ -275,7 +277,8 @@ def test_usage_and_cost_are_reported(llm: LoopbackLLM,
     assert (usage.cache_read_tokens, usage.cache_write_tokens) == (5000, 2000)
     # haiku 4.5: $1 in, $5 out, $1.25 cache write, $0.10 cache read per MTok
     assert usage.cost_usd == pytest.approx(0.005)
-    assert unknown.cost_usd == 0 and "claude-unknown-9" in unpriced.cost_note
+    assert unknown.cost_usd == 0
+    assert "claude-unknown-9" in unpriced.cost_note
     assert priced.cost_note == ""
 
 
@@ -296,7 +299,8 @@ def test_zoom_tool_version_sends_its_beta_and_returns_the_zoomed_image(
     assert first.body["tools"][0]["enable_zoom"] is True
     assert "computer-use-2025-11-24" in first.headers["anthropic-beta"]
     result = second.body["messages"][-1]["content"][0]
-    assert result["type"] == "tool_result" and result["content"][1]["type"] == "image"
+    assert result["type"] == "tool_result"
+    assert result["content"][1]["type"] == "image"
     # the zoom image is scaled up to the screenshot budget; the screen follows it
     assert second.images()[-2:] == [(1365, 767), (1365, 768)]
 
@@ -344,7 +348,8 @@ def test_thinking_is_requested_and_its_blocks_are_sent_back(
     first, second = llm.requests
     assert first.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assistant = second.body["messages"][1]
-    assert assistant["role"] == "assistant" and assistant["content"][0] == thinking
+    assert assistant["role"] == "assistant"
+    assert assistant["content"][0] == thinking
 
 
 def test_the_api_key_only_travels_in_the_auth_header(
