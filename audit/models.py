@@ -161,7 +161,8 @@ JSON_COLUMNS: dict[str, frozenset[str]] = {
 }
 
 # Columns that the ledger does not carry; verify checks them another way.
-UNCHAINED_COLUMNS: dict[str, frozenset[str]] = {"blobs": frozenset({"data"})}
+# (``png`` is what version 1 called ``data``.)
+UNCHAINED_COLUMNS: dict[str, frozenset[str]] = {"blobs": frozenset({"data", "png"})}
 
 # The primary-key column of each state table.
 PRIMARY_KEYS: dict[str, str] = {

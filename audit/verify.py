@@ -236,8 +236,7 @@ def _check_blobs(conn: sqlite3.Connection, expected: dict[tuple[str, str], _Expe
                  deep: bool) -> list[Problem]:
     problems: list[Problem] = []
     decoded: dict[str, Any] = {}
-    for sha256, codec, data, base in conn.execute(
-            "SELECT sha256, codec, data, base_sha256 FROM blobs ORDER BY rowid"):
+    for sha256, codec, data, base in conn.execute(_blob_query(conn)):
         entry = expected.get(("blobs", sha256))
         if entry is None:
             continue  # reported by _compare_state
@@ -245,11 +244,19 @@ def _check_blobs(conn: sqlite3.Connection, expected: dict[tuple[str, str], _Expe
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         stored = hashlib.sha256(data).hexdigest()
-        if stored != entry.fields.get("stored_sha256") or (codec == "png" and stored != sha256):
+        recorded = entry.fields.get("stored_sha256", sha256 if codec == "png" else None)
+        if stored != recorded or (codec == "png" and stored != sha256):
             problems.append(Problem(entry.first_seq, label, "frame bytes were altered"))
         elif deep:
             problems += _check_pixels(decoded, sha256, codec, data, base, entry, label)
     return problems
+
+
+def _blob_query(conn: sqlite3.Connection) -> str:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(blobs)")}
+    if "codec" not in columns:  # schema version 1: every blob is the sandbox's PNG
+        return "SELECT sha256, 'png', png, NULL FROM blobs ORDER BY rowid"
+    return "SELECT sha256, codec, data, base_sha256 FROM blobs ORDER BY rowid"
 
 
 def _check_pixels(decoded: dict[str, Any], sha256: str, codec: str, data: bytes,
@@ -259,7 +266,7 @@ def _check_pixels(decoded: dict[str, Any], sha256: str, codec: str, data: bytes,
     except (KeyError, ValueError, OSError) as exc:
         return [Problem(entry.first_seq, label, f"frame does not decode: {exc}")]
     decoded[sha256] = image
-    if pixels_digest(image) != entry.fields.get("pixels_sha256"):
+    if pixels_digest(image) != entry.fields.get("pixels_sha256", pixels_digest(image)):
         return [Problem(entry.first_seq, label, "decoded pixels differ from the recorded hash")]
     return []
 

@@ -15,7 +15,8 @@ from audit.log import AuditLog
 from audit.verify import verify
 from policies.decision import Decision
 
-ALLOW = Decision(effect="allow", rule_ids=("gui.allow",), reason="ordinary", policy_sha256="ab" * 32)
+ALLOW = Decision(effect="allow", rule_ids=("gui.allow",), reason="ordinary",
+                 policy_sha256="ab" * 32)
 DENY = Decision(effect="deny", rule_ids=("shell.rm",), reason="deletes files",
                 policy_sha256="ab" * 32)
 
@@ -79,7 +80,8 @@ def test_a_recorded_session_reads_back_in_order_and_verifies(recorded: tuple[Pat
     assert [s.index for s in steps] == list(range(12))
     assert all(s.status == "done" and s.usage and s.usage["input_tokens"] == 1200 for s in steps)
     assert [s.index for s in steps if s.approval is not None] == [6]
-    assert approvals[0].answer is not None and approvals[0].answer.approver == "ana@tty"
+    assert approvals[0].answer is not None
+    assert approvals[0].answer.approver == "ana@tty"
     assert verify(db_path, deep=True).ok
 
 

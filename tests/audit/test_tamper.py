@@ -50,7 +50,8 @@ def test_an_edited_ledger_record_is_named(recorded: tuple[Path, str]) -> None:
     _sql(db_path, f"UPDATE ledger SET body = replace(body, '\"done\"', '\"error\"') "
                   f"WHERE id = {seq}")
     report = verify(db_path)
-    assert report.first is not None and report.first.seq == seq
+    assert report.first is not None
+    assert report.first.seq == seq
     assert "altered" in report.first.message
 
 
@@ -67,7 +68,8 @@ def test_a_rehashed_edit_breaks_the_link_to_the_next_record(recorded: tuple[Path
         conn.execute("UPDATE ledger SET body = ?, hash = ? WHERE id = ?", (body, digest, seq))
         conn.execute("UPDATE steps SET status = 'error' WHERE id = 3")
     report = verify(db_path)
-    assert report.first is not None and report.first.seq == seq + 1
+    assert report.first is not None
+    assert report.first.seq == seq + 1
     assert "does not follow" in report.first.message
 
 
@@ -86,7 +88,8 @@ def test_a_deleted_ledger_record_is_named(recorded: tuple[Path, str]) -> None:
     seq = _seq_of(db_path, "steps", "5", "step.intent")
     _sql(db_path, f"DELETE FROM ledger WHERE id = {seq}")
     report = verify(db_path)
-    assert report.first is not None and report.first.seq == seq
+    assert report.first is not None
+    assert report.first.seq == seq
     assert "missing" in report.first.message
 
 
@@ -95,7 +98,8 @@ def test_an_inserted_row_is_named(recorded: tuple[Path, str]) -> None:
     _sql(db_path, "INSERT INTO steps (id, session_id, idx, secret, status, created_at) "
                   f"VALUES (99, '{session_id}', 3, 0, 'done', 0)")
     report = verify(db_path)
-    assert report.first is not None and report.first.record == "steps#99"
+    assert report.first is not None
+    assert report.first.record == "steps#99"
     assert "no ledger record" in report.first.message
 
 
@@ -114,7 +118,8 @@ def test_an_inserted_ledger_record_is_named(recorded: tuple[Path, str]) -> None:
         conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute("INSERT INTO events VALUES (999, 'x', 'note', '{}', 0)")
     report = verify(db_path)
-    assert report.first is not None and report.first.seq == seq + 1
+    assert report.first is not None
+    assert report.first.seq == seq + 1
     assert "does not follow" in report.first.message
 
 
@@ -123,7 +128,8 @@ def test_reordered_steps_are_named(recorded: tuple[Path, str]) -> None:
     _sql(db_path, "UPDATE steps SET idx = CASE id WHEN 2 THEN 3 WHEN 3 THEN 2 END "
                   "WHERE id IN (2, 3)")
     report = verify(db_path)
-    assert report.first is not None and report.first.record == "steps#2"
+    assert report.first is not None
+    assert report.first.record == "steps#2"
     assert "'idx'" in report.first.message
 
 
@@ -140,7 +146,8 @@ def test_reordered_ledger_records_are_named(recorded: tuple[Path, str]) -> None:
         conn.execute(update, (*b, first))
         conn.execute(update, (*a, first + 1))
     report = verify(db_path)
-    assert report.first is not None and report.first.seq == first
+    assert report.first is not None
+    assert report.first.seq == first
 
 
 def _truncate(db_path: Path, keep: int) -> None:
@@ -167,8 +174,10 @@ def test_a_cut_tail_is_caught_by_the_sidecar(db_path: Path) -> None:
     _truncate(db_path, keep)
     assert verify(db_path, head=Head("0" * 64, 0)).ok  # consistent on its own...
     report = verify(db_path)  # ...but not with the sidecar
-    assert report.first is not None and report.first.seq == keep + 1
-    assert f"#{full.count}" in report.first.message and "cut off" in report.first.message
+    assert report.first is not None
+    assert report.first.seq == keep + 1
+    assert f"#{full.count}" in report.first.message
+    assert "cut off" in report.first.message
 
 
 def test_a_cut_tail_is_caught_by_a_pasted_head(db_path: Path) -> None:
@@ -179,7 +188,8 @@ def test_a_cut_tail_is_caught_by_a_pasted_head(db_path: Path) -> None:
     _truncate(db_path, Head.parse(pasted).count - 1)
     head_path(db_path).unlink()
     report = verify(db_path, head=Head.parse(pasted))
-    assert report.first is not None and report.first.seq == Head.parse(pasted).count
+    assert report.first is not None
+    assert report.first.seq == Head.parse(pasted).count
 
 
 def test_a_rewritten_history_differs_from_the_head(db_path: Path) -> None:
@@ -198,7 +208,8 @@ def test_altered_frame_bytes_are_caught(recorded: tuple[Path, str]) -> None:
         data[-5] ^= 0xFF
         conn.execute("UPDATE blobs SET data = ? WHERE rowid = 3", (bytes(data),))
     report = verify(db_path)
-    assert report.first is not None and report.first.record.startswith("blobs#")
+    assert report.first is not None
+    assert report.first.record.startswith("blobs#")
     assert "altered" in report.first.message
 
 
