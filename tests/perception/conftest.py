@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,12 @@ def draw_screen(blocks: Sequence[Block], *, size: tuple[int, int] = (1280, 800),
     for x, y, text, size_px in blocks:
         draw.text((x, y), text, fill=(20, 20, 20), font=font(size_px))
     return frame_of(image)
+
+
+@pytest.fixture
+def draw() -> Callable[..., Frame]:
+    """:func:`draw_screen`, for test modules (which cannot import this one)."""
+    return draw_screen
 
 
 # -- A real X desktop -------------------------------------------------------

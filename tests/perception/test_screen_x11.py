@@ -107,7 +107,8 @@ def test_reading_only_the_changed_region_matches_reading_the_whole_frame(
     assert overlap >= 0.9, (words_partial ^ words_whole)
     new_partial = find_text(partial, "incremental 8841 works", occurrence=2)
     new_whole = find_text(whole, "incremental 8841 works", occurrence=2)
-    assert new_partial is not None and new_whole is not None
+    assert new_partial is not None
+    assert new_whole is not None
     assert np.allclose(new_partial.box, new_whole.box, atol=4)
 
 

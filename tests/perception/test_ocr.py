@@ -1,0 +1,98 @@
+"""The OCR parser on frames drawn with Pillow: known text at known places."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from agent.perception.errors import FrameDecodeError, TextNotFound
+from agent.perception.ocr import OcrScreenParser
+from agent.perception.screen import find_text, read_lines, wait_for_text
+from sandbox.base import Frame
+
+# draw_screen from conftest, handed over as the ``draw`` fixture.
+Draw = Callable[..., Frame]
+
+
+def test_drawn_words_are_read_at_their_place(draw: Draw, parser: OcrScreenParser) -> None:
+    frame = draw([(100, 100, "Invoice total: 1,250.00 EUR", 18), (700, 500, "Cancel", 16)])
+    elements = parser.parse(frame)
+
+    total = find_text(elements, "1,250.00")
+    cancel = find_text(elements, "Cancel", exact=True)
+    assert total is not None
+    assert cancel is not None
+    assert read_lines(elements) == ["Invoice total: 1,250.00 EUR", "Cancel"]
+    # Pillow draws 16 px DejaVu "Cancel" about 55 px wide, its ink from y≈504.
+    assert 695 <= cancel.x0 <= 705
+    assert 745 <= cancel.x1 <= 765
+    assert 500 <= cancel.y0 <= 508
+    assert 512 <= cancel.y1 <= 522
+
+
+def test_a_blank_frame_has_no_text(draw: Draw, parser: OcrScreenParser) -> None:
+    assert parser.parse(draw([])) == []
+
+
+def test_a_frame_of_another_size_is_read_whole(draw: Draw, parser: OcrScreenParser) -> None:
+    parser.parse(draw([(10, 10, "first", 16)]))
+    small = draw([(10, 10, "second", 16)], size=(640, 400))
+    assert [e.text for e in parser.parse(small)] == ["second"]
+    assert parser.stats.full_reads == 2
+    assert parser.stats.partial_reads == 0
+
+
+def test_a_small_change_is_read_alone(draw: Draw, parser: OcrScreenParser) -> None:
+    base = [(40, 40, "Name: Ada Lovelace", 16), (40, 400, "Status: draft", 16)]
+    parser.parse(draw(base))
+    changed = parser.parse(draw([*base, (40, 600, "Saved at 10:42", 16)]))
+
+    assert parser.stats.partial_reads == 1
+    assert read_lines(changed) == ["Name: Ada Lovelace", "Status: draft", "Saved at 10:42"]
+
+
+def test_the_cache_forgets_the_least_recently_used_frame(draw: Draw,
+                                                         parser: OcrScreenParser) -> None:
+    parser.cache_size = 1
+    one, two = draw([(10, 10, "one", 16)]), draw([(10, 10, "two", 16)])
+    parser.parse(one)
+    parser.parse(two)
+    parser.parse(one)
+    assert parser.stats.cache_hits == 0
+
+
+def test_unreadable_bytes_raise_a_perception_error(parser: OcrScreenParser) -> None:
+    with pytest.raises(FrameDecodeError, match="not a readable image"):
+        parser.parse(Frame.from_png(b"not a png", 10, 10))
+
+
+def test_wait_for_text_takes_frames_until_the_text_shows(draw: Draw,
+                                                         parser: OcrScreenParser) -> None:
+    frames = iter([draw([]), draw([(50, 50, "Loading", 16)]),
+                   draw([(50, 50, "Upload complete", 16)])])
+    seen: list[Frame] = []
+
+    def source() -> Frame:
+        seen.append(next(frames))
+        return seen[-1]
+
+    found = wait_for_text(source, parser, "upload complete", interval_s=0.01)
+    assert found.text == "Upload complete"
+    assert len(seen) == 3
+
+
+def test_wait_for_text_gives_up_at_the_deadline(draw: Draw, parser: OcrScreenParser) -> None:
+    frame = draw([(50, 50, "Loading", 16)])
+    started = time.monotonic()
+    with pytest.raises(TextNotFound, match="'Done' did not appear"):
+        wait_for_text(lambda: frame, parser, "Done", timeout_s=0.3, interval_s=0.05)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_ink_reaches_the_drawn_glyphs(draw: Draw, parser: OcrScreenParser) -> None:
+    frame = draw([(20, 30, "Open settings", 20)], size=(400, 120))
+    words = parser.parse(frame)
+    assert [w.text for w in words] == ["Open", "settings"]
+    assert words[0].x1 < words[1].x0, "the two words' boxes do not overlap"
