@@ -1,0 +1,166 @@
+"""What screenshot trimming saves over a session, computed without a network.
+
+A 30-step Claude session is simulated through :class:`ClaudeConversation`
+(the planner's own request-building code): each turn adds a fresh screenshot
+and a click.  For every request we count the screenshots sent and how many of
+them sit in the prefix that the previous request already cached.
+
+Compared configurations:
+
+* **default** — keep 3 screenshots, hide older ones in chunks of 5;
+* **keep all** — every screenshot stays (the baseline for tokens sent);
+* **trim every turn** — keep 3, hide one per turn (the baseline for cache
+  breaks: the prompt prefix changes on every turn).
+
+"Billed-equivalent" weighs image tokens as Anthropic bills them: written to
+the cache at 1.25x, read from it at 0.1x.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from agent.actions import Click
+from agent.planners.anthropic import (
+    DEFAULT_MAX_SCREENSHOTS,
+    DEFAULT_SCREENSHOT_CHUNK,
+    ClaudeConversation,
+    estimate_image_tokens,
+    screenshot_tokens,
+)
+from agent.planners.base import ActionOutcome, Observation
+from sandbox.base import Frame, Size
+
+STEPS = 30
+SANDBOX = Size(1280, 800)
+WIDE_SANDBOX = Size(1920, 1080)
+CACHE_WRITE_WEIGHT = 1.25
+CACHE_READ_WEIGHT = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class SessionImages:
+    """Screenshot counts over one simulated session."""
+
+    sent: int  # screenshots sent, summed over requests
+    peak: int  # most screenshots in one request
+    cache_breaks: int  # requests whose prefix differs from the previous request
+    read: int  # screenshots inside the cached prefix
+    written: int  # screenshots after it
+
+    def billed_equivalent(self) -> float:
+        return self.written * CACHE_WRITE_WEIGHT + self.read * CACHE_READ_WEIGHT
+
+
+def simulate(*, max_screenshots: int, screenshot_chunk: int,
+             frames: Sequence[Frame] | None = None) -> SessionImages:
+    """Run one turn per frame through the conversation and count screenshots per request."""
+    frames = frames if frames is not None else session_frames()
+    conversation = ClaudeConversation(model="claude-sonnet-4-5", sandbox_size=frames[0].size,
+                                      max_screenshots=max_screenshots,
+                                      screenshot_chunk=screenshot_chunk)
+    previous: list[str] = []
+    sent = peak = breaks = read = written = 0
+    outcomes: list[ActionOutcome] = []
+    for step, frame in enumerate(frames):
+        conversation.observe(Observation(frame, "benchmark", step), outcomes)
+        blocks = _flatten(conversation.request_messages())
+        shared = _common_prefix(previous, blocks)
+        images = [_is_image(b) for b in blocks]
+        sent += sum(images)
+        peak = max(peak, sum(images))
+        read += sum(images[:shared])
+        written += sum(images[shared:])
+        breaks += int(bool(previous) and shared < len(previous))
+        previous = blocks
+        outcomes = _click(conversation, step)
+    return SessionImages(sent, peak, breaks, read, written)
+
+
+def run_benchmarks() -> list[dict[str, Any]]:
+    """One dict per figure: ``name``, ``value``, ``unit``, ``baseline``, ``target``."""
+    per_image = screenshot_tokens(SANDBOX)
+    frames = session_frames()
+    default = simulate(max_screenshots=DEFAULT_MAX_SCREENSHOTS,
+                       screenshot_chunk=DEFAULT_SCREENSHOT_CHUNK, frames=frames)
+    keep_all = simulate(max_screenshots=STEPS, screenshot_chunk=1, frames=frames)
+    every_turn = simulate(max_screenshots=DEFAULT_MAX_SCREENSHOTS, screenshot_chunk=1,
+                          frames=frames)
+    prefix = "planner.anthropic"
+    # Targets: send under 40% of keep-all's image tokens, bill 20% less than keep-all
+    # even though keep-all caches perfectly, break the cache at most once per chunk.
+    return [
+        _figure(f"{prefix}.image_tokens_sent_{STEPS}_steps", default.sent * per_image,
+                "tokens", keep_all.sent * per_image, round(0.4 * keep_all.sent * per_image)),
+        _figure(f"{prefix}.peak_image_tokens_per_request", default.peak * per_image, "tokens",
+                keep_all.peak * per_image, 10 * per_image),
+        _figure(f"{prefix}.image_tokens_billed_equivalent_{STEPS}_steps",
+                round(default.billed_equivalent() * per_image), "tokens",
+                round(keep_all.billed_equivalent() * per_image),
+                round(0.8 * keep_all.billed_equivalent() * per_image)),
+        _figure(f"{prefix}.prompt_cache_breaks_{STEPS}_steps", default.cache_breaks, "requests",
+                every_turn.cache_breaks, STEPS // 5),
+        _figure(f"{prefix}.tokens_per_screenshot_1920x1080", screenshot_tokens(WIDE_SANDBOX),
+                "tokens", estimate_image_tokens(WIDE_SANDBOX), 1534),
+    ]
+
+
+def _figure(name: str, value: float, unit: str, baseline: float,
+            target: float) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "baseline": baseline, "target": target}
+
+
+def session_frames(steps: int = STEPS, size: Size = SANDBOX) -> list[Frame]:
+    """``steps`` distinct screens of ``size``."""
+    return [_frame(size, step) for step in range(steps)]
+
+
+def _frame(size: Size, step: int) -> Frame:
+    image = Image.new("RGB", (size.width, size.height), (step * 7 % 256, 90, 120))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return Frame.from_png(buffer.getvalue(), size.width, size.height)
+
+
+def _click(conversation: ClaudeConversation, step: int) -> list[ActionOutcome]:
+    tool_use = {"type": "tool_use", "id": f"toolu_{step}", "name": "computer",
+                "input": {"action": "left_click", "coordinate": [100 + step, 100]}}
+    turn = conversation.reply([tool_use], "tool_use")
+    return [ActionOutcome(action=Click(x=100 + step, y=100), status="done")
+            for _ in turn.actions]
+
+
+def _flatten(messages: list[dict[str, Any]]) -> list[str]:
+    """Every content block as canonical JSON without cache markers, in order."""
+    blocks = []
+    for message in messages:
+        for block in message["content"]:
+            blocks.append(json.dumps(_strip_cache(block), sort_keys=True))
+    return blocks
+
+
+def _strip_cache(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_cache(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_strip_cache(v) for v in value]
+    return value
+
+
+def _is_image(block: str) -> bool:
+    return '"type": "image"' in block
+
+
+def _common_prefix(before: list[str], after: list[str]) -> int:
+    count = 0
+    for old, new in zip(before, after, strict=False):
+        if old != new:
+            break
+        count += 1
+    return count
