@@ -102,7 +102,7 @@ class ClaudeConversation:
                  screenshot_chunk: int = DEFAULT_SCREENSHOT_CHUNK,
                  max_tokens: int = DEFAULT_MAX_TOKENS,
                  system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-                 thinking_budget: int | None = None) -> None:
+                 thinking_budget: int | Literal["adaptive"] | None = None) -> None:
         _check_settings(tool_version, max_screenshots, screenshot_chunk, max_tokens,
                         thinking_budget)
         self.model = model
@@ -167,7 +167,9 @@ class ClaudeConversation:
             "messages": self.request_messages(),
             "betas": [BETA_FLAGS[self.tool_version]],
         }
-        if self.thinking_budget is not None:
+        if self.thinking_budget == "adaptive":
+            params["thinking"] = {"type": "adaptive"}
+        elif self.thinking_budget is not None:
             params["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         return params
 
@@ -232,13 +234,13 @@ class ClaudeConversation:
 
 
 def _check_settings(tool_version: str, max_screenshots: int, chunk: int, max_tokens: int,
-                    thinking_budget: int | None) -> None:
+                    thinking_budget: int | Literal["adaptive"] | None) -> None:
     if tool_version not in BETA_FLAGS:
         raise PlannerConfigError(f"unknown computer tool version {tool_version!r}; "
                                  f"choose one of {', '.join(BETA_FLAGS)}")
     if max_screenshots < 1 or chunk < 1:
         raise PlannerConfigError("max_screenshots and screenshot_chunk must be at least 1")
-    if thinking_budget is not None and not 1024 <= thinking_budget < max_tokens:
+    if isinstance(thinking_budget, int) and not 1024 <= thinking_budget < max_tokens:
         raise PlannerConfigError(f"thinking_budget must be at least 1024 and below max_tokens "
                                  f"({max_tokens}), not {thinking_budget}")
 
@@ -278,6 +280,9 @@ def _image_slots(messages: list[Json]) -> list[tuple[list[Json], int]]:
 class AnthropicPlanner:
     """Claude with Anthropic's computer-use tool, through an injected ``anthropic.Anthropic``.
 
+    ``thinking_budget`` turns on extended thinking with that many tokens
+    (below ``max_tokens``), or lets the model decide with ``"adaptive"``.
+
     ``max_retries`` overrides the client's retry count for this planner's
     calls (``None`` keeps the client's); the SDK backs off exponentially and
     honours ``retry-after`` on 408, 409, 429 and 5xx (including 529).
@@ -291,7 +296,7 @@ class AnthropicPlanner:
                  screenshot_chunk: int = DEFAULT_SCREENSHOT_CHUNK,
                  max_tokens: int = DEFAULT_MAX_TOKENS,
                  system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-                 thinking_budget: int | None = None,
+                 thinking_budget: int | Literal["adaptive"] | None = None,
                  pricing: Mapping[str, ModelPrice] = CLAUDE_PRICES,
                  max_retries: int | None = DEFAULT_MAX_RETRIES) -> None:
         self.model = model

@@ -352,6 +352,12 @@ def test_thinking_is_requested_and_its_blocks_are_sent_back(
     assert assistant["content"][0] == thinking
 
 
+def test_adaptive_thinking(llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
+    llm.queue_messages(claude_message([text_block("done")]))
+    planner_for(anthropic_client, thinking_budget="adaptive").next_turn(observe(make_frame()), [])
+    assert llm.requests[0].body["thinking"] == {"type": "adaptive"}
+
+
 def test_the_api_key_only_travels_in_the_auth_header(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
     llm.queue_messages(claude_message([tool_use({"action": "screenshot"})]))
