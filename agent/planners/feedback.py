@@ -35,13 +35,19 @@ def match_outcomes(proposals: Sequence[ProposedAction],
                    outcomes: Sequence[ActionOutcome]) -> list[ActionOutcome | None]:
     """Pair each proposal with its outcome.
 
-    The loop answers proposals in order, one outcome each; when the counts
-    differ, outcomes are matched by ``call_id`` and the rest count as not run.
+    The loop answers proposals in order, one outcome each.  When there are
+    fewer outcomes (the loop stopped early), outcomes that all carry distinct
+    ``call_id`` values are matched by id; otherwise they answer the first
+    proposals in order.  Proposals left without an outcome count as not run.
     """
     if len(outcomes) == len(proposals):
         return list(outcomes)
-    by_id = {o.call_id: o for o in outcomes if o.call_id is not None}
-    return [by_id.get(p.call_id) if p.call_id is not None else None for p in proposals]
+    ids = [p.call_id for p in proposals]
+    if outcomes and all(o.call_id is not None and ids.count(o.call_id) == 1 for o in outcomes):
+        by_id = {o.call_id: o for o in outcomes}
+        return [by_id.get(call_id) for call_id in ids]
+    answered: list[ActionOutcome | None] = list(outcomes[:len(proposals)])
+    return answered + [None] * (len(proposals) - len(answered))
 
 
 def describe_outcome(proposal: ProposedAction, outcome: ActionOutcome | None) -> tuple[str, bool]:
