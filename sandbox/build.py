@@ -384,10 +384,17 @@ def run_streamed(argv: list[str], progress: BuildProgress, *, what: str,
                                        stderr=subprocess.STDOUT, text=True)
         except OSError as exc:
             raise SandboxUnavailable(f"cannot run {what}: {exc}") from exc
+    with process:
+        tail = forward_lines(process, progress)
+    if process.returncode != 0:
+        raise SandboxUnavailable(f"{what} failed (exit {process.returncode}):\n" + "\n".join(tail))
+
+
+def forward_lines(process: subprocess.Popen[str], progress: BuildProgress) -> list[str]:
+    """Send each output line to ``progress``; return the last twenty for an error message."""
     assert process.stdout is not None
     tail: list[str] = []
     for line in process.stdout:
         progress.output(line.rstrip())
         tail = [*tail[-19:], line.rstrip()]
-    if process.wait() != 0:
-        raise SandboxUnavailable(f"{what} failed (exit {process.returncode}):\n" + "\n".join(tail))
+    return tail

@@ -52,7 +52,7 @@ from sandbox.manage import (
     remove_sandbox,
 )
 
-EXECUTOR_COMMAND = ("/usr/bin/python3", "/opt/deskhand/entrypoint.py", "run-executor")
+EXECUTOR_COMMAND = ("/opt/deskhand/venv/bin/python", "/opt/deskhand/entrypoint.py", "run-executor")
 SCREENSHOT_DEADLINE_S = 10.0
 CHECK_GRACE_S = 5.0
 
@@ -93,6 +93,7 @@ class DockerSandbox:
         self._relay: VncRelay | None = None
         self._viewer: Viewer | None = None
         self._logs: deque[str] = deque(maxlen=50)
+        self._log_stream: Any = None
 
     # --- what the session records ---------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class DockerSandbox:
     def _open(self) -> None:
         password = new_vnc_password() if self._config.viewer else None
         spec = self._run_spec(password)
-        self._container_id = self._run_container(spec)
+        self._run_container(spec)
         self._follow_logs()
         self.verify_hardening(spec)
         self._start_executor()
@@ -169,27 +170,26 @@ class DockerSandbox:
         return RunSpec(image=config.image, name=f"deskhand-{self.session}", labels=labels,
                        environment=environment, network=config.network, limits=config.limits)
 
-    def _run_container(self, spec: RunSpec) -> str:
+    def _run_container(self, spec: RunSpec) -> None:
+        """Create and start the container (never pulling: only our own image will do)."""
         try:
-            container = self._client.containers.run(**spec.run_kwargs())
+            container = self._client.containers.create(**spec.create_kwargs())
+            self._container_id = str(container.id)
+            container.start()
         except docker.errors.ImageNotFound as exc:
             raise SandboxUnavailable(
                 f"image {spec.image} is missing: run `deskhand sandbox build`") from exc
         except docker.errors.DockerException as exc:
             raise SandboxUnavailable(f"cannot start the sandbox container: {exc}") from exc
-        return str(container.id)
 
     def _follow_logs(self) -> None:
         """Keep the container's last log lines: after auto-removal nothing else has them."""
-        try:
-            stream = self._client.api.logs(self._container_id, stream=True, follow=True)
-        except docker.errors.DockerException as exc:
-            raise self._crashed(f"cannot read the container's logs: {exc}") from exc
-        threading.Thread(target=self._collect_logs, args=(stream,), name="docker-logs",
-                         daemon=True).start()
+        threading.Thread(target=self._collect_logs, name="docker-logs", daemon=True).start()
 
-    def _collect_logs(self, stream: Any) -> None:
-        with contextlib.suppress(Exception):  # the stream ends, one way or another, at removal
+    def _collect_logs(self) -> None:
+        with contextlib.suppress(Exception):  # diagnostics only; the stream ends at removal
+            self._log_stream = stream = self._client.api.logs(self._container_id, stream=True,
+                                                              follow=True)
             for chunk in stream:
                 for line in bytes(chunk).decode("utf-8", "replace").splitlines():
                     self._logs.append(line)
@@ -241,6 +241,9 @@ class DockerSandbox:
         if self._container_id:
             with contextlib.suppress(SandboxError):
                 remove_sandbox(self._client, self._container_id)
+        if self._log_stream is not None:
+            with contextlib.suppress(Exception):
+                self._log_stream.close()
 
     # --- using the desktop -----------------------------------------------------------------------
 
@@ -276,5 +279,10 @@ class DockerSandbox:
             raise SandboxStateError(f"the docker sandbox is {self._state}, not running")
 
     def _crashed(self, message: str) -> SandboxCrashed:
-        tail = "\n  ".join(list(self._logs)[-15:])
-        return SandboxCrashed(f"{message}\ncontainer log:\n  {tail}" if tail else message)
+        """A crash error carrying the last words of the executor and the container."""
+        parts = [message]
+        if self._executor is not None and self._executor.stderr.recent:
+            parts.append("executor stderr:\n  " + "\n  ".join(self._executor.stderr.recent))
+        if self._logs:
+            parts.append("container log:\n  " + "\n  ".join(list(self._logs)[-15:]))
+        return SandboxCrashed("\n".join(parts))

@@ -143,9 +143,16 @@ class ExecStream:
             self._sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
+        """Cut the stream and release the socket and docker's HTTP response around it."""
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+        self.reader.close()
         self._sock.close()
+        response = getattr(self._attached, "_response", None)
+        with contextlib.suppress(Exception):  # already closed, whatever shape it has
+            self._attached.close()  # the SocketIO docker made holds a reference to the socket
+            if response is not None:
+                response.close()
 
     def exit_code(self) -> int | None:
         """The process's exit status, or None while it runs (or when docker forgot it)."""

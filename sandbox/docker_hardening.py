@@ -1,7 +1,7 @@
 """How a deskhand container is locked down, and the check that it really is.
 
 :class:`RunSpec` turns a sandbox's wishes into the keyword arguments of
-``client.containers.run``; :func:`hardening_differences` reads ``docker
+``client.containers.create``; :func:`hardening_differences` reads ``docker
 inspect`` of the running container back and lists every field that is not what
 was asked.  The backend refuses to take a single step while that list is not
 empty: a daemon flag, a wrapper or a future SDK that quietly drops an option
@@ -48,7 +48,7 @@ class DockerLimits:
 
 @dataclass(frozen=True, kw_only=True)
 class RunSpec:
-    """Everything ``containers.run`` is asked for one sandbox."""
+    """Everything ``containers.create`` is asked for one sandbox."""
 
     image: str
     name: str
@@ -67,12 +67,12 @@ class RunSpec:
         return {"/tmp": f"{private},size={self.limits.tmp_mb}m,mode=1777",
                 HOME: f"{private},size={self.limits.home_mb}m,uid=1000,gid=1000,mode=0700"}
 
-    def run_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``client.containers.run`` (detached, removed on exit)."""
+    def create_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``client.containers.create`` (removed when it exits)."""
         limits = self.limits
         return {
             "image": self.image, "command": ["desktop"], "name": self.name,
-            "detach": True, "auto_remove": True, "labels": dict(self.labels),
+            "auto_remove": True, "labels": dict(self.labels),
             "environment": dict(self.environment), "hostname": "deskhand",
             "user": USER, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
             "privileged": False, "read_only": True, "tmpfs": self.tmpfs,

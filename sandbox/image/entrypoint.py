@@ -4,8 +4,9 @@ Usage inside the container::
 
     entrypoint.py desktop               start Xvfb, openbox and (when asked) x11vnc,
                                         then exit non-zero as soon as one of them dies
-    entrypoint.py run-executor [ARGS]   wait until the desktop is ready, then become
-                                        the executor (the backend runs this via exec)
+    entrypoint.py run-executor [ARGS]   load the executor, wait until the desktop is
+                                        ready, then run it (the backend runs this with
+                                        the venv python via exec)
 
 Configuration is the environment the container was created with:
 
@@ -25,6 +26,7 @@ Standard library only: this runs under the image's python3 before anything else.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import select
@@ -37,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 STATE_DIR = Path("/tmp/deskhand")
 READY_FILE = STATE_DIR / "ready"
@@ -45,7 +47,6 @@ OPENBOX_MARKER = STATE_DIR / "openbox-started"
 VNC_PASSWORD_FILE = STATE_DIR / "vnc-passwd"
 DESKTOP_DIR = Path("/opt/deskhand/desktop")  # first in XDG_CONFIG_DIRS: openbox finds its menu
 EXECUTOR = Path("/opt/deskhand/executor/executor.py")
-EXECUTOR_PYTHON = Path("/opt/deskhand/venv/bin/python")
 VNC_PORT = 5900
 PASSWORD_VARIABLE = "DESKHAND_VNC_PASSWORD"
 _X_FAMILY_LOCAL = 256
@@ -255,10 +256,11 @@ def loopback_port_listening(port: int) -> bool:
                    for fields in (line.split() for line in table))
 
 
-def mark_ready(config: DesktopConfig) -> None:
+def mark_ready(config: DesktopConfig, started: float) -> None:
     READY_FILE.write_text(f"display={config.display} screen={config.screen} "
                           f"vnc={config.vnc_mode}\n")
-    say(f"desktop ready on {config.display} ({config.screen}, vnc {config.vnc_mode})")
+    say(f"desktop ready on {config.display} ({config.screen}, vnc {config.vnc_mode}) "
+        f"in {(time.monotonic() - started) * 1000:.0f} ms")
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -287,6 +289,7 @@ def run_desktop(argv: Sequence[str]) -> int:
 
 
 def start_desktop(supervisor: Supervisor, config: DesktopConfig) -> None:
+    started = time.monotonic()
     prepare_runtime_dirs(os.environ)
     xauthority = Path(os.environ.get("XAUTHORITY", Path.home() / ".Xauthority"))
     write_xauthority(xauthority, config.display_number)
@@ -294,11 +297,17 @@ def start_desktop(supervisor: Supervisor, config: DesktopConfig) -> None:
     start_openbox(supervisor, config)
     if config.vnc_mode != "off":
         start_x11vnc(supervisor, config, xauthority)
-    mark_ready(config)
+    mark_ready(config, started)
 
 
 def run_executor(args: Sequence[str]) -> int:
-    """Wait for the desktop, then replace this process with the executor."""
+    """Load the executor while the desktop comes up, then run it once the desktop is ready.
+
+    Runs under the executor's own python (the image's venv).  Importing the
+    executor's libraries takes about as long as starting Xvfb and openbox, so
+    doing both at once shortens every sandbox start.
+    """
+    executor = load_executor_quietly()
     timeout_s = float(os.environ.get("DESKHAND_READY_TIMEOUT_S", "15"))
     deadline = time.monotonic() + timeout_s
     while not READY_FILE.exists():
@@ -306,8 +315,27 @@ def run_executor(args: Sequence[str]) -> int:
             say(f"the desktop was not ready within {timeout_s:g}s")
             return 1
         time.sleep(0.005)
-    python = str(EXECUTOR_PYTHON)
-    os.execv(python, [python, str(EXECUTOR), *args])
+    return int(executor.main(list(args)))
+
+
+def load_executor_quietly() -> ModuleType:
+    """Import executor.py as a module; anything printed meanwhile goes to stderr, since
+    stdout is the executor's channel and belongs to nobody else."""
+    spec = importlib.util.spec_from_file_location("deskhand_executor", EXECUTOR)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {EXECUTOR}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    sys.stdout.flush()
+    channel = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.stdout.flush()
+        os.dup2(channel, 1)
+        os.close(channel)
+    return module
 
 
 def main(argv: Sequence[str]) -> int:
