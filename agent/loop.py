@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agent.actions import Action, ActionError, TypeText, action_to_dict, validate_for_screen
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
+from agent.planners.errors import PlannerError
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.base import ExecResult, Frame, Sandbox
 from sandbox.errors import ExecutorError, SandboxError
@@ -186,6 +187,8 @@ class AgentLoop:
             outcome, reason = "interrupted", "interrupted by the user (Ctrl-C)"
         except SandboxError as exc:
             outcome, reason = "error", f"sandbox failed: {exc}"
+        except PlannerError as exc:
+            outcome, reason = "error", f"planner failed: {exc}"
         self._close_session(state, outcome, reason)
         return state.summary
 
@@ -225,11 +228,24 @@ class AgentLoop:
                 return "budget", f"cost ${state.summary.cost_usd:.4f} exceeds the session budget"
             if self._idle(state, turn):
                 return "failed", "the planner proposed no action for too many turns"
-            outcomes = [self._run_step(state, proposed, turn.usage if first else None)
-                        for first, proposed in _first_flags(turn.actions)]
+            outcomes = self._run_turn(state, turn)
             if turn_index + 1 == self.config.max_turns:
                 break
         return "failed", f"stopped after {self.config.max_turns} turns without finishing"
+
+    def _run_turn(self, state: _RunState, turn: Turn) -> list[ActionOutcome]:
+        """Run a turn's actions in order, stopping at the first that did not run.
+
+        Later actions of the turn were planned assuming the earlier ones
+        worked; the planner is told they were not run.
+        """
+        outcomes: list[ActionOutcome] = []
+        for index, proposed in enumerate(turn.actions):
+            outcome = self._run_step(state, proposed, turn.usage if index == 0 else None)
+            outcomes.append(outcome)
+            if outcome.status != "done":
+                break
+        return outcomes
 
     def _plan(self, state: _RunState, outcomes: list[ActionOutcome]) -> Turn:
         observation = Observation(frame=state.frame, task=state.task,
@@ -270,15 +286,16 @@ class AgentLoop:
         step_id = self._record_intent(state, index, action, proposed, decision)
         if decision.effect == "deny":
             return self._finish_denied(state, index, action, decision, step_id, started,
-                                       approver=None)
+                                       approver=None, call_id=proposed.call_id)
         approver = None
         if decision.effect == "ask":
             approved, approver = self._approve(state, action, decision, step_id)
             if not approved:
                 return self._finish_denied(state, index, action, decision, step_id, started,
-                                           approver=approver)
-        return self._execute(state, index, action, decision, step_id, started, timings,
-                             approver, usage)
+                                           approver=approver, call_id=proposed.call_id)
+        outcome = self._execute(state, index, action, decision, step_id, started, timings,
+                                approver, usage)
+        return replace(outcome, call_id=proposed.call_id)
 
     def _validate(self, proposed: ProposedAction) -> tuple[Action | None, str]:
         if proposed.action is None:
@@ -328,7 +345,8 @@ class AgentLoop:
                              call_id=proposed.call_id)
 
     def _finish_denied(self, state: _RunState, index: int, action: Action, decision: Decision,
-                       step_id: int, started: float, *, approver: str | None) -> ActionOutcome:
+                       step_id: int, started: float, *, approver: str | None,
+                       call_id: str | None) -> ActionOutcome:
         if approver is not None or decision.effect == "ask":
             self.audit.record_result(step_id, status="denied", output={},
                                      error=f"not approved ({approver or 'no answer'})",
@@ -338,7 +356,7 @@ class AgentLoop:
                      decision.rule_ids, decision.reason, started, approver=approver)
         why = decision.reason if decision.effect == "deny" else "a human did not approve it"
         return ActionOutcome(action=action, status="denied",
-                             message=f"denied by policy: {why}", call_id=None)
+                             message=f"denied by policy: {why}", call_id=call_id)
 
     # -- approval ------------------------------------------------------------
 
@@ -433,10 +451,6 @@ class AgentLoop:
             rule_ids=rule_ids, reason=reason, elapsed_ms=self._ms_since(started),
             settle_ms=settle_ms, approver=approver,
         ))
-
-
-def _first_flags(items: list[ProposedAction]) -> list[tuple[bool, ProposedAction]]:
-    return [(index == 0, item) for index, item in enumerate(items)]
 
 
 def _finish(turn: Turn) -> tuple[Outcome, str]:
