@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anthropic
+import openai
+
 from agent.errors import ConfigError
 from agent.loop import PolicyEngine
+from agent.planners.anthropic import AnthropicPlanner
 from agent.planners.base import Planner
-from agent.planners.script import ScriptPlanner, load_script
+from agent.planners.openai import OpenAIChatPlanner, OpenAIComputerUsePlanner
+from agent.planners.script import ScriptPlanner, TextLocator, load_script
 from agent.settings import Settings
 from sandbox.base import Sandbox, Size
 
@@ -68,16 +73,52 @@ def make_sandbox(kind: str, settings: Settings, *, watch: bool = False) -> Sandb
     raise ConfigError(f"unknown sandbox kind {kind!r} (choose local, docker or fake)")
 
 
-def make_script_planner(script: Path | None) -> ScriptPlanner:
+def make_script_planner(script: Path | None,
+                        locator: TextLocator | None = None) -> ScriptPlanner:
     if script is None:
         raise ConfigError("--planner script needs --script FILE")
-    return ScriptPlanner(load_script(script))
+    return ScriptPlanner(load_script(script), locator=locator)
 
 
-def make_planner(settings: Settings, script: Path | None) -> Planner:
+DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "qwen2.5-vl-7b-instruct",
+    "openai-cua": "computer-use-preview",
+}
+
+
+def make_planner(settings: Settings, script: Path | None,
+                 locator: TextLocator | None = None) -> Planner:
+    """The planner the settings name, with its SDK client built here and nowhere else."""
+    size = screen_size(settings)
+    model = settings.model or DEFAULT_MODELS.get(settings.planner, "")
     if settings.planner == "script":
-        return make_script_planner(script)
-    raise ConfigError(f"planner {settings.planner!r} is not available yet")
+        return make_script_planner(script, locator)
+    if settings.planner == "anthropic":
+        return AnthropicPlanner(_anthropic_client(settings), model=model, sandbox_size=size)
+    if settings.planner == "openai":
+        return OpenAIChatPlanner(_openai_client(settings), model=model, sandbox_size=size)
+    if settings.planner == "openai-cua":
+        return OpenAIComputerUsePlanner(_openai_client(settings), model=model, sandbox_size=size)
+    raise ConfigError(f"unknown planner {settings.planner!r} "
+                      "(choose script, anthropic, openai or openai-cua)")
+
+
+def _anthropic_client(settings: Settings) -> anthropic.Anthropic:
+    key = settings.anthropic_api_key
+    if key is None:
+        raise ConfigError("--planner anthropic needs ANTHROPIC_API_KEY in the environment")
+    return anthropic.Anthropic(api_key=key.get_secret_value(), base_url=settings.base_url)
+
+
+def _openai_client(settings: Settings) -> openai.OpenAI:
+    key = settings.openai_api_key
+    if key is None and settings.base_url is None:
+        raise ConfigError("--planner openai needs OPENAI_API_KEY, or --base-url of a local "
+                          "OpenAI-compatible server (vLLM, Ollama, llama.cpp)")
+    # Local servers usually ignore the key, but the SDK insists on one.
+    secret = key.get_secret_value() if key is not None else "not-needed"
+    return openai.OpenAI(api_key=secret, base_url=settings.base_url)
 
 
 def session_extra(box: Sandbox, settings: Settings) -> dict[str, object]:

@@ -48,7 +48,10 @@ _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli")
 def run(
     task: Annotated[str | None, typer.Argument(help="What to do, in words. "
                                                "Scripts bring their own task.")] = None,
-    planner: Annotated[str, typer.Option(help="script, anthropic or openai.")] = "script",
+    planner: Annotated[str, typer.Option(
+        help="script (steps from --script), anthropic (Claude computer use), openai "
+             "(an OpenAI-compatible vision model: vLLM, Ollama, llama.cpp) or openai-cua "
+             "(OpenAI computer use on the Responses API).")] = "script",
     script: Annotated[Path | None, typer.Option(help="Steps file for --planner script.",
                                                 exists=True, dir_okay=False)] = None,
     policy: Annotated[str | None, typer.Option(help="Profile name (default, strict, observe) "

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     max_steps: int = 200
     action_deadline_s: float = 30.0
 
-    planner: Literal["script", "anthropic", "openai"] = "script"
+    planner: Literal["script", "anthropic", "openai", "openai-cua"] = "script"
     model: str = ""
     base_url: str | None = None
     max_cost_usd: float | None = None
