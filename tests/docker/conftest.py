@@ -7,6 +7,9 @@ through the same code as ``deskhand sandbox build`` (a no-op when up to date).
 
 from __future__ import annotations
 
+import fcntl
+import socket
+import struct
 from collections.abc import Iterator
 
 import docker
@@ -43,3 +46,14 @@ def desktop(docker_client: docker.DockerClient, desktop_image: str) -> Iterator[
     with DockerSandbox(docker_client, DockerSandboxConfig(image=desktop_image)) as sandbox:
         yield sandbox
 
+
+
+@pytest.fixture(scope="session")
+def bridge_address(docker_client: docker.DockerClient) -> str:
+    """The host's address on the default docker bridge (what a bridged container sees as its
+    gateway), read from the interface with SIOCGIFADDR."""
+    options = docker_client.networks.get("bridge").attrs["Options"]
+    name = options.get("com.docker.network.bridge.name", "docker0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+    return socket.inet_ntoa(packed[20:24])

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import shutil
 import socket
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,22 +45,13 @@ def connect_from(sandbox: DockerSandbox, family: str, address: str) -> dict[str,
     return outcome
 
 
-def interface_ipv4(name: str) -> str:
-    """The IPv4 address of a host interface (SIOCGIFADDR), e.g. docker0's gateway address."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
-    return socket.inet_ntoa(packed[20:24])
-
-
 @pytest.fixture(scope="module")
-def gateway_listener(docker_client: docker.DockerClient) -> Iterator[tuple[str, int]]:
+def gateway_listener(bridge_address: str) -> Iterator[tuple[str, int]]:
     """A TCP listener on the host's docker bridge address: reachable from any bridged container."""
-    bridge = docker_client.networks.get("bridge").attrs["Options"]
-    address = interface_ipv4(bridge.get("com.docker.network.bridge.name", "docker0"))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind((address, 0))
+        listener.bind((bridge_address, 0))
         listener.listen(1)
-        yield address, listener.getsockname()[1]
+        yield bridge_address, listener.getsockname()[1]
 
 
 def test_only_loopback_exists(desktop: DockerSandbox) -> None:
