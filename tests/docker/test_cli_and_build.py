@@ -126,7 +126,7 @@ def test_up_prints_how_to_connect_and_cleans_up_on_ctrl_c(
                           cwd=REPO, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "COLUMNS": "200"})
     assert up.stderr is not None
-    lines = []
+    lines: list[str] = []
     while not any("Ctrl-C" in line for line in lines):
         line = up.stderr.readline()
         assert line, "deskhand sandbox up ended early:\n" + "".join(lines)
