@@ -37,8 +37,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 # Modules that add their commands to the app, each with register(app).
 _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli")
