@@ -35,7 +35,7 @@ from rich.table import Table
 from sandbox.build import BuildOptions, build_image, image_for
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxError, SandboxUnavailable
-from sandbox.manage import SandboxContainer, down, list_sandboxes, reap_strays
+from sandbox.manage import SandboxContainer, docker_ready, down, list_sandboxes, reap_strays
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -53,14 +53,11 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
-def docker_available(client_factory: ClientFactory = docker_client, *,
+def docker_available(client_factory: ClientFactory = docker.from_env, *,
                      image: str = image_for(browser=False)) -> bool:
-    """Whether the docker backend can run now: an engine answers and the image is built."""
-    try:
-        client_factory().images.get(image)
-    except (SandboxError, docker.errors.DockerException):
-        return False
-    return True
+    """Whether the docker backend can run now: an engine answers and the image is built
+    (:func:`sandbox.manage.docker_ready` also says why not)."""
+    return docker_ready(client_factory, image=image)[0]
 
 
 def default_cache_dir() -> Path:
@@ -127,7 +124,7 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
        ) -> None:
     """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C."""
     config = DockerSandboxConfig(image=image_for(browser=browser), network=network,
-                                 viewer=True, viewer_write=vnc_write, viewer_port=port)
+                                 vnc=True, vnc_write=vnc_write, vnc_port=port)
     sandbox = DockerSandbox(_client_or_exit(), config)
     _or_exit(sandbox.start)
     try:

@@ -1,6 +1,6 @@
 """The docker backend: an ephemeral, hardened desktop container per sandbox.
 
-    with DockerSandbox(docker.from_env(), DockerSandboxConfig(viewer=True)) as sandbox:
+    with DockerSandbox(docker.from_env(), DockerSandboxConfig(vnc=True)) as sandbox:
         frame = sandbox.screenshot()
         sandbox.execute(TypeText(text="héllo"))
 
@@ -17,6 +17,7 @@ outright the next start reaps it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import uuid
@@ -66,9 +67,9 @@ class DockerSandboxConfig:
     image: str = DEFAULT_IMAGE
     size: Size = Size(1280, 800)
     network: bool = False
-    viewer: bool = False
-    viewer_write: bool = False
-    viewer_port: int = 0
+    vnc: bool = False
+    vnc_write: bool = False
+    vnc_port: int = 0
     limits: DockerLimits = field(default_factory=DockerLimits)
     display_number: int = 0
     start_timeout_s: float = 30.0
@@ -81,10 +82,16 @@ class DockerSandbox:
 
     kind = "docker"
 
-    def __init__(self, client: docker.DockerClient,
-                 config: DockerSandboxConfig | None = None) -> None:
+    def __init__(self, client: docker.DockerClient, config: DockerSandboxConfig | None = None,
+                 *, size: Size | None = None, network: bool | None = None,
+                 vnc: bool | None = None) -> None:
+        """``size``, ``network`` and ``vnc``, when given, override those fields of ``config``."""
         self._client = client
-        self._config = config or DockerSandboxConfig()
+        base = config or DockerSandboxConfig()
+        self._config = dataclasses.replace(
+            base, size=base.size if size is None else size,
+            network=base.network if network is None else network,
+            vnc=base.vnc if vnc is None else vnc)
         self.session = uuid.uuid4().hex[:12]
         self._state = "new"
         self._container_id = ""
@@ -148,7 +155,7 @@ class DockerSandbox:
         self._state = "stopped"
 
     def _open(self) -> None:
-        password = new_vnc_password() if self._config.viewer else None
+        password = new_vnc_password() if self._config.vnc else None
         spec = self._run_spec(password)
         self._run_container(spec)
         self._follow_logs()
@@ -163,10 +170,10 @@ class DockerSandbox:
                        "DESKHAND_READY_TIMEOUT_S": f"{config.start_timeout_s:g}",
                        "DESKHAND_VNC": "off"}
         if password is not None:
-            environment["DESKHAND_VNC"] = "write" if config.viewer_write else "view"
+            environment["DESKHAND_VNC"] = "write" if config.vnc_write else "view"
             environment["DESKHAND_VNC_PASSWORD"] = password
         labels = {LABEL_SESSION: self.session, LABEL_NETWORK: str(config.network).lower(),
-                  LABEL_VIEWER: str(config.viewer).lower(), **owner_labels()}
+                  LABEL_VIEWER: str(config.vnc).lower(), **owner_labels()}
         return RunSpec(image=config.image, name=f"deskhand-{self.session}", labels=labels,
                        environment=environment, network=config.network, limits=config.limits)
 
@@ -222,10 +229,10 @@ class DockerSandbox:
 
     def _open_viewer(self, password: str) -> None:
         self._relay = VncRelay(self._client.api, self._container_id,
-                               port=self._config.viewer_port)
+                               port=self._config.vnc_port)
         self._relay.start()
         self._viewer = Viewer(host="127.0.0.1", port=self._relay.port, password=password,
-                              view_only=not self._config.viewer_write)
+                              view_only=not self._config.vnc_write)
 
     def _teardown(self) -> None:
         if self._relay is not None:

@@ -1,4 +1,5 @@
-"""Find and remove deskhand's containers: ``ls``, ``down``, ``prune`` and the start-up reaper.
+"""Find and remove deskhand's containers (``ls``, ``down``, ``prune``, the start-up reaper),
+and tell whether the docker backend can run at all (:func:`docker_ready`).
 
 Every sandbox container carries labels naming its session, when it was made and
 the process that owns it (host, pid and the pid's start time, so a recycled pid
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from sandbox.errors import SandboxUnavailable
+from sandbox.build import DEFAULT_IMAGE
+from sandbox.errors import SandboxError, SandboxUnavailable
 
 LABEL_SESSION = "deskhand.session"
 LABEL_OWNER_PID = "deskhand.owner_pid"
@@ -132,3 +134,25 @@ def reap_strays(client: docker.DockerClient) -> list[SandboxContainer]:
     strays = [s for s in list_sandboxes(client)
               if not s.owner_alive or s.status in {"exited", "dead"}]
     return [s for s in strays if remove_sandbox(client, s.id)]
+
+
+def docker_ready(client_factory: Callable[[], docker.DockerClient] = docker.from_env, *,
+                 image: str = DEFAULT_IMAGE) -> tuple[bool, str]:
+    """``(True, "")`` when an engine answers and ``image`` is built; else ``(False, why)``.
+
+    The client the factory makes is closed again: this only looks.
+    """
+    try:
+        client = client_factory()
+    except (SandboxError, docker.errors.DockerException) as exc:
+        return False, f"no Docker engine answers: {exc}"
+    try:
+        client.ping()
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False, f"image {image} is not built: run `deskhand sandbox build`"
+    except docker.errors.DockerException as exc:
+        return False, f"no Docker engine answers: {exc}"
+    finally:
+        client.close()
+    return True, ""

@@ -29,6 +29,7 @@ from sandbox.build import (
 from sandbox.cli import default_cache_dir, docker_available, register
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxUnavailable
+from sandbox.manage import docker_ready
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -92,14 +93,16 @@ def test_build_command_reports_up_to_date(desktop_image: str) -> None:
     assert f"up to date: {desktop_image}" in result.output
 
 
-def test_docker_available_needs_engine_and_image(docker_client: docker.DockerClient,
-                                                 desktop_image: str) -> None:
+def test_docker_available_needs_engine_and_image(desktop_image: str) -> None:
     def no_engine() -> docker.DockerClient:
-        raise SandboxUnavailable("no engine")
+        raise docker.errors.DockerException("no engine here")
 
-    assert docker_available(lambda: docker_client, image=desktop_image) is True
-    assert docker_available(lambda: docker_client, image="deskhand/absent:never") is False
+    assert docker_available(docker.from_env, image=desktop_image) is True
+    assert docker_available(docker.from_env, image="deskhand/absent:never") is False
     assert docker_available(no_engine) is False
+    ready, why = docker_ready(docker.from_env, image="deskhand/absent:never")
+    assert ready is False
+    assert "deskhand sandbox build" in why
 
 
 def test_ls_and_down_find_a_sandbox_by_session(docker_client: docker.DockerClient,

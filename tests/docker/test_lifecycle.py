@@ -140,8 +140,8 @@ def test_self_check_lists_every_weakness_of_a_plain_container(
 
 def test_full_network_only_when_asked_and_recorded(docker_client: docker.DockerClient,
                                                    desktop_image: str) -> None:
-    config = DockerSandboxConfig(image=desktop_image, network=True)
-    with DockerSandbox(docker_client, config) as sandbox:
+    config = DockerSandboxConfig(image=desktop_image)
+    with DockerSandbox(docker_client, config, network=True) as sandbox:
         interfaces = sandbox.check(["ls", "/sys/class/net"]).stdout.split()
         attrs = docker_client.api.inspect_container(sandbox.container_id)
         assert sandbox.network is True

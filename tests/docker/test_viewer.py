@@ -77,7 +77,7 @@ def xterm_running(sandbox: DockerSandbox) -> bool:
 
 @pytest.fixture(scope="module")
 def watched(docker_client: docker.DockerClient, desktop_image: str) -> Iterator[DockerSandbox]:
-    config = DockerSandboxConfig(image=desktop_image, viewer=True)
+    config = DockerSandboxConfig(image=desktop_image, vnc=True)
     with DockerSandbox(docker_client, config) as sandbox:
         yield sandbox
 
@@ -133,7 +133,7 @@ def test_view_only_viewer_cannot_type(watched: DockerSandbox) -> None:
 
 
 def test_write_viewer_can_type(docker_client: docker.DockerClient, desktop_image: str) -> None:
-    config = DockerSandboxConfig(image=desktop_image, viewer=True, viewer_write=True)
+    config = DockerSandboxConfig(image=desktop_image, vnc=True, vnc_write=True)
     with DockerSandbox(docker_client, config) as sandbox:
         assert sandbox.viewer is not None
         assert sandbox.viewer.view_only is False
