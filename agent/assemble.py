@@ -81,7 +81,7 @@ def make_script_planner(script: Path | None,
 
 
 DEFAULT_MODELS = {
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "openai": "qwen2.5-vl-7b-instruct",
     "openai-cua": "computer-use-preview",
 }

@@ -39,10 +39,12 @@ CLAUDE_PRICES: Mapping[str, ModelPrice] = {
     "claude-sonnet-4": _claude(3.0, 15.0),
     "claude-sonnet-4-0": _claude(3.0, 15.0),
     "claude-sonnet-4-5": _claude(3.0, 15.0),
+    "claude-sonnet-4-6": _claude(3.0, 15.0),
     "claude-opus-4": _claude(15.0, 75.0),
     "claude-opus-4-0": _claude(15.0, 75.0),
     "claude-opus-4-1": _claude(15.0, 75.0),
     "claude-opus-4-5": _claude(5.0, 25.0),
+    "claude-opus-4-6": _claude(5.0, 25.0),
     "claude-haiku-4-5": _claude(1.0, 5.0),
 }
 
