@@ -119,24 +119,31 @@ def tile_box(column: int, row: int, size: tuple[int, int]) -> tuple[int, int, in
     return x, y, min(x + TILE, size[0]), min(y + TILE, size[1])
 
 
-def _pack_tiles(image: Image.Image, tiles: list[tuple[int, int]]) -> bytes:
+def pack_strip(image: Image.Image, tiles: list[tuple[int, int]]) -> tuple[Image.Image, int]:
+    """The given tiles of ``image`` side by side, ``columns`` to a row; returns both."""
     columns = min(STRIP_COLUMNS, max(1, len(tiles)))
     rows = max(1, -(-len(tiles) // columns))
     strip = Image.new(image.mode, (columns * TILE, rows * TILE))
     for slot, (column, row) in enumerate(tiles):
         tile = image.crop(tile_box(column, row, image.size))
         strip.paste(tile, ((slot % columns) * TILE, (slot // columns) * TILE))
+    return strip, columns
+
+
+def _pack_tiles(image: Image.Image, tiles: list[tuple[int, int]]) -> bytes:
+    strip, columns = pack_strip(image, tiles)
     header = _HEADER.pack(_MAGIC, TILE, columns, len(tiles))
     index = b"".join(_TILE_INDEX.pack(column, row) for column, row in tiles)
-    return header + index + _strip_bytes(strip)
+    return header + index + webp_lossless(strip)
 
 
-def _strip_bytes(strip: Image.Image) -> bytes:
+def webp_lossless(image: Image.Image) -> bytes:
+    """Exact pixels, small and quick: lossless WebP (PNG for modes WebP lacks)."""
     out = io.BytesIO()
-    if strip.mode in _WEBP_MODES:
-        strip.save(out, "WEBP", lossless=True, quality=50, method=1, exact=True)
+    if image.mode in _WEBP_MODES:
+        image.save(out, "WEBP", lossless=True, quality=50, method=1, exact=True)
     else:
-        strip.save(out, "PNG", compress_level=6)
+        image.save(out, "PNG", compress_level=6)
     return out.getvalue()
 
 

@@ -1,0 +1,109 @@
+"""What an action looks like drawn on its frame: the marks replay and export share.
+
+:func:`marks_for` turns a recorded action into a few shapes (a point with a
+label, a path, a box, a caption); :func:`draw_marks` paints them with Pillow
+(terminal replay, GIF) and :mod:`audit.export` turns the same shapes into
+SVG.  Secret typed text was masked when it was stored, so it shows masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from PIL import Image, ImageDraw, ImageFont
+
+from agent.actions import ActionError, parse_action
+
+MARK_COLOR = (255, 40, 90)
+CAPTION_BACKGROUND = (20, 20, 28)
+CAPTION_TEXT = (255, 255, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One shape: ``point`` (a target), ``path`` (a drag), ``box`` (a zoom) or ``caption``."""
+
+    kind: Literal["point", "path", "box", "caption"]
+    points: tuple[tuple[int, int], ...] = ()
+    text: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "points": [list(p) for p in self.points], "text": self.text}
+
+
+def describe(action: dict[str, Any] | None) -> str:
+    """The action in words, as the approval queue showed it."""
+    if action is None:
+        return "(no valid action)"
+    try:
+        return parse_action(action).describe()
+    except ActionError:
+        return str(action.get("type", "?"))
+
+
+def marks_for(action: dict[str, Any] | None) -> list[Mark]:
+    """The shapes that show ``action`` on the screen it was proposed on."""
+    if action is None:
+        return []
+    kind = action.get("type")
+    if kind == "drag":
+        path = tuple((int(p["x"]), int(p["y"])) for p in action.get("path", []))
+        return [Mark("path", path), Mark("caption", text=describe(action))]
+    if kind == "zoom":
+        corners = ((int(action["x0"]), int(action["y0"])), (int(action["x1"]), int(action["y1"])))
+        return [Mark("box", corners), Mark("caption", text=describe(action))]
+    marks = [Mark("caption", text=describe(action))]
+    if action.get("x") is not None and action.get("y") is not None:
+        marks.insert(0, Mark("point", ((int(action["x"]), int(action["y"])),),
+                             text=_point_label(action)))
+    return marks
+
+
+def _point_label(action: dict[str, Any]) -> str:
+    if action.get("type") == "scroll":
+        return f"scroll {action.get('dx', 0):+d},{action.get('dy', 0):+d}"
+    if action.get("type") == "click" and int(action.get("count", 1)) > 1:
+        return f"x{action['count']}"
+    return ""
+
+
+def draw_marks(image: Image.Image, marks: list[Mark]) -> Image.Image:
+    """A copy of ``image`` (as RGB) with ``marks`` painted on, sized to stay visible."""
+    canvas = image.convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    unit = max(2, max(canvas.size) // 300)
+    font = ImageFont.load_default(size=max(12, unit * 6))
+    for mark in marks:
+        _draw_one(draw, mark, unit, font, canvas.size)
+    return canvas
+
+
+def _draw_one(draw: ImageDraw.ImageDraw, mark: Mark, unit: int,
+              font: ImageFont.FreeTypeFont | ImageFont.ImageFont, size: tuple[int, int]) -> None:
+    if mark.kind == "point":
+        (x, y), radius = mark.points[0], unit * 6
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=MARK_COLOR,
+                     width=unit)
+        draw.line((x - radius * 2, y, x + radius * 2, y), fill=MARK_COLOR, width=max(1, unit // 2))
+        draw.line((x, y - radius * 2, x, y + radius * 2), fill=MARK_COLOR, width=max(1, unit // 2))
+        if mark.text:
+            draw.text((x + radius + unit, y - radius * 2), mark.text, fill=MARK_COLOR, font=font)
+    elif mark.kind == "path":
+        draw.line(list(mark.points), fill=MARK_COLOR, width=unit, joint="curve")
+        for x, y in (mark.points[0], mark.points[-1]):
+            draw.ellipse((x - unit * 3, y - unit * 3, x + unit * 3, y + unit * 3), fill=MARK_COLOR)
+    elif mark.kind == "box":
+        draw.rectangle((*mark.points[0], *mark.points[1]), outline=MARK_COLOR, width=unit)
+    else:
+        _caption(draw, mark.text, unit, font, size)
+
+
+def _caption(draw: ImageDraw.ImageDraw, text: str, unit: int,
+             font: ImageFont.FreeTypeFont | ImageFont.ImageFont, size: tuple[int, int]) -> None:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad = unit * 2
+    x, y = pad, size[1] - (bottom - top) - pad * 3
+    draw.rectangle((x - pad, y - pad, x + right - left + pad, y + bottom - top + pad),
+                   fill=CAPTION_BACKGROUND, outline=MARK_COLOR, width=max(1, unit // 2))
+    draw.text((x - left, y - top), text, fill=CAPTION_TEXT, font=font)
