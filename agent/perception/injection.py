@@ -40,7 +40,9 @@ from agent.perception.screen import TextElement, phrases
 
 THRESHOLD = 0.5
 
-_AGENT = r"(ai|a\.i\.|agents?|assistants?|bots?|models?|llms?|language models?|chatbots?)"
+# OCR often reads "AI" as "Al" or "A1".
+_AI = r"(a[il1|]|a\.i\.)"
+_AGENT = rf"({_AI}|agents?|assistants?|bots?|models?|llms?|language models?|chatbots?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +73,14 @@ SIGNALS: tuple[Signal, ...] = (
         r"|\bstop what you are doing\b")),
     Signal("addresses_agent", 0.55, _compile(
         rf"\b(attention|note|message|notice|instructions?|important|reminder),? "
-        rf"(to |for )?(the |any |all )?(ai |automated )?{_AGENT}\b"
-        rf"|\bif you are an? (ai|llm|language model|agent|assistant|bot|automated)"
-        rf"|^ ?(ai|agent|assistant|bot|claude|chatgpt|gpt|copilot)( assistant| agent)? ?[:,]"
-        rf"|\b(dear|hey|hello|hi) (ai |automated )?{_AGENT}\b"
-        rf"|\b(ai|llm|automated) (agents?|assistants?|systems?|models?) "
+        rf"(to |for )?(the |any |all )?({_AI} |automated )?{_AGENT}\b"
+        rf"|\bif you are an? ({_AI}|llm|language model|agent|assistant|bot|automated)"
+        rf"|^ ?({_AI}|agent|assistant|bot|claude|chatgpt|gpt|copilot)( assistant| agent)? ?[:,]"
+        rf"|\b(dear|hey|hello|hi) ({_AI} |automated )?{_AGENT}\b"
+        rf"|\b({_AI}|llm|automated) (agents?|assistants?|systems?|models?) "
         rf"(reading|processing|viewing|seeing|browsing) this\b")),
     Signal("agent_must", 0.40, _compile(
-        rf"\b(the |this |your )?(ai |automated )?{_AGENT} (must|should|shall|needs? to|has to"
+        rf"\b(the |this |your )?({_AI} |automated )?{_AGENT} (must|should|shall|needs? to|has to"
         rf"|is (required|instructed|expected) to|will now)\b")),
     Signal("hides_from_user", 0.35, _compile(
         r"\b(do not|don't|dont|never) (tell|inform|alert|notify|mention|show|ask|warn)"
