@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,18 +75,59 @@ def head_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".head")
 
 
+# The sidecar holds two fixed-size slots; head N goes to slot N % 2 with a
+# checksum.  One small in-place write per commit (no rename, no fsync) and
+# still all-or-nothing: a write torn by a crash spoils only its own slot, and
+# the reader falls back to the other one, the previous head.
+_SLOT = "{hash}:{count:020d}:{crc:08x}\n"
+_SLOT_SIZE = len(_SLOT.format(hash=GENESIS, count=0, crc=0))
+
+
+def _slot_text(head: Head) -> bytes:
+    crc = zlib.crc32(f"{head.hash}:{head.count}".encode("ascii"))
+    return _SLOT.format(hash=head.hash, count=head.count, crc=crc).encode("ascii")
+
+
+class HeadFile:
+    """The sidecar of one database, kept open for cheap updates after each commit."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = head_path(db_path)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def write(self, head: Head) -> None:
+        os.pwrite(self._fd, _slot_text(head), (head.count % 2) * _SLOT_SIZE)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def write_head(db_path: Path, head: Head) -> None:
-    """Replace the sidecar atomically (write a temporary file, rename it over)."""
-    target = head_path(db_path)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(f"{head}\n", encoding="ascii")
-    os.replace(temporary, target)
+    """Record ``head`` in the sidecar of ``db_path`` (both slots: a fresh start)."""
+    with open(head_path(db_path), "wb") as sidecar:
+        sidecar.write(_slot_text(head) * 2)
 
 
 def read_head(db_path: Path) -> Head | None:
-    """The sidecar's checkpoint, or None when there is none."""
+    """The sidecar's newest intact checkpoint; None when there is no sidecar.
+
+    Raises ValueError when the sidecar exists but neither slot is intact.
+    """
     try:
-        text = head_path(db_path).read_text(encoding="ascii")
+        data = head_path(db_path).read_bytes()
     except FileNotFoundError:
         return None
-    return Head.parse(text)
+    slots = [_parse_slot(data[i:i + _SLOT_SIZE]) for i in (0, _SLOT_SIZE)]
+    intact = [slot for slot in slots if slot is not None]
+    if not intact:
+        raise ValueError(f"the head checkpoint {head_path(db_path)} is unreadable")
+    return max(intact, key=lambda head: head.count)
+
+
+def _parse_slot(raw: bytes) -> Head | None:
+    try:
+        digest, count, _crc = raw.decode("ascii").strip().split(":")
+        head = Head.parse(f"{digest}:{int(count)}")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return head if _slot_text(head) == raw else None

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine
 
 from agent.planners.base import Usage
 from audit import framestore, reader, store
-from audit.chain import Head, read_head, write_head
+from audit.chain import Head, HeadFile, head_path, read_head
 from audit.errors import AuditStateError, HeadMismatch, NotFound
 from audit.liveness import SessionLocks
 from audit.migrations import migrate
@@ -91,18 +91,23 @@ class AuditLog:
         self._frames = framestore.FrameStore(engine)
         self._locks = SessionLocks(path)
         self._write_lock = threading.Lock()
+        self._head_file: HeadFile | None = None
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path, *, redact: Sequence[str] = ()) -> AuditLog:
+    def open(cls, path: Path, *, redact: Sequence[str] = (),
+             engine: Engine | None = None) -> AuditLog:
         """Create or upgrade the database at ``path`` and close what dead runs left open.
 
+        ``engine`` defaults to :func:`audit.store.make_engine` of ``path``.
         Raises :class:`HeadMismatch` when the head checkpoint beside the file is
         not on the database's chain (the file was cut short or rewritten).
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = store.make_engine(path)
+        if not path.exists():
+            _set_aside_orphaned_head(path)
+        engine = engine if engine is not None else store.make_engine(path)
         with store.translated(path):
             migrate(engine)
             log = cls(engine, path=path, redact=redact)
@@ -117,6 +122,8 @@ class AuditLog:
             return
         self._closed = True
         self._locks.release_all()
+        if self._head_file is not None:
+            self._head_file.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditLog:
@@ -134,7 +141,10 @@ class AuditLog:
             return store.last_head(conn)
 
     def _check_head_checkpoint(self) -> None:
-        checkpoint = read_head(self.path)
+        try:
+            checkpoint = read_head(self.path)
+        except ValueError as exc:
+            raise HeadMismatch(f"{exc}; run `deskhand audit verify --db {self.path}`") from None
         if checkpoint is None or checkpoint.count == 0:
             return
         with self._engine.connect() as conn:
@@ -145,8 +155,10 @@ class AuditLog:
                 f"chain (cut short or rewritten). Run `deskhand audit verify --db {self.path}`; "
                 f"to start over, move {self.path.name}.head aside.")
 
-    def _write_head(self) -> None:
-        write_head(self.path, self.head())
+    def _write_head(self, head: Head | None = None) -> None:
+        if self._head_file is None:
+            self._head_file = HeadFile(self.path)
+        self._head_file.write(head or self.head())
 
     @contextmanager
     def _transaction(self) -> Iterator[_Writes]:
@@ -157,7 +169,7 @@ class AuditLog:
                 writes = _Writes(conn, self._scrubber)
                 yield writes
             if writes.head is not None:
-                write_head(self.path, writes.head)
+                self._write_head(writes.head)
 
     # -- sessions -----------------------------------------------------------------
 
@@ -394,6 +406,13 @@ class AuditLog:
     def events(self, session_id: str) -> list[EventRecord]:
         with store.translated(self.path):
             return reader.events(self._engine, session_id)
+
+
+def _set_aside_orphaned_head(path: Path) -> None:
+    """A checkpoint beside a database that no longer exists belongs to no chain we open."""
+    sidecar = head_path(path)
+    if sidecar.exists():
+        os.replace(sidecar, sidecar.with_name(f"{sidecar.name}.orphaned-{int(time.time())}"))
 
 
 def _intent_body(session_id: str, index: int, action: dict[str, Any] | None,

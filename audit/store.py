@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -31,10 +31,21 @@ BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "deskhand_audit_write"
 
 
-def make_engine(path: Path) -> Engine:
-    """An engine for the audit database at ``path`` with the log's pragmas."""
+Synchronous = Literal["FULL", "NORMAL", "OFF"]
+
+
+def make_engine(path: Path, *, synchronous: Synchronous = "FULL") -> Engine:
+    """An engine for the audit database at ``path`` with the log's pragmas.
+
+    Anything but ``FULL`` gives up durability: only benchmarks that build
+    throw-away logs use it.
+    """
     engine = create_engine(f"sqlite:///{path}")
-    event.listen(engine, "connect", _configure_connection)
+
+    def configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        _configure_connection(dbapi_connection, synchronous)
+
+    event.listen(engine, "connect", configure)
     event.listen(engine, "begin", _begin)
     return engine
 
@@ -44,13 +55,13 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{_WRITE_OPTION: True})
 
 
-def _configure_connection(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+def _configure_connection(dbapi_connection: sqlite3.Connection, synchronous: str) -> None:
     # We issue BEGIN ourselves (see _begin); pysqlite's own transaction handling is off.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -73,9 +84,20 @@ def translated(path: Path) -> Iterator[None]:
 
 # -- the ledger ---------------------------------------------------------------
 
+def _raw(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn``: the hot path skips SQLAlchemy's layers.
+
+    Statements run inside the transaction ``conn`` began; errors are
+    ``sqlite3.Error``, which :func:`translated` handles.
+    """
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
+
+
 def last_head(conn: Connection) -> Head:
     """The chain's head as this transaction sees it."""
-    row = conn.exec_driver_sql("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1").first()
+    row = _raw(conn).execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
     return Head(row[1], row[0]) if row else Head(GENESIS, 0)
 
 
@@ -87,7 +109,7 @@ def append(conn: Connection, *, kind: str, table: str, record_id: str,
     body_json = canonical_json(body)
     digest = record_hash(prev=head.hash, seq=seq, kind=kind, table=table,
                          record_id=record_id, body_json=body_json)
-    conn.exec_driver_sql(
+    _raw(conn).execute(
         "INSERT INTO ledger (id, kind, record_table, record_id, body, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (seq, kind, table, record_id, body_json, head.hash, digest),
@@ -110,8 +132,8 @@ def create(conn: Connection, *, kind: str, table: str, body: Mapping[str, Any],
         row[key] = record_id
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
-    cursor = conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                                  tuple(row.values()))
+    cursor = _raw(conn).execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                                tuple(row.values()))
     new_id: int | str = record_id if record_id is not None else int(cursor.lastrowid or 0)
     return new_id, append(conn, kind=kind, table=table, record_id=str(new_id), body=body)
 
@@ -122,8 +144,8 @@ def update(conn: Connection, *, kind: str, table: str, record_id: str | int,
     row = dict(_encoded(table, changes))
     assignments = ", ".join(f"{column} = ?" for column in row)
     key = PRIMARY_KEYS[table]
-    conn.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {key} = ?",
-                         (*row.values(), record_id))
+    _raw(conn).execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?",
+                       (*row.values(), record_id))
     return append(conn, kind=kind, table=table, record_id=str(record_id), body=changes)
 
 
@@ -138,5 +160,5 @@ def _encoded(table: str, body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 def scalar(conn: Connection, sql: str, *params: Any) -> Any:
     """The first column of the first row, or None."""
-    row = conn.exec_driver_sql(sql, params).first()
+    row = _raw(conn).execute(sql, params).fetchone()
     return None if row is None else row[0]

@@ -85,9 +85,13 @@ def verify(path: Path, head: Head | None = None, *, deep: bool = False) -> Verif
     ``deep`` also decodes every frame and checks its pixels' hash.
     """
     path = Path(path)
-    checkpoint = head if head is not None else read_head(path)
+    problems: list[Problem] = []
+    try:
+        checkpoint = head if head is not None else read_head(path)
+    except ValueError as exc:
+        checkpoint = None
+        problems.append(Problem(0, "head", str(exc)))
     with _read_only(path) as conn:
-        problems: list[Problem] = []
         problems += _integrity(conn)
         last, expected, chain_problems = _walk_chain(conn)
         problems += chain_problems

@@ -227,3 +227,29 @@ def _info():  # type: ignore[no-untyped-def]
     from audit.synthetic import session_info
 
     return session_info()
+
+
+def test_a_torn_checkpoint_slot_falls_back_to_the_previous_head(db_path: Path) -> None:
+    with AuditLog.open(db_path) as log:
+        log.record_event(log.start_session(_info()), "one", {})
+        previous = log.head()
+        log.record_event(log.start_session(_info()), "two", {})
+        newest = log.head()
+    assert read_head(db_path) == newest
+    sidecar = head_path(db_path)
+    data = bytearray(sidecar.read_bytes())
+    slot = len(data) // 2
+    start = (newest.count % 2) * slot
+    data[start + 10:start + 20] = b"x" * 10  # a write cut short by a crash
+    sidecar.write_bytes(bytes(data))
+    if newest.count - previous.count == 1:
+        assert read_head(db_path) == previous
+    assert verify(db_path).ok
+
+
+def test_an_unreadable_checkpoint_is_reported(recorded: tuple[Path, str]) -> None:
+    db_path, _ = recorded
+    head_path(db_path).write_bytes(b"garbage")
+    report = verify(db_path)
+    assert report.first is not None
+    assert report.first.record == "head"
