@@ -138,7 +138,7 @@ FRAME_INTERVAL_S = 0.010  # settle polls the screen this often; a grab costs ~1 
 ENCODE_RESERVE_S = 0.040  # time kept back from the deadline to encode the final frame
 CARET_MAX_W = 24  # a difference inside a box this small is a caret, not a change
 CARET_MAX_H = 48
-SPARE_REUSE_S = 0.050  # a borrowed keycode is re-mapped only this long after its last press
+SPARE_REUSE_S = 0.100  # a borrowed keycode is re-mapped only this long after its last press
 DRAG_STEP_PX = 20  # drags move in steps no longer than this, so toolkits see the motion
 
 _u32 = struct.Struct(">I")
@@ -941,6 +941,7 @@ class Executor:
         self.screen = screen
         self.keyboard = Keyboard(desktop)
         self.actions = Actions(desktop, self.keyboard)
+        self.commands = Commands()
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
             "hello": self.op_hello, "screenshot": self.op_screenshot,
             "execute": self.op_execute, "run": self.op_run, "shutdown": self.op_shutdown,
@@ -1009,7 +1010,7 @@ class Executor:
             raise RequestError("bad_request", "timeout_s must be a positive number")
         if stdin is not None and not isinstance(stdin, str):
             raise RequestError("bad_request", "stdin must be a string")
-        return run_command(argv, stdin, min(float(timeout), deadline.remaining())), b""
+        return self.commands.run(argv, stdin, min(float(timeout), deadline.remaining())), b""
 
 
 def _run_argv(argv: Any) -> list[str]:
@@ -1020,28 +1021,67 @@ def _run_argv(argv: Any) -> list[str]:
     return argv
 
 
-def run_command(argv: list[str], stdin: str | None, timeout_s: float) -> dict[str, Any]:
-    """Run ``argv`` in its own process group; the whole group is killed on timeout."""
-    if timeout_s <= 0:
-        raise RequestError("deadline_exceeded", "no time left to run the command")
+class Commands:
+    """Runs ``run`` requests, each in its own process group, and remembers the groups.
+
+    A command's background children stay in its group, so :meth:`end_all` (called
+    when the executor exits) takes them down too.
+    """
+
+    def __init__(self) -> None:
+        self._groups: set[int] = set()
+
+    def run(self, argv: list[str], stdin: str | None, timeout_s: float) -> dict[str, Any]:
+        """Run ``argv`` in the home directory; the whole group is killed on timeout."""
+        if timeout_s <= 0:
+            raise RequestError("deadline_exceeded", "no time left to run the command")
+        proc = self._start(argv, stdin is not None)
+        try:
+            out, err = proc.communicate(None if stdin is None else stdin.encode("utf-8"),
+                                        timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)  # a child that left the group may hold the pipes
+            raise RequestError("deadline_exceeded",
+                               f"{argv[0]!r} still ran after {timeout_s:.3g}s; killed") from None
+        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return {"exit_code": proc.returncode, "stdout": stdout[:MAX_OUTPUT_CHARS],
+                "stderr": stderr[:MAX_OUTPUT_CHARS],
+                "truncated": max(len(stdout), len(stderr)) > MAX_OUTPUT_CHARS}
+
+    def _start(self, argv: list[str], with_stdin: bool) -> subprocess.Popen[bytes]:
+        self._groups = {group for group in self._groups if _group_exists(group)}
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE if with_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                cwd=os.path.expanduser("~"))
+        except OSError as exc:
+            raise RequestError("run_failed", f"cannot run {argv[0]!r}: {exc.strerror}") from None
+        self._groups.add(proc.pid)
+        return proc
+
+    def end_all(self) -> None:
+        """Kill what is left of every command's process group."""
+        for group in self._groups:
+            _kill_group(group)
+        self._groups.clear()
+
+
+def _group_exists(group: int) -> bool:
     try:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            cwd=os.path.expanduser("~"))
-    except OSError as exc:
-        raise RequestError("run_failed", f"cannot run {argv[0]!r}: {exc.strerror}") from None
-    try:
-        out, err = proc.communicate(None if stdin is None else stdin.encode("utf-8"), timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise RequestError("deadline_exceeded",
-                           f"{argv[0]!r} still ran after {timeout_s:.3g}s; killed") from None
-    stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    return {"exit_code": proc.returncode, "stdout": stdout[:MAX_OUTPUT_CHARS],
-            "stderr": stderr[:MAX_OUTPUT_CHARS],
-            "truncated": max(len(stdout), len(stderr)) > MAX_OUTPUT_CHARS}
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 # --- serving ----------------------------------------------------------------------------------
@@ -1147,13 +1187,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         _say(f"cannot open display {name}: {exc}")
         return EXIT_X_LOST
-    screen = Screen(name, desktop.width, desktop.height)
+    executor = Executor(desktop, Screen(name, desktop.width, desktop.height))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        return serve(Executor(desktop, screen), reader, writer)
+        return serve(executor, reader, writer)
     except BrokenPipeError:
         return EXIT_OK  # the host closed its end; nobody is left to answer
     finally:
-        screen.close()
+        executor.commands.end_all()
+        executor.screen.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_OK)  # unwinds through main(), which ends the commands' groups
 
 
 if __name__ == "__main__":
