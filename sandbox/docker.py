@@ -74,6 +74,7 @@ class DockerSandboxConfig:
     display_number: int = 0
     start_timeout_s: float = 30.0
     reap_strays: bool = True
+    session: str = ""  # labels the container; a random id when empty
     settle: SettleDefaults = field(default_factory=SettleDefaults)
 
 
@@ -92,7 +93,8 @@ class DockerSandbox:
             base, size=base.size if size is None else size,
             network=base.network if network is None else network,
             vnc=base.vnc if vnc is None else vnc)
-        self.session = uuid.uuid4().hex[:12]
+        self._name = f"deskhand-{uuid.uuid4().hex[:12]}"
+        self.session = self._config.session or self._name.removeprefix("deskhand-")
         self._state = "new"
         self._container_id = ""
         self._executor: ExecStream | None = None
@@ -134,10 +136,6 @@ class DockerSandbox:
         if self._state != "new":
             raise SandboxStateError(f"a docker sandbox starts once; this one is {self._state}")
         self._state = "starting"
-        if self._config.reap_strays:
-            for stray in reap_strays(self._client):
-                log.info("removed stray container %s of dead owner %s", stray.short_id,
-                         stray.owner_pid)
         try:
             self._open()
         except BaseException:
@@ -155,6 +153,10 @@ class DockerSandbox:
         self._state = "stopped"
 
     def _open(self) -> None:
+        if self._config.reap_strays:
+            for stray in reap_strays(self._client):
+                log.info("removed stray container %s of dead owner %s", stray.short_id,
+                         stray.owner_pid)
         password = new_vnc_password() if self._config.vnc else None
         spec = self._run_spec(password)
         self._run_container(spec)
@@ -174,7 +176,7 @@ class DockerSandbox:
             environment["DESKHAND_VNC_PASSWORD"] = password
         labels = {LABEL_SESSION: self.session, LABEL_NETWORK: str(config.network).lower(),
                   LABEL_VIEWER: str(config.vnc).lower(), **owner_labels()}
-        return RunSpec(image=config.image, name=f"deskhand-{self.session}", labels=labels,
+        return RunSpec(image=config.image, name=self._name, labels=labels,
                        environment=environment, network=config.network, limits=config.limits)
 
     def _run_container(self, spec: RunSpec) -> None:

@@ -7,6 +7,7 @@ and our stdout back.  Standard library only; exits when either side closes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -17,12 +18,10 @@ CHUNK = 65536
 
 def copy_stdin_to(connection: socket.socket) -> None:
     """Forward the viewer's bytes; on EOF tell x11vnc nothing more is coming."""
-    try:
+    with contextlib.suppress(OSError):
         while chunk := os.read(0, CHUNK):
             connection.sendall(chunk)
         connection.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 def copy_to_stdout(connection: socket.socket) -> None:
@@ -41,10 +40,8 @@ def main(argv: list[str]) -> int:
         return 1
     connection.settimeout(None)
     threading.Thread(target=copy_stdin_to, args=(connection,), daemon=True).start()
-    try:
+    with contextlib.suppress(OSError):  # the viewer went away: nothing left to carry
         copy_to_stdout(connection)
-    except OSError:
-        return 0
     return 0
 
 
