@@ -14,7 +14,7 @@ it builds no client itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from textual.app import App
@@ -63,7 +63,12 @@ class TuiOptions:
 class DeskhandApp(App[None]):
     """Delegate, watch, approve, replay."""
 
-    CSS_PATH = "app.tcss"
+    # Every screen's stylesheet is loaded once, here: a screen with its own
+    # CSS_PATH makes Textual re-parse all styles the first time it is shown.
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        "app.tcss", "screens/task.tcss", "screens/live.tcss", "screens/attach.tcss",
+        "screens/sessions.tcss", "screens/replay.tcss",
+    ]
     TITLE = "deskhand"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "sessions", "Sessions"),

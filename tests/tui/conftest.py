@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -93,7 +94,7 @@ def make_app(log: AuditLog, settings: Settings, *, script: Path | None = None,
     return DeskhandApp(options, TuiStore(log), services=services)
 
 
-async def wait_until(pilot: Pilot[object], condition: Callable[[], object], *,
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *,
                      timeout_s: float = 20.0, what: str = "condition") -> None:
     """Let the app run until ``condition()`` is true; fail after ``timeout_s``."""
     give_up = time.monotonic() + timeout_s

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from audit.log import AuditLog
 from audit.records import StepRecord
@@ -30,13 +31,11 @@ def _risky_step(log: AuditLog, session_id: str) -> StepRecord:
     return steps[0]
 
 
-async def _start_and_wait_for_approval(app: DeskhandApp, pilot: object) -> ApprovalQueue:
-    await pilot.press("ctrl+s")  # type: ignore[attr-defined]
-    await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen),  # type: ignore[arg-type]
-                     what="the live screen")
+async def _start_and_wait_for_approval(app: DeskhandApp, pilot: Pilot[None]) -> ApprovalQueue:
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="the live screen")
     queue = _live(app).query_one(ApprovalQueue)
-    await wait_until(pilot, lambda: queue.current is not None,  # type: ignore[arg-type]
-                     what="the approval request")
+    await wait_until(pilot, lambda: queue.current is not None, what="the approval request")
     return queue
 
 
@@ -60,11 +59,13 @@ async def test_approve_runs_the_step_and_names_the_approver(
         await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
         assert live.query_one(StepTimeline).row_count == 4
 
-    assert live.summary is not None and live.summary.outcome == "done"
+    assert live.summary is not None
+    assert live.summary.outcome == "done"
     assert sandboxes.typed == ["echo hello\n", RISKY_TEXT, "echo after\n"]
     step = _risky_step(audit_log, live.summary.session_id)
     assert step.status == "done"
-    assert step.approval is not None and step.approval.answer is not None
+    assert step.approval is not None
+    assert step.approval.answer is not None
     assert step.approval.answer.approved
     assert step.approval.answer.approver == f"{USER}@tui"
     assert step.approval.answer.channel == "tui"
@@ -82,12 +83,14 @@ async def test_deny_keeps_the_step_from_running(
         live = _live(app)
         await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
 
-    assert live.summary is not None and live.summary.denied == 1
+    assert live.summary is not None
+    assert live.summary.denied == 1
     assert RISKY_TEXT not in sandboxes.typed
     assert sandboxes.typed == ["echo hello\n", "echo after\n"]
     step = _risky_step(audit_log, live.summary.session_id)
     assert step.status == "denied"
-    assert step.approval is not None and step.approval.answer is not None
+    assert step.approval is not None
+    assert step.approval.answer is not None
     assert not step.approval.answer.approved
     assert step.approval.answer.approver == f"{USER}@tui"
 
@@ -131,7 +134,8 @@ async def test_allow_for_the_session_stops_asking_for_that_rule(
     assert live.summary is not None
     approvals = audit_log.approvals(live.summary.session_id)
     assert len(approvals) == 1, "the second rm ran under the session grant"
-    assert approvals[0].answer is not None and approvals[0].answer.scope == "session"
+    assert approvals[0].answer is not None
+    assert approvals[0].answer.scope == "session"
 
 
 async def test_bad_script_is_reported_on_the_task_screen(

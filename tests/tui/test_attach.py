@@ -60,7 +60,8 @@ async def test_attached_tui_approves_a_run_in_another_process(
 
     assert code == 0, output
     risky_line = next(line for line in output.splitlines() if "rm -rf" in line)
-    assert "done" in risky_line and f"by {USER}@tui" in risky_line, output
+    assert "done" in risky_line, output
+    assert f"by {USER}@tui" in risky_line, output
     (session,) = audit_log.list_sessions()
     approvals = audit_log.approvals(session.id)
     assert [a.answer.channel for a in approvals if a.answer] == ["tui-attach"]

@@ -26,7 +26,6 @@ RUNNING_POLL_S = 1.0
 class AttachScreen(Screen[None]):
     """Runs in progress in the database, their latest frame, and the approval queue."""
 
-    CSS_PATH = "attach.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve once"),
         Binding("s", "approve_session", "Allow rule for session"),

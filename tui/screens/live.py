@@ -28,7 +28,6 @@ from tui.widgets.timeline import StepTimeline
 class LiveScreen(Screen[None]):
     """Watch one run and answer its approvals."""
 
-    CSS_PATH = "live.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve once"),
         Binding("s", "approve_session", "Allow rule for session"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,7 +25,6 @@ STEP_COLUMNS = ("#", "action", "decision", "result")
 class ReplayScreen(Screen[None]):
     """Step through a recorded session."""
 
-    CSS_PATH = "replay.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("right,n", "step(1)", "Next"),
@@ -115,7 +113,7 @@ def _describe(step: StepRecord) -> str:
     return step.action_type or "invalid"
 
 
-def step_detail(step: StepRecord, *, after: bool = False) -> Group:
+def step_detail(step: StepRecord, *, after: bool = False) -> Text:
     """What happened in ``step``, in a few lines."""
     lines = [
         Text.assemble((f"step {step.index}  ", "bold"), _describe(step)),
@@ -128,7 +126,7 @@ def step_detail(step: StepRecord, *, after: bool = False) -> Group:
         Text("showing the frame after the step" if after
              else "showing the frame the action saw (t: after)", style="dim"),
     ]
-    return Group(*lines)
+    return Text("\n").join(line for line in lines if line.plain)
 
 
 def approval_text(approval: ApprovalRecord | None) -> Text:

@@ -25,7 +25,6 @@ PREFETCH_ROWS = 20
 class SessionsScreen(Screen[None]):
     """List sessions; Enter replays one."""
 
-    CSS_PATH = "sessions.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
@@ -71,7 +70,7 @@ class SessionsScreen(Screen[None]):
         self._show_count()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row >= self.loaded - PREFETCH_ROWS:
+        if event.cursor_row >= self.loaded - min(PREFETCH_ROWS, self.page_size // 2):
             self.load_next_page()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

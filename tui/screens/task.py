@@ -26,7 +26,6 @@ def shipped_profiles() -> list[str]:
 class TaskScreen(Screen[None]):
     """Delegate a task."""
 
-    CSS_PATH = "task.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start"),
     ]

@@ -13,6 +13,7 @@ Two renderers with one API, :meth:`FrameView.show`:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -62,6 +63,8 @@ class FrameView(Widget):
         self._painted: _Painted | None = None
         self._painter = HalfBlockPainter()
         self.paint_count = 0
+        # When a picture was last painted (perf_counter seconds), for the benchmark.
+        self.painted_at: float | None = None
 
     @property
     def picture(self) -> Picture | None:
@@ -113,6 +116,7 @@ class FrameView(Widget):
         small = draw_action(small, picture.action, scale=cols / image.width,
                             offset=picture.offset)
         self.paint_count += 1
+        self.painted_at = time.perf_counter()
         return _Painted(picture.key, width, height, self._painter.strips(small),
                         left=(width - cols) // 2, top=(height - rows) // 2)
 

@@ -1,0 +1,115 @@
+"""Pictures for the terminal: fitting, half blocks, crops and action markers."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from rich.color import Color
+
+from agent.actions import Click, Drag, Point, TypeText
+from tui.imaging import (
+    MARKER_RGB,
+    PATH_RGB,
+    UPPER_HALF,
+    HalfBlockPainter,
+    crop_around,
+    crop_box,
+    draw_action,
+    fit_cells,
+)
+from tui.widgets.approval_card import time_left
+from tui.widgets.frame_view import FrameView, Picture
+
+
+@pytest.mark.parametrize(("size", "grid", "expected"), [
+    ((1280, 800), (200, 50), (160, 50)),   # height-bound: 50 rows = 100 pixel rows
+    ((1280, 800), (80, 100), (80, 25)),    # width-bound
+    ((100, 100), (10, 10), (10, 5)),
+    ((0, 100), (10, 10), (0, 0)),
+])
+def test_fit_cells_keeps_the_aspect_ratio(size: tuple[int, int], grid: tuple[int, int],
+                                          expected: tuple[int, int]) -> None:
+    assert fit_cells(*size, *grid) == expected
+
+
+def test_half_blocks_carry_the_upper_pixel_as_foreground_and_the_lower_as_background() -> None:
+    image = Image.new("RGB", (3, 2), (0, 0, 255))
+    image.putpixel((0, 0), (255, 0, 0))
+    (strip,) = HalfBlockPainter().strips(image)
+    segments = list(strip)
+    assert strip.cell_length == 3
+    assert segments[0].text == UPPER_HALF
+    assert segments[0].style is not None
+    assert segments[0].style.color == Color.from_rgb(255, 0, 0)
+    assert segments[0].style.bgcolor == Color.from_rgb(0, 0, 255)
+    # The two identical cells after it are one run.
+    assert segments[1].text == UPPER_HALF * 2
+
+
+def test_an_odd_last_row_repeats_itself_below() -> None:
+    image = Image.new("RGB", (1, 3), (10, 20, 30))
+    strips = HalfBlockPainter().strips(image)
+    assert len(strips) == 2
+    style = next(iter(strips[1])).style
+    assert style is not None
+    assert style.bgcolor == Color.from_rgb(10, 20, 30)
+
+
+def test_crop_box_stays_inside_the_frame() -> None:
+    assert crop_box([Point(x=5, y=5)], (1280, 800), (320, 200)) == (0, 0, 320, 200)
+    assert crop_box([Point(x=1279, y=799)], (1280, 800), (320, 200)) == (960, 600, 1280, 800)
+    assert crop_box([Point(x=640, y=400)], (1280, 800), (320, 200)) == (480, 300, 800, 500)
+
+
+def test_crop_around_a_click_is_centred_on_it_and_a_typing_action_keeps_the_frame() -> None:
+    frame = Image.new("RGB", (1280, 800))
+    crop, offset = crop_around(frame, Click(x=640, y=400), (320, 200))
+    assert (crop.size, offset) == ((320, 200), (480, 300))
+    whole, origin = crop_around(frame, TypeText(text="rm -rf ~\n"), (320, 200))
+    assert (whole.size, origin) == ((1280, 800), (0, 0))
+
+
+def test_draw_action_marks_the_click_in_crop_coordinates() -> None:
+    crop = Image.new("RGB", (320, 200))
+    marked = draw_action(crop, Click(x=640, y=400), offset=(480, 300))
+    assert marked.getpixel((160 + 12, 100)) == MARKER_RGB
+    assert crop.getpixel((172, 100)) == (0, 0, 0), "the original is left alone"
+
+
+def test_draw_action_draws_a_drag_path() -> None:
+    image = Image.new("RGB", (400, 400))
+    drag = Drag(path=[Point(x=50, y=200), Point(x=350, y=200)])
+    marked = draw_action(image, drag)
+    assert marked.getpixel((200, 200)) == PATH_RGB
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (29.6, "30 s"), (119, "119 s"), (600, "10 min"), (864000, "240 h"),
+])
+def test_time_left_is_as_precise_as_it_needs_to_be(seconds: float, text: str) -> None:
+    assert time_left(seconds) == text
+
+
+@pytest.mark.anyio
+async def test_frame_view_paints_a_picture_once_until_it_changes() -> None:
+    from textual.app import App, ComposeResult
+
+    class Viewer(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FrameView(id="view")
+
+    image = Image.new("RGB", (1280, 800), (40, 40, 40))
+    app = Viewer()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(FrameView)
+        view.show(Picture(key="a", image=image))
+        await pilot.pause()
+        painted = view.paint_count
+        view.show(Picture(key="a", image=image))
+        view.refresh()
+        await pilot.pause()
+        assert painted == 1
+        assert view.paint_count == 1, "an unchanged frame is not painted again"
+        view.show(Picture(key="b", image=image))
+        await pilot.pause()
+        assert view.paint_count == 2
