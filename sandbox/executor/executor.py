@@ -447,13 +447,17 @@ class Keyboard:
 
     A character such as ``é`` or ``世`` has no key on the server's keymap, so a
     spare (empty) keycode is re-mapped to its keysym, pressed, and later given
-    back.  A borrowed keycode is only re-mapped once ``SPARE_REUSE_S`` has passed
-    since its last press: clients read the new mapping when they handle the
-    event, so changing it sooner could make them see the wrong character.
+    back.  Clients read the new mapping only when they handle the event, so a
+    keycode already pressed for another character is re-mapped only after
+    ``catch_up`` returned (the executor waits there for the screen to settle,
+    the sign that the focused client handled the keys) and at least
+    ``SPARE_REUSE_S`` after its last press.
     """
 
-    def __init__(self, desktop: Desktop) -> None:
+    def __init__(self, desktop: Desktop,
+                 catch_up: Callable[[Deadline], None] = lambda deadline: None) -> None:
         self._desktop = desktop
+        self._catch_up = catch_up
         self._codes: dict[int, tuple[int, int]] = {}  # keysym -> (keycode, level 0|1)
         self._spares: list[int] = []
         self._borrowed: dict[int, int] = {}  # keycode -> keysym it carries now
@@ -496,6 +500,9 @@ class Keyboard:
         if not self._spares:
             raise RequestError("bad_action", f"no spare keycode to type keysym 0x{keysym:x}")
         keycode = min(self._spares, key=lambda code: self._last_press.get(code, 0.0))
+        if keycode in self._borrowed:
+            self._desktop.flush()
+            self._catch_up(deadline)
         wait = self._last_press.get(keycode, 0.0) + SPARE_REUSE_S - time.monotonic()
         if wait > 0:
             deadline.sleep(wait, "typing")
@@ -616,6 +623,9 @@ class SettleParams:
     change_timeout_s: float
     stable_s: float
     max_s: float
+
+
+CATCH_UP = SettleParams(enabled=True, change_timeout_s=0.25, stable_s=0.03, max_s=1.0)
 
 
 def settle(screen: Screen, before: Capture, params: SettleParams, deadline: Deadline) -> Settled:
@@ -939,7 +949,8 @@ class Executor:
     def __init__(self, desktop: Desktop, screen: Screen) -> None:
         self.desktop = desktop
         self.screen = screen
-        self.keyboard = Keyboard(desktop)
+        self.keyboard = Keyboard(desktop, catch_up=self._let_clients_catch_up)
+        self._reference: Capture | None = None  # the screen the clients were last seen to show
         self.actions = Actions(desktop, self.keyboard)
         self.commands = Commands()
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
@@ -979,6 +990,7 @@ class Executor:
         action = validate_action(args.get("action"), self.desktop.width, self.desktop.height)
         params = settle_params(args.get("settle"), action["type"])
         before = self.screen.grab() if params.enabled else None
+        self._reference = before
         try:
             output = self.actions.perform(action, deadline)
             settled, settle_s = self._observe(action, before, params, deadline)
@@ -990,6 +1002,11 @@ class Executor:
                            "settle_ms": round(settle_s * 1000, 2)},
                 "frame": self.frame_meta(settled.capture, png),
                 "duration_ms": round((time.monotonic() - started) * 1000, 2)}, png
+
+    def _let_clients_catch_up(self, deadline: Deadline) -> None:
+        """Wait until the screen reacted to the keys typed so far and settled."""
+        reference = self._reference or self.screen.grab()
+        self._reference = settle(self.screen, reference, CATCH_UP, deadline).capture
 
     def _observe(self, action: dict[str, Any], before: Capture | None, params: SettleParams,
                  deadline: Deadline) -> tuple[Settled, float]:

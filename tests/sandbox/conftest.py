@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -113,8 +114,9 @@ class RawExecutor:
             self.proc.kill()
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None and not stream.closed:
-                stream.close()
+            with contextlib.suppress(OSError):  # unflushed bytes to a dead executor
+                if stream is not None and not stream.closed:
+                    stream.close()
 
 
 @pytest.fixture

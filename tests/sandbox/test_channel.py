@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -32,22 +33,23 @@ def start(argv: list[str], home: Path) -> subprocess.Popen[bytes]:
 def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     proc = start(request.param, tmp_path)
     yield proc
-    proc.kill()
-    proc.wait()
-    for stream in (proc.stdin, proc.stdout):
-        assert stream is not None
-        stream.close()
+    stop(proc)
 
 
 @pytest.fixture
 def executor(xvfb_display: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     proc = start([sys.executable, str(EXECUTOR_FILE), "--display", xvfb_display], tmp_path)
     yield proc
+    stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.kill()
     proc.wait()
     for stream in (proc.stdin, proc.stdout):
-        assert stream is not None
-        stream.close()
+        with contextlib.suppress(OSError):  # unflushed bytes to a dead peer
+            if stream is not None:
+                stream.close()
 
 
 def channel_to(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> ExecutorChannel:
