@@ -256,11 +256,10 @@ def loopback_port_listening(port: int) -> bool:
                    for fields in (line.split() for line in table))
 
 
-def mark_ready(config: DesktopConfig, started: float) -> None:
+def mark_ready(config: DesktopConfig, timings: str) -> None:
     READY_FILE.write_text(f"display={config.display} screen={config.screen} "
                           f"vnc={config.vnc_mode}\n")
-    say(f"desktop ready on {config.display} ({config.screen}, vnc {config.vnc_mode}) "
-        f"in {(time.monotonic() - started) * 1000:.0f} ms")
+    say(f"desktop ready on {config.display} ({config.screen}, vnc {config.vnc_mode}): {timings}")
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -289,15 +288,21 @@ def run_desktop(argv: Sequence[str]) -> int:
 
 
 def start_desktop(supervisor: Supervisor, config: DesktopConfig) -> None:
-    started = time.monotonic()
     prepare_runtime_dirs(os.environ)
     xauthority = Path(os.environ.get("XAUTHORITY", Path.home() / ".Xauthority"))
     write_xauthority(xauthority, config.display_number)
-    start_xvfb(supervisor, config, xauthority)
-    start_openbox(supervisor, config)
+    timings = [timed("Xvfb", lambda: start_xvfb(supervisor, config, xauthority)),
+               timed("openbox", lambda: start_openbox(supervisor, config))]
     if config.vnc_mode != "off":
-        start_x11vnc(supervisor, config, xauthority)
-    mark_ready(config, started)
+        timings.append(timed("x11vnc", lambda: start_x11vnc(supervisor, config, xauthority)))
+    mark_ready(config, ", ".join(timings))
+
+
+def timed(name: str, start: Callable[[], None]) -> str:
+    """Run one start-up stage; return ``name N ms`` for the ready line."""
+    began = time.monotonic()
+    start()
+    return f"{name} {(time.monotonic() - began) * 1000:.0f} ms"
 
 
 def run_executor(args: Sequence[str]) -> int:
