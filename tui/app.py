@@ -13,6 +13,8 @@ it builds no client itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import ClassVar
@@ -32,6 +34,8 @@ from tui.store import TuiStore
 from tui.widgets.approval_queue import Approver
 
 CHANNEL = "tui"
+# How long quitting waits for a stopped run to record its end.
+RUN_STOP_WAIT_S = 10.0
 ATTACH_CHANNEL = "tui-attach"
 
 
@@ -103,6 +107,21 @@ class DeskhandApp(App[None]):
         self.push_screen(LiveScreen(self.store, self.options.approver, prepared=prepared,
                                     services=self.services, graphics=self.graphics,
                                     poll_s=self.options.poll_s))
+
+    async def action_quit(self) -> None:
+        """Stop any run (denying what it waits for), give it a moment to close its
+        session in the audit log, then quit."""
+        await self.stop_runs()
+        await super().action_quit()
+
+    async def stop_runs(self) -> None:
+        """Stop every run started here and wait (briefly) for their threads to end."""
+        live = [s for s in self.screen_stack if isinstance(s, LiveScreen) and s.running]
+        for screen in live:
+            screen.stop_run()
+        workers = [s.worker for s in live if s.worker is not None]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.workers.wait_for_complete(workers), RUN_STOP_WAIT_S)
 
     def action_sessions(self) -> None:
         """Browse recorded sessions."""

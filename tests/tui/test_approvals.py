@@ -149,3 +149,22 @@ async def test_bad_script_is_reported_on_the_task_screen(
         assert not isinstance(app.screen, LiveScreen)
         error = app.screen.query_one("#task-error")
         assert "broken.yaml" in str(error.render())
+
+
+async def test_quitting_while_an_approval_waits_denies_it_and_interrupts_the_run(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        request = queue.current
+        assert request is not None
+        await pilot.press("ctrl+q")
+
+    (session,) = audit_log.list_sessions()
+    assert session.outcome == "interrupted"
+    assert RISKY_TEXT not in sandboxes.typed
+    approval = audit_log.approvals(session.id)[0]
+    assert approval.answer is not None
+    assert not approval.answer.approved

@@ -13,6 +13,7 @@ from tui.bench import build_sessions_db
 from tui.screens.live import LiveScreen
 from tui.screens.replay import ReplayScreen
 from tui.screens.sessions import SessionsScreen
+from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.frame_view import FrameView
 from tui.widgets.session_table import SessionTable
 
@@ -83,7 +84,7 @@ async def test_replay_names_who_approved_a_step(
         await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="live screen")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        await wait_until(pilot, lambda: live.query_one("ApprovalQueue").current is not None,
+        await wait_until(pilot, lambda: live.query_one(ApprovalQueue).current is not None,
                          what="the approval")
         await pilot.press("a")
         await wait_until(pilot, lambda: live.summary is not None, what="the run to end")

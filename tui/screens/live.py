@@ -64,8 +64,7 @@ class LiveScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self.prepared is not None:
-            self.sub_title = self.prepared.task
-            self._status(Text("running", style="cyan"), self.prepared.task)
+            self.show_running(self.prepared.task)
             self.worker = self.run_worker(self._run, thread=True, exit_on_error=False,
                                           group="run", name="agent-loop")
 
@@ -107,6 +106,11 @@ class LiveScreen(Screen[None]):
                      f"{summary.reason} — {summary.steps} steps: {summary.executed} ran, "
                      f"{summary.denied} denied, {summary.invalid} invalid")
 
+    def show_running(self, task: str) -> None:
+        """Say that ``task`` is running."""
+        self.sub_title = task
+        self._status(Text("running", style="cyan"), task)
+
     def _status(self, badge: Text, detail: str) -> None:
         self.query_one("#run-status", Static).update(Text.assemble(badge, "  ", detail))
 
@@ -131,12 +135,12 @@ class LiveScreen(Screen[None]):
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and self.worker.state in {WorkerState.PENDING,
-                                                                 WorkerState.RUNNING}
+        """True while the run's thread has not returned (whatever Textual calls it)."""
+        return self.worker is not None and not self.worker.is_finished
 
     def stop_run(self) -> None:
         """Ask the run to stop, denying the approval it waits for if any."""
-        if not self.running:
+        if self.worker is None:
             return
         self.control.stop.set()
         waiting = self.control.waiting_session

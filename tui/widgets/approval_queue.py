@@ -21,7 +21,8 @@ from tui.store import TuiStore, action_of
 from tui.widgets.approval_card import ApprovalCard
 from tui.widgets.frame_view import Picture
 
-CROP_SIZE = (320, 200)
+# Small enough to stay legible as half blocks in the card, wide enough for context.
+CROP_SIZE = (240, 150)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,8 @@ class ApprovalQueue(Widget):
         yield ApprovalCard(graphics=self.graphics, id="approval-card")
 
     def on_mount(self) -> None:
-        self.add_class("empty")
-        self.poll()
+        self.pending = self.store.pending()
+        self._show_current()
         self.set_interval(self.poll_s, self.poll)
 
     @property

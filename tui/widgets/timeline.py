@@ -8,7 +8,10 @@ from textual.widgets import DataTable
 from agent.loop import StepReport
 from tui.widgets.badges import decision_badge, status_text
 
-COLUMNS = ("#", "action", "decision", "result", "ms", "approver / reason")
+# Fixed widths: a column that grew with its content would leave rows drawn
+# before it grew cut at the old width, and the panel beside the frame is narrow.
+COLUMNS = (("#", 3), ("action", 24), ("decision", 9), ("result", 7), ("ms", 6),
+           ("approver / reason", 20))
 
 
 class StepTimeline(DataTable[str | Text]):
@@ -18,10 +21,12 @@ class StepTimeline(DataTable[str | Text]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
 
     def on_mount(self) -> None:
-        self.add_columns(*COLUMNS)
+        self._ensure_columns()
 
     def add_report(self, report: StepReport) -> None:
         """Append a finished step and keep it in view."""
+        # A report may arrive before this table is mounted.
+        self._ensure_columns()
         self.add_row(
             str(report.index),
             report.description,
@@ -32,6 +37,11 @@ class StepTimeline(DataTable[str | Text]):
             key=str(report.index),
         )
         self.move_cursor(row=self.row_count - 1)
+
+    def _ensure_columns(self) -> None:
+        if not self.columns:
+            for label, width in COLUMNS:
+                self.add_column(label, width=width)
 
 
 def _who_or_why(report: StepReport) -> str:
