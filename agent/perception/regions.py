@@ -101,6 +101,13 @@ def _inside_any(box: Box, regions: Sequence[Box]) -> bool:
                for r in regions)
 
 
+def align_to_grid(box: Box, grid: int, width: int, height: int) -> Box:
+    """Grow the box outwards to multiples of ``grid`` (clipped to the frame)."""
+    x0, y0, x1, y1 = box
+    return (x0 - x0 % grid, y0 - y0 % grid,
+            min(width, -(-x1 // grid) * grid), min(height, -(-y1 // grid) * grid))
+
+
 def area_fraction(regions: Sequence[Box], width: int, height: int) -> float:
     """Share of the frame that the (non-overlapping) regions cover."""
     area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)

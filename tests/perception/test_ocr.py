@@ -96,3 +96,17 @@ def test_ink_reaches_the_drawn_glyphs(draw: Draw, parser: OcrScreenParser) -> No
     words = parser.parse(frame)
     assert [w.text for w in words] == ["Open", "settings"]
     assert words[0].x1 < words[1].x0, "the two words' boxes do not overlap"
+
+
+def test_lines_seen_before_are_not_recognised_again(draw: Draw,
+                                                     parser: OcrScreenParser) -> None:
+    lines = ["Scrolling log output", "step one finished", "step two finished"]
+    parser.parse(draw([(40, 100 + 30 * i, text, 16) for i, text in enumerate(lines)]))
+    recognised = parser.reader.recognised_lines  # type: ignore[attr-defined]
+
+    # The same lines, 64 pixels lower (the detector's stride divides 64).
+    moved = parser.parse(draw([(40, 164 + 30 * i, text, 16) for i, text in enumerate(lines)]))
+
+    assert read_lines(moved) == lines
+    assert moved[0].y0 >= 164
+    assert parser.reader.recognised_lines == recognised  # type: ignore[attr-defined]

@@ -1,0 +1,119 @@
+"""Perception benchmarks: one dict per figure, printed as JSON lines.
+
+* ``perception.screen_parse_changed_p50``: parse a 1280x800 desktop frame
+  after the one before it was parsed — a terminal printed a line and the
+  panel clock ticked (the common case after an action).  Target 400 ms.
+* ``perception.screen_parse_full_p50``: read a whole 1280x800 frame with
+  nothing to reuse (first frame of a session).  No target; shown so the
+  saving is visible.
+* ``perception.triage_per_task_p50``: classify one task with the local
+  triager.  Target 5 ms.
+
+The desktop is drawn with Pillow (DejaVu fonts), so no X server is needed.
+Run: ``python -m agent.perception.bench``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+from agent.perception.triage import CentroidTriager, load_examples
+from sandbox.base import Frame
+
+_FONTS = Path("/usr/share/fonts/truetype/dejavu")
+_SIZE = (1280, 800)
+_DOCUMENT = [
+    "Quarterly report - draft 3",
+    "Revenue grew by 12 percent in the third quarter, driven by new customers.",
+    "Operating costs stayed flat; hiring resumes in January.",
+    "Next steps: review the budget with finance and confirm the timeline.",
+    "Risks: supplier delays, currency swings, and the office move in spring.",
+    "Owner: Maria Lopez    Reviewers: Ana, Tom, Priya",
+]
+_TERMINAL = [
+    "$ make test",
+    "pytest -q tests/",
+    "........................................ [ 61%]",
+    "......................... [100%]",
+    "65 passed in 4.21s",
+    "$ git status --short",
+    " M agent/perception/ocr.py",
+    "?? notes.txt",
+]
+
+
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = _FONTS / name
+    return ImageFont.truetype(str(path), size) if path.exists() else ImageFont.load_default(size)
+
+
+def desktop_frame(extra_terminal_lines: int, clock: str) -> Frame:
+    """A desktop with an editor, a terminal with ``extra`` more lines, a menu and a clock."""
+    image = Image.new("RGB", _SIZE, (58, 66, 78))
+    draw = ImageDraw.Draw(image)
+    sans, mono = _font("DejaVuSans.ttf", 15), _font("DejaVuSansMono.ttf", 14)
+    draw.rectangle((0, 770, 1280, 800), fill=(30, 30, 34))
+    draw.text((1180, 776), clock, fill=(230, 230, 230), font=sans)
+    draw.text((12, 776), "Applications   Places   Files", fill=(230, 230, 230), font=sans)
+    draw.rectangle((40, 40, 760, 500), fill=(252, 252, 252), outline=(20, 20, 20))
+    draw.text((56, 50), "File   Edit   View   Insert   Format   Help", fill=(20, 20, 20), font=sans)
+    for row, text in enumerate(_DOCUMENT):
+        draw.text((56, 100 + 32 * row), text, fill=(20, 20, 20), font=sans)
+    draw.rectangle((560, 300, 1240, 740), fill=(16, 16, 16), outline=(200, 200, 200))
+    lines = _TERMINAL + [f"$ echo step {i} done" for i in range(extra_terminal_lines)]
+    for row, text in enumerate(lines[-20:]):
+        draw.text((572, 310 + 20 * row), text, fill=(220, 220, 220), font=mono)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return Frame.from_png(buffer.getvalue(), *_SIZE)
+
+
+def _p50_ms(run: Callable[[int], object], repeats: int) -> float:
+    times = []
+    for index in range(repeats):
+        started = time.perf_counter()
+        run(index)
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def bench_screen_parse(repeats: int = 9) -> list[dict[str, Any]]:
+    """p50 of a changed-frame parse and of a whole-frame read, in ms."""
+    parser = OcrScreenParser(RapidOcrReader.load(threads=2))
+    frames = [desktop_frame(i, f"10:{i:02d}") for i in range(repeats + 1)]
+    parser.parse(frames[0])
+    changed = _p50_ms(lambda i: parser.parse(frames[i + 1]), repeats)
+    full = _p50_ms(lambda i: parser.parse_full(frames[i]), max(3, repeats // 3))
+    return [_figure("perception.screen_parse_changed_p50", changed, "ms", 400),
+            _figure("perception.screen_parse_full_p50", full, "ms", None)]
+
+
+def bench_triage(repeats: int = 3) -> list[dict[str, Any]]:
+    """p50 time to classify one task, over the evaluation tasks."""
+    triager = CentroidTriager.load()
+    tasks = [example.task for example in load_examples("triage_eval.jsonl")]
+    per_task = _p50_ms(lambda i: triager.classify(tasks[i % len(tasks)]), repeats * len(tasks))
+    return [_figure("perception.triage_per_task_p50", per_task, "ms", 5)]
+
+
+def _figure(name: str, value: float, unit: str, target: float | None) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "target": target}
+
+
+def run_benchmarks() -> list[dict[str, Any]]:
+    """Every perception figure, each a ``{"name", "value", "unit", "target"}`` dict."""
+    return [*bench_screen_parse(), *bench_triage()]
+
+
+if __name__ == "__main__":
+    for figure in run_benchmarks():
+        print(json.dumps(figure))
