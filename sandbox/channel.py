@@ -53,7 +53,7 @@ class SettleDefaults:
 
     change_timeout_ms: int = 1000
     move_change_timeout_ms: int = 150
-    stable_ms: int = 30
+    stable_ms: int = 25
     max_ms: int = 3000
 
     def args_for(self, action_type: str, *, enabled: bool = True) -> dict[str, Any]:

@@ -105,6 +105,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeGuard
@@ -134,7 +135,7 @@ MAX_NOTCHES = 100
 MAX_PATH_POINTS = 1000
 MAX_ARGV = 1000
 
-FRAME_INTERVAL_S = 0.010  # settle polls the screen this often; a grab costs ~1 ms
+FRAME_INTERVAL_S = 0.005  # settle polls the screen this often; a grab costs ~1 ms
 ENCODE_RESERVE_S = 0.040  # time kept back from the deadline to encode the final frame
 CARET_MAX_W = 24  # a difference inside a box this small is a caret, not a change
 CARET_MAX_H = 48
@@ -543,12 +544,14 @@ class Keyboard:
                 self.press(keycode, False)
             self._desktop.flush()
 
-    def give_back(self) -> None:
-        """Return every borrowed keycode to NoSymbol, once clients had time to read them."""
+    def give_back(self, *, wait: bool = True) -> None:
+        """Return every borrowed keycode to NoSymbol; with ``wait``, only once clients had
+        ``SPARE_REUSE_S`` to read them."""
         if not self._borrowed:
             return
         latest = max(self._last_press.get(code, 0.0) for code in self._borrowed)
-        time.sleep(max(0.0, latest + SPARE_REUSE_S - time.monotonic()))
+        if wait:
+            time.sleep(max(0.0, latest + SPARE_REUSE_S - time.monotonic()))
         for keycode in self._borrowed:
             self._desktop.display.change_keyboard_mapping(keycode, [(X.NoSymbol, X.NoSymbol)])
         self._borrowed.clear()
@@ -576,6 +579,8 @@ class Screen:
         factory = getattr(mss, "MSS", None) or mss.mss  # mss >= 10.2 renamed the factory
         self._mss = factory(display=display_name)
         self.width, self.height = width, height
+        # One worker: zlib releases the GIL, so encoding overlaps the grabs of settling.
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
 
     def grab(self, left: int = 0, top: int = 0, width: int = 0, height: int = 0) -> Capture:
         width, height = width or self.width, height or self.height
@@ -583,7 +588,11 @@ class Screen:
         shot = self._mss.grab({"left": left, "top": top, "width": width, "height": height})
         return Capture(raw=shot.raw, width=width, height=height, at=at, wall=wall)
 
+    def encode_later(self, capture: Capture) -> Future[bytes]:
+        return self._encoder.submit(encode_png, capture)
+
     def close(self) -> None:
+        self._encoder.shutdown(cancel_futures=True)
         self._mss.close()
 
 
@@ -612,9 +621,12 @@ def looks_unchanged(a: Capture, b: Capture) -> bool:
 @dataclass
 class Settled:
     capture: Capture
-    png: bytes | None
+    png: Future[bytes] | None  # the capture's PNG, when settling already started encoding it
     changed: bool
     stable: bool
+
+    def encoded(self) -> bytes:
+        return self.png.result() if self.png is not None else encode_png(self.capture)
 
 
 @dataclass(frozen=True)
@@ -647,16 +659,24 @@ def settle(screen: Screen, before: Capture, params: SettleParams, deadline: Dead
 
 
 def _wait_until_stable(screen: Screen, first: Capture, stable_s: float, limit: float) -> Settled:
-    candidate, latest, png = first, first, None
+    candidate, latest = first, first
+    png: Future[bytes] | None = None
     while latest.at - candidate.at < stable_s:
         if latest.at >= limit:
+            _drop(png)
             return Settled(latest, None, changed=True, stable=False)
         if png is None and latest is not candidate:
-            png = encode_png(candidate)  # likely the answer: encode while waiting anyway
+            png = screen.encode_later(candidate)  # likely the answer: encode while waiting
         latest = _grab_after(screen, latest)
         if not looks_unchanged(candidate, latest):
+            _drop(png)
             candidate, png = latest, None
     return Settled(candidate, png, changed=True, stable=True)
+
+
+def _drop(png: Future[bytes] | None) -> None:
+    if png is not None:
+        png.cancel()  # stops it unless it already runs; then it finishes unused
 
 
 def _grab_after(screen: Screen, previous: Capture) -> Capture:
@@ -819,7 +839,7 @@ def settle_params(data: Any, kind: str) -> SettleParams:
     return SettleParams(
         enabled=enabled and kind not in OBSERVING,
         change_timeout_s=_milliseconds(data, "change_timeout_ms", default_change),
-        stable_s=_milliseconds(data, "stable_ms", 30),
+        stable_s=_milliseconds(data, "stable_ms", 25),
         max_s=_milliseconds(data, "max_ms", 3000),
     )
 
@@ -991,12 +1011,15 @@ class Executor:
         params = settle_params(args.get("settle"), action["type"])
         before = self.screen.grab() if params.enabled else None
         self._reference = before
+        settled: Settled | None = None
         try:
             output = self.actions.perform(action, deadline)
             settled, settle_s = self._observe(action, before, params, deadline)
         finally:
-            self.keyboard.give_back()
-        png = settled.png or encode_png(settled.capture)
+            # A screen that changed and settled shows the clients handled the keys already.
+            self.keyboard.give_back(wait=settled is None or not (settled.changed and
+                                                                 settled.stable))
+        png = settled.encoded()
         return {"output": output,
                 "settle": {"changed": settled.changed, "stable": settled.stable,
                            "settle_ms": round(settle_s * 1000, 2)},
@@ -1006,7 +1029,9 @@ class Executor:
     def _let_clients_catch_up(self, deadline: Deadline) -> None:
         """Wait until the screen reacted to the keys typed so far and settled."""
         reference = self._reference or self.screen.grab()
-        self._reference = settle(self.screen, reference, CATCH_UP, deadline).capture
+        settled = settle(self.screen, reference, CATCH_UP, deadline)
+        _drop(settled.png)
+        self._reference = settled.capture
 
     def _observe(self, action: dict[str, Any], before: Capture | None, params: SettleParams,
                  deadline: Deadline) -> tuple[Settled, float]:
