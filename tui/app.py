@@ -120,6 +120,8 @@ class DeskhandApp(App[None]):
         for screen in live:
             screen.stop_run()
         workers = [s.worker for s in live if s.worker is not None]
+        if not workers:
+            return  # (an empty list would wait for every worker of the app)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.workers.wait_for_complete(workers), RUN_STOP_WAIT_S)
 
