@@ -170,17 +170,21 @@ class LocalSandbox:
         # Inside bubblewrap the real home path gets an empty tmpfs; outside, a private folder.
         home = _user_home() if programs.bwrap else self._workdir / "home"
         home.mkdir(exist_ok=True)
-        inner = [self._python, str(SESSION_FILE), "--size", str(self._size),
-                 "--timeout", f"{self._start_timeout_s:g}", "--xvfb", programs.xvfb,
-                 "--openbox", programs.openbox, "--", self._python, str(EXECUTOR_FILE)]
         env = _sandbox_env(home)
         if programs.bwrap:
-            argv = _bwrap_argv(programs.bwrap, home, env, self._kept_paths()) + inner
+            argv = _bwrap_argv(programs.bwrap, home, env, self._kept_paths())
         else:
             env["TMPDIR"] = str(self._workdir)
-            argv = _pdeathsig(programs.setpriv) + inner
-        self._spawn(argv, env, cwd=home if not programs.bwrap else Path("/"))
+            argv = _pdeathsig(programs.setpriv)
+        self._spawn(argv + self._desktop_command(programs), env,
+                    cwd=Path("/") if programs.bwrap else home)
         self.isolated = programs.bwrap is not None
+
+    def _desktop_command(self, programs: _Programs) -> list[str]:
+        """session.py brings up Xvfb and openbox, then becomes the executor."""
+        return [self._python, str(SESSION_FILE), "--size", str(self._size),
+                "--timeout", f"{self._start_timeout_s:g}", "--xvfb", programs.xvfb,
+                "--openbox", programs.openbox, "--", self._python, str(EXECUTOR_FILE)]
 
     def _kept_paths(self) -> list[Path]:
         """What must stay readable inside bubblewrap: the checkout and the Python."""

@@ -1009,6 +1009,16 @@ class Executor:
         started = time.monotonic()
         action = validate_action(args.get("action"), self.desktop.width, self.desktop.height)
         params = settle_params(args.get("settle"), action["type"])
+        output, settled, settle_s = self._perform_and_settle(action, params, deadline)
+        png = settled.encoded()
+        return {"output": output,
+                "settle": {"changed": settled.changed, "stable": settled.stable,
+                           "settle_ms": round(settle_s * 1000, 2)},
+                "frame": self.frame_meta(settled.capture, png),
+                "duration_ms": round((time.monotonic() - started) * 1000, 2)}, png
+
+    def _perform_and_settle(self, action: dict[str, Any], params: SettleParams,
+                            deadline: Deadline) -> tuple[dict[str, Any], Settled, float]:
         before = self.screen.grab() if params.enabled else None
         self._reference = before
         settled: Settled | None = None
@@ -1017,14 +1027,9 @@ class Executor:
             settled, settle_s = self._observe(action, before, params, deadline)
         finally:
             # A screen that changed and settled shows the clients handled the keys already.
-            self.keyboard.give_back(wait=settled is None or not (settled.changed and
-                                                                 settled.stable))
-        png = settled.encoded()
-        return {"output": output,
-                "settle": {"changed": settled.changed, "stable": settled.stable,
-                           "settle_ms": round(settle_s * 1000, 2)},
-                "frame": self.frame_meta(settled.capture, png),
-                "duration_ms": round((time.monotonic() - started) * 1000, 2)}, png
+            handled = settled is not None and settled.changed and settled.stable
+            self.keyboard.give_back(wait=not handled)
+        return output, settled, settle_s
 
     def _let_clients_catch_up(self, deadline: Deadline) -> None:
         """Wait until the screen reacted to the keys typed so far and settled."""
