@@ -22,8 +22,8 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from agent.errors import DeskhandError
 from agent.settings import Settings
+from tui.errors import REQUEST_ERRORS
 from tui.graphics import Graphics
 from tui.runner import RunRequest, RunServices, prepare_run
 from tui.screens.attach import AttachScreen
@@ -100,7 +100,7 @@ class DeskhandApp(App[None]):
     def on_task_screen_start_requested(self, message: TaskScreen.StartRequested) -> None:
         try:
             prepared = prepare_run(message.request, self.options.settings)
-        except (DeskhandError, ValueError, OSError) as exc:
+        except REQUEST_ERRORS as exc:
             if isinstance(self.screen, TaskScreen):
                 self.screen.show_error(str(exc))
             return

@@ -168,3 +168,27 @@ async def test_quitting_while_an_approval_waits_denies_it_and_interrupts_the_run
     approval = audit_log.approvals(session.id)[0]
     assert approval.answer is not None
     assert not approval.answer.approved
+
+
+async def test_the_first_answer_wins_even_when_it_came_from_elsewhere(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        request = queue.current
+        assert request is not None
+        assert audit_log.answer_approval(request.id, approved=False, scope="once",
+                                         approver="someone@tty", channel="terminal")
+        # The queue has not polled since: its key press loses the race.
+        assert not queue.answer(approved=True)
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+
+    assert RISKY_TEXT not in sandboxes.typed
+    assert live.summary is not None
+    step = _risky_step(audit_log, live.summary.session_id)
+    assert step.approval is not None
+    assert step.approval.answer is not None
+    assert step.approval.answer.approver == "someone@tty"

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from audit.errors import AuditError
 from audit.records import ApprovalRequest, Scope
 from tui.imaging import crop_around
 from tui.store import TuiStore, action_of
@@ -67,8 +68,8 @@ class ApprovalQueue(Widget):
         yield ApprovalCard(graphics=self.graphics, id="approval-card")
 
     def on_mount(self) -> None:
-        self.pending = self.store.pending()
         self._show_current()
+        self.poll()
         self.set_interval(self.poll_s, self.poll)
 
     @property
@@ -78,7 +79,13 @@ class ApprovalQueue(Widget):
 
     def poll(self) -> None:
         """Read the pending requests and show the oldest."""
-        pending = self.store.pending()
+        try:
+            pending = self.store.pending()
+        except AuditError as exc:
+            # A locked or vanished database must not take the UI down; the
+            # runs deny on their own when nobody answers in time.
+            self.query_one("#queue-title", Static).update(f"cannot read approvals: {exc}")
+            return
         changed = [r.id for r in pending] != [r.id for r in self.pending]
         self.pending = pending
         if changed:
@@ -91,8 +98,14 @@ class ApprovalQueue(Widget):
         request = self.current
         if request is None:
             return False
-        won = self.store.answer(request.id, approved=approved, scope=scope,
-                                approver=self.approver.name, channel=self.approver.channel)
+        try:
+            won = self.store.answer(request.id, approved=approved, scope=scope,
+                                    approver=self.approver.name, channel=self.approver.channel)
+        except AuditError as exc:
+            self.notify(f"the answer was not recorded: {exc}", severity="error")
+            return False
+        if not won:
+            self.notify("another approver answered first, or the request expired")
         self.post_message(self.Answered(request, approved, scope, won))
         self.poll()
         return won
