@@ -111,8 +111,11 @@ def make_private_dir(path: Path) -> None:
 
 
 def prepare_runtime_dirs(env: Mapping[str, str]) -> None:
+    """Private state, XDG folders (apps expect them and some do not make parents), X sockets."""
     make_private_dir(STATE_DIR)
     make_private_dir(Path(env.get("XDG_RUNTIME_DIR", "/tmp/runtime-desk")))
+    for folder in (".config", ".cache", ".local/share"):
+        (Path.home() / folder).mkdir(parents=True, exist_ok=True)
     x11_dir = Path("/tmp/.X11-unix")
     x11_dir.mkdir(exist_ok=True)
     x11_dir.chmod(0o1777)

@@ -53,9 +53,14 @@ def test_check_reports_exit_codes_and_output(desktop: DockerSandbox) -> None:
     assert desktop.check(["pwd"]).stdout.strip() == "/home/desk"
 
 
-@pytest.mark.parametrize("program", ["xterm", "mousepad", "galculator", "pcmanfm"])
-def test_desktop_apps_are_installed(desktop: DockerSandbox, program: str) -> None:
-    assert desktop.check(["sh", "-c", f"command -v {program}"]).exit_code == 0
+@pytest.mark.parametrize(("program", "title"), [("mousepad", "mousepad"),
+                                                ("galculator", "galculator"),
+                                                ("pcmanfm", "desk")])
+def test_desktop_apps_open_windows_under_the_hardening(desktop: DockerSandbox, program: str,
+                                                       title: str) -> None:
+    detached = ["setsid", "-f", "sh", "-c", 'exec "$0" >/dev/null 2>&1', program]
+    assert desktop.check(detached).exit_code == 0
+    assert title in wait_for_title(desktop, title).lower()
 
 
 def test_ocr_friendly_fonts_are_installed(desktop: DockerSandbox) -> None:
