@@ -92,7 +92,7 @@ def bench_screen_parse(repeats: int = 9) -> list[dict[str, Any]]:
     frames = [desktop_frame(i, f"10:{i:02d}") for i in range(repeats + 1)]
     parser.parse(frames[0])
     changed = _p50_ms(lambda i: parser.parse(frames[i + 1]), repeats)
-    full = _p50_ms(lambda i: parser.parse_full(frames[i]), max(3, repeats // 3))
+    full = _p50_ms(lambda i: parser.parse_full(frames[i % len(frames)]), max(3, repeats // 3))
     return [_figure("perception.screen_parse_changed_p50", changed, "ms", 400),
             _figure("perception.screen_parse_full_p50", full, "ms", None)]
 

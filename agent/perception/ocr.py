@@ -3,8 +3,10 @@
 The models (PP-OCRv4 detection and recognition) ship inside the
 ``rapidocr-onnxruntime`` wheel; nothing is downloaded at run time.
 
-:class:`RapidOcrReader` reads words from one rectangle of an image.
-:class:`OcrScreenParser` wraps any such reader with two savings:
+:class:`RapidOcrReader` reads words from one rectangle of an image, and
+remembers the words of line images it has recognised (keyed by their ink),
+so a line that moved or is detected again costs no recognition.
+:class:`OcrScreenParser` wraps any such reader with two more savings:
 
 * an LRU cache keyed by the frame's sha256, and
 * incremental parsing: a frame is compared with the one parsed before it, and
@@ -54,6 +56,8 @@ DETECTOR_GRID = 32
 _ALIGN_ATTEMPTS = 4
 # Line images whose words are remembered (a few screens' worth).
 _SEEN_LINES = 512
+
+
 class TextReader(Protocol):
     """Reads the words inside one rectangle of a BGR image."""
 

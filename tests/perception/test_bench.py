@@ -1,0 +1,26 @@
+"""The perception benchmarks produce well-formed figures (their values are not judged here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.perception.bench import bench_screen_parse, bench_triage
+
+
+def test_triage_benchmark_reports_one_figure() -> None:
+    [figure] = bench_triage(repeats=1)
+    assert set(figure) == {"name", "value", "unit", "target"}
+    assert (figure["name"], figure["unit"], figure["target"]) == (
+        "perception.triage_per_task_p50", "ms", 5)
+    assert figure["value"] > 0
+    json.dumps(figure)
+
+
+@pytest.mark.slow
+def test_screen_benchmark_reports_changed_and_full_parse() -> None:
+    figures = bench_screen_parse(repeats=1)
+    assert [(f["name"], f["target"]) for f in figures] == [
+        ("perception.screen_parse_changed_p50", 400), ("perception.screen_parse_full_p50", None)]
+    assert all(f["value"] > 0 for f in figures)
