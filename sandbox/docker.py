@@ -9,9 +9,11 @@ with the hardening of :class:`~sandbox.docker_hardening.RunSpec` (network
 ``none`` unless ``network=True``); inspect the running container and refuse to
 go on if any hardening field differs; start the one long-lived executor
 through ``docker exec`` and say hello over its channel; when a viewer is
-wanted, open the loopback VNC relay.  ``stop`` removes the container (it is
-auto-removed anyway if this process dies with it; if this process is killed
-outright the next start reaps it).
+wanted, open the loopback VNC relay (:mod:`sandbox.docker_vnc`).
+
+``stop`` removes the container; the container also removes itself when its
+desktop dies.  If this process dies without stopping, the container is a stray
+that the next start (or ``deskhand sandbox prune``) removes.
 """
 
 from __future__ import annotations
