@@ -197,17 +197,15 @@ def _median(measure: Callable[[], float], repeats: int = REPEATS) -> float:
     return round(statistics.median(measure() for _ in range(repeats)), 1)
 
 
-def _figure(name: str, value: float, target: float, unit: str = "ms") -> Figure:
-    return {"name": name, "value": value, "unit": unit, "target": target}
+def _figure(name: str, value: float, target: float) -> Figure:
+    return {"name": name, "value": value, "unit": "ms", "target": target}
 
 
 def run_benchmarks(sessions: int = SESSIONS) -> list[Figure]:
     """Build the database, measure, return one figure per measurement."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        started = time.perf_counter()
         ids = build_sessions_db(db, sessions=sessions)
-        build_s = time.perf_counter() - started
         with AuditLog.open(db) as log:
             first = _median(lambda: asyncio.run(_sessions_first_paint_ms(log, db)))
             page = _median(lambda: asyncio.run(_next_page_ms(log, db)))
@@ -219,7 +217,6 @@ def run_benchmarks(sessions: int = SESSIONS) -> list[Figure]:
         _figure("tui.sessions.next_page", page, 100),
         _figure("tui.replay.open", replay, 300),
         _figure("tui.frame.halfblock_paint_1280x800", _median(_halfblock_paint_ms, 9), 30),
-        _figure("tui.bench.db_build", round(build_s, 1), 60, unit="s"),
     ]
 
 

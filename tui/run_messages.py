@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from PIL import Image
 from textual.app import App
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -16,6 +17,7 @@ from textual.message_pump import MessagePump
 from agent.loop import RunSummary, StepReport
 from agent.planners.base import Turn
 from sandbox.base import Frame
+from tui.imaging import decode_png
 
 
 class StepReported(Message):
@@ -27,11 +29,13 @@ class StepReported(Message):
 
 
 class FrameCaptured(Message):
-    """The sandbox showed a new frame."""
+    """The sandbox showed a new frame; ``image`` is it decoded (RGB), when the
+    sender already did that work off the UI thread."""
 
-    def __init__(self, frame: Frame) -> None:
+    def __init__(self, frame: Frame, image: Image.Image | None = None) -> None:
         super().__init__()
         self.frame = frame
+        self.image = image
 
 
 class TurnPlanned(Message):
@@ -63,6 +67,7 @@ class TuiReporter:
         self.app = app
         self.target = target
         self.stop = stop
+        self._last_frame = ""
 
     def on_step(self, report: StepReport) -> None:
         self._post(StepReported(report))
@@ -73,7 +78,12 @@ class TuiReporter:
         self._stop_if_asked()
 
     def on_frame(self, frame: Frame) -> None:
-        self._post(FrameCaptured(frame))
+        # An unchanged screen is not sent again; a changed one is decoded here,
+        # in the loop's thread, so the UI thread only paints.
+        if frame.sha256 == self._last_frame:
+            return
+        self._last_frame = frame.sha256
+        self._post(FrameCaptured(frame, decode_png(frame.png)))
 
     def _post(self, message: Message) -> None:
         if self.stop.is_set():

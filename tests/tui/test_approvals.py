@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from audit.log import AuditLog
 from audit.records import StepRecord
@@ -192,3 +193,32 @@ async def test_the_first_answer_wins_even_when_it_came_from_elsewhere(
     assert step.approval is not None
     assert step.approval.answer is not None
     assert step.approval.answer.approver == "someone@tty"
+
+
+async def test_a_secret_is_masked_in_the_queue_the_timeline_and_the_log(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, sandboxes: FakeSandboxes) -> None:
+    secret = "sk-ant-" + "Q7x" * 12
+    script = tmp_path / "secret.yaml"
+    script.write_text(f'task: paste a key\nsteps:\n  - type: "{secret}"\n', encoding="utf-8")
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        request = queue.current
+        assert request is not None
+        assert secret not in request.summary
+        assert "••••" in request.summary
+        shown = " ".join(str(s.content) for s in queue.query(Static))
+        assert secret not in shown
+        assert "••••" in shown
+        await pilot.press("a")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to end")
+        timeline = live.query_one(StepTimeline)
+        cells = " ".join(str(cell) for cell in timeline.get_row_at(0))
+        assert secret not in cells
+
+    assert sandboxes.typed == [secret], "approved, the real text is typed"
+    assert live.summary is not None
+    (step,) = audit_log.steps(live.summary.session_id)
+    assert secret not in str(step.action)

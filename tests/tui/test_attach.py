@@ -52,6 +52,11 @@ async def test_attached_tui_approves_a_run_in_another_process(
             assert request is not None, _finish(process)[1]
             assert request.summary == "type 'rm -rf ~/keep\\n'"
             assert queue.query_one("#approval-crop", FrameView).picture is not None
+            screen = app.screen
+            await wait_until(pilot, lambda: len(screen.running) == 1,
+                             what="the run listed as in progress")
+            assert screen.running[0].id == request.session_id
+            assert screen.query_one("#attach-frame", FrameView).picture is not None
             await pilot.press("a")
             await wait_until(pilot, lambda: process.poll() is not None, timeout_s=40,
                              what="the run to finish")

@@ -80,7 +80,8 @@ class LiveScreen(Screen[None]):
 
     def on_frame_captured(self, message: FrameCaptured) -> None:
         frame = message.frame
-        picture = Picture(key=frame.sha256, image=decode_png(frame.png))
+        image = message.image if message.image is not None else decode_png(frame.png)
+        picture = Picture(key=frame.sha256, image=image)
         self.query_one("#live-frame").show(picture)  # type: ignore[attr-defined]
 
     def on_turn_planned(self, message: TurnPlanned) -> None:
