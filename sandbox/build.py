@@ -131,17 +131,15 @@ def build_image(client: docker.DockerClient, options: BuildOptions,
     if current is not None and not options.force:
         progress.phase_done("docker build", "up to date")
         return BuildOutcome(options.image, current, digest, False, time.monotonic() - started)
-    previous = local_image_id(client, options.image)
     image_id = run_docker_build(client, context, options, digest, progress)
-    if previous not in {None, image_id}:
-        remove_replaced_image(client, str(previous))
+    prune_replaced_images(client)
     return BuildOutcome(options.image, image_id, digest, True, time.monotonic() - started)
 
 
-def remove_replaced_image(client: docker.DockerClient, image_id: str) -> None:
-    """Drop the image a rebuild replaced, unless a container still uses it."""
+def prune_replaced_images(client: docker.DockerClient) -> None:
+    """Drop untagged deskhand images that rebuilds replaced (the engine keeps those in use)."""
     with contextlib.suppress(docker.errors.DockerException):
-        client.images.remove(image_id)
+        client.images.prune(filters={"dangling": True, "label": CONTEXT_LABEL})
 
 
 def safe_name(image: str) -> str:
