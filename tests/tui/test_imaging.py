@@ -113,3 +113,29 @@ async def test_frame_view_paints_a_picture_once_until_it_changes() -> None:
         view.show(Picture(key="b", image=image))
         await pilot.pause()
         assert view.paint_count == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("graphics", ["kitty", "sixel"])
+# textual-image 0.12 (the last for Python 3.11) still calls a Pillow API that
+# Pillow 13 deprecates.
+@pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+async def test_terminal_graphics_views_take_a_shrunk_picture(graphics: str) -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.widgets.frame_view import GraphicsFrameView, make_frame_view
+
+    class Viewer(App[None]):
+        def compose(self) -> ComposeResult:
+            yield make_frame_view(graphics, id="view")
+
+    app = Viewer()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(GraphicsFrameView)
+        view.show(Picture(key="a", image=Image.new("RGB", (1920, 1080)),
+                          action=Click(x=960, y=540)))
+        await pilot.pause()
+        shown = view.query_one("#terminal-image").image  # type: ignore[attr-defined]
+        assert isinstance(shown, Image.Image)
+        assert shown.width == 960, "shrunk before it is encoded for the terminal"
+        assert shown.getpixel((480 + 6, 270)) == MARKER_RGB
