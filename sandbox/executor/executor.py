@@ -581,12 +581,26 @@ class Screen:
         self.width, self.height = width, height
         # One worker: zlib releases the GIL, so encoding overlaps the grabs of settling.
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
+        self._last: tuple[Capture, bytes] | None = None  # screens often repeat between requests
 
     def grab(self, left: int = 0, top: int = 0, width: int = 0, height: int = 0) -> Capture:
         width, height = width or self.width, height or self.height
         wall, at = time.time(), time.monotonic()
         shot = self._mss.grab({"left": left, "top": top, "width": width, "height": height})
         return Capture(raw=shot.raw, width=width, height=height, at=at, wall=wall)
+
+    def png(self, capture: Capture) -> bytes:
+        """The capture as PNG; a screen identical to the last one encoded costs nothing."""
+        last = self._last
+        if last is not None and (last[0].width, last[0].height, last[0].raw) == \
+                (capture.width, capture.height, capture.raw):
+            return last[1]
+        png = encode_png(capture)
+        self.remember(capture, png)
+        return png
+
+    def remember(self, capture: Capture, png: bytes) -> None:
+        self._last = (capture, png)
 
     def encode_later(self, capture: Capture) -> Future[bytes]:
         return self._encoder.submit(encode_png, capture)
@@ -597,8 +611,7 @@ class Screen:
 
 
 def encode_png(capture: Capture) -> bytes:
-    image = Image.frombytes("RGB", (capture.width, capture.height), bytes(capture.raw),
-                            "raw", "BGRX")
+    image = Image.frombytes("RGB", (capture.width, capture.height), capture.raw, "raw", "BGRX")
     out = io.BytesIO()
     image.save(out, "PNG", compress_level=1)
     return out.getvalue()
@@ -625,8 +638,12 @@ class Settled:
     changed: bool
     stable: bool
 
-    def encoded(self) -> bytes:
-        return self.png.result() if self.png is not None else encode_png(self.capture)
+    def encoded(self, screen: Screen) -> bytes:
+        if self.png is None:
+            return screen.png(self.capture)
+        png = self.png.result()
+        screen.remember(self.capture, png)
+        return png
 
 
 @dataclass(frozen=True)
@@ -996,7 +1013,7 @@ class Executor:
 
     def op_screenshot(self, args: dict[str, Any], deadline: Deadline) -> Result:
         capture = self.screen.grab()
-        png = encode_png(capture)
+        png = self.screen.png(capture)
         return {"frame": self.frame_meta(capture, png)}, png
 
     def frame_meta(self, capture: Capture, png: bytes) -> dict[str, Any]:
@@ -1010,7 +1027,7 @@ class Executor:
         action = validate_action(args.get("action"), self.desktop.width, self.desktop.height)
         params = settle_params(args.get("settle"), action["type"])
         output, settled, settle_s = self._perform_and_settle(action, params, deadline)
-        png = settled.encoded()
+        png = settled.encoded(self.screen)
         return {"output": output,
                 "settle": {"changed": settled.changed, "stable": settled.stable,
                            "settle_ms": round(settle_s * 1000, 2)},
