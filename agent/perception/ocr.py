@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,9 +60,9 @@ _SEEN_LINES = 512
 
 
 class TextReader(Protocol):
-    """Reads the words inside one rectangle of a BGR image."""
+    """Reads the words inside some rectangles of a BGR image."""
 
-    def read(self, image: Image, region: Box) -> list[TextElement]: ...
+    def read(self, image: Image, regions: Sequence[Box]) -> list[TextElement]: ...
 
 
 class RapidOcrReader:
@@ -107,18 +108,28 @@ class RapidOcrReader:
             _recognizer_config(models / _RECOGNITION_MODEL, threads, rec_batch))
         return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence)
 
-    def read(self, image: Image, region: Box) -> list[TextElement]:
-        """Words inside ``region`` of ``image`` (BGR), boxes in image pixels."""
-        x0, y0, x1, y1 = region
-        crop = image[y0:y1, x0:x1]
+    def read(self, image: Image, regions: Sequence[Box]) -> list[TextElement]:
+        """Words inside ``regions`` of ``image`` (BGR), boxes in image pixels.
+
+        Text is detected region by region; the lines found are recognised
+        in one batch.
+        """
         try:
             with self._lock:
-                words = self._recognize(crop, self._detect(crop))
+                return self._recognize(image, [line for region in regions
+                                               for line in self._detect(image, region)])
         except _runtime_errors() as exc:
             raise OcrFailed(f"the OCR model failed: {exc}") from exc
-        return [_shift(word, x0, y0) for word in words]
 
-    def _detect(self, crop: Image) -> list[Box]:
+    def forget(self) -> None:
+        """Drop the remembered lines, so the next read recognises everything afresh."""
+        with self._lock:
+            self._seen.clear()
+
+    def _detect(self, image: Image, region: Box) -> list[Box]:
+        """Boxes of text lines inside ``region``, in image pixels."""
+        x0, y0, x1, y1 = region
+        crop = image[y0:y1, x0:x1]
         height, width = crop.shape[:2]
         if height < 8 or width < 8:
             return []
@@ -129,11 +140,12 @@ class RapidOcrReader:
         quads, _ = self._detector(scaled)
         if quads is None or len(quads) == 0:
             return []
-        return [_quad_to_box(quad / self._det_scale, width, height) for quad in quads]
+        return [_shift_box(_quad_to_box(quad / self._det_scale, width, height), x0, y0)
+                for quad in quads]
 
-    def _recognize(self, crop: Image, boxes: list[Box]) -> list[TextElement]:
+    def _recognize(self, image: Image, boxes: list[Box]) -> list[TextElement]:
         boxes = [b for b in boxes if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
-        pieces = [crop[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+        pieces = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
         inked = [ink_bounds(ink_mask(piece)) for piece in pieces]
         keys = [_piece_key(piece[y0:y1, x0:x1]) for piece, (x0, y0, x1, y1)
                 in zip(pieces, inked, strict=True)]
@@ -226,6 +238,10 @@ def _piece_key(piece: Image) -> bytes:
     return digest.digest()
 
 
+def _shift_box(box: Box, dx: int, dy: int) -> Box:
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
 def _shift(word: TextElement, dx: int, dy: int) -> TextElement:
     return TextElement(word.text, word.x0 + dx, word.y0 + dy, word.x1 + dx, word.y1 + dy,
                        word.confidence)
@@ -293,7 +309,7 @@ class OcrScreenParser:
         """Read the whole frame, bypassing cache and diff (for checks and benchmarks)."""
         image = decode_frame(frame)
         height, width = image.shape[:2]
-        return _reading_order(self.reader.read(image, (0, 0, width, height)))
+        return _reading_order(self.reader.read(image, [(0, 0, width, height)]))
 
     def _read(self, image: Image) -> list[TextElement]:
         height, width = image.shape[:2]
@@ -307,12 +323,12 @@ class OcrScreenParser:
         kept = [e for e in previous.elements if not any(intersects(e.box, r) for r in regions)]
         self.stats.partial_reads += 1
         self.stats.regions_read += len(regions)
-        return kept + [word for region in regions for word in self.reader.read(image, region)]
+        return kept + self.reader.read(image, regions)
 
     def _read_whole(self, image: Image) -> list[TextElement]:
         height, width = image.shape[:2]
         self.stats.full_reads += 1
-        return self.reader.read(image, (0, 0, width, height))
+        return self.reader.read(image, [(0, 0, width, height)])
 
     def _remember(self, sha256: str, image: Image, elements: tuple[TextElement, ...]) -> None:
         self._previous = _Parsed(image, elements)

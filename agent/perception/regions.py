@@ -29,11 +29,14 @@ def changed_regions(before: Image, after: Image) -> list[Box]:
     """Rectangles (padded, merged) that cover every pixel that differs."""
     if before.shape != after.shape:
         raise ValueError(f"frames differ in size: {before.shape} vs {after.shape}")
-    changed = np.any(before != after, axis=2) if after.ndim == 3 else before != after
-    height, width = changed.shape
+    height, width = after.shape[:2]
+    # Compare rows as flat byte runs first (fast), and look at columns only
+    # inside the bands of rows that changed.
+    changed = before.reshape(height, -1) != after.reshape(height, -1)
     boxes: list[Box] = []
     for top, bottom in _runs(np.flatnonzero(changed.any(axis=1)), _ROW_GAP):
-        columns = np.flatnonzero(changed[top:bottom].any(axis=0))
+        band = changed[top:bottom].reshape(bottom - top, width, -1)
+        columns = np.flatnonzero(band.any(axis=(0, 2)))
         boxes.extend(_pad((left, top, right, bottom), width, height)
                      for left, right in _runs(columns, _COLUMN_GAP))
     return merge_overlapping(boxes)
