@@ -46,7 +46,11 @@ Ops:
     ``{"output": {...}, "settle": {"changed", "stable", "settle_ms"},
     "frame": meta, "duration_ms"}`` + PNG body of the settled screen.  For
     ``zoom`` the body (and ``frame``) is the zoomed region; ``cursor_position``
-    returns ``output: {"x", "y"}``.
+    returns ``output: {"x", "y"}``.  Settling (skipped for screenshot,
+    cursor_position, zoom and wait) polls the screen every 5 ms: it waits up to
+    ``change_timeout_ms`` (default 1000, 150 for mouse_move) for any change,
+    then until the screen stays unchanged, give or take a blinking caret, for
+    ``stable_ms`` (default 25), all capped by ``max_ms`` (default 3000).
 ``run``
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
