@@ -27,6 +27,9 @@ def tui(
     script: Annotated[Path | None, typer.Option(help="Steps file for the script planner.",
                                                 exists=True, dir_okay=False)] = None,
     planner: Annotated[str | None, typer.Option(help="script, anthropic or openai.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name for model planners.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible "
+                                                 "servers, proxies).")] = None,
     task: Annotated[str, typer.Option(help="Task text to fill in.")] = "",
     approval_timeout: Annotated[float | None, typer.Option(
         help="Seconds an approval waits before it is denied [120].")] = None,
@@ -38,7 +41,7 @@ def tui(
         raise typer.BadParameter(f"choose one of {', '.join(GRAPHICS_CHOICES)}",
                                  param_hint="--graphics")
     settings = Settings().with_overrides(db=db, policy=policy, sandbox=sandbox,
-                                         planner=planner,
+                                         planner=planner, model=model, base_url=base_url,
                                          approval_timeout_s=approval_timeout)
     _run_app(settings, attach=attach, script=script, task=task,
              graphics=detect_graphics(graphics))

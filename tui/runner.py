@@ -15,18 +15,19 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, get_args
 
 from agent import assemble
 from agent.approvals import ApprovalAnswer, ApprovalRequest, Approver, BrokerApprover, BrokerLog
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, PolicyEngine, Reporter, RunSummary
 from agent.planners.base import Planner
-from agent.settings import Settings
+from agent.settings import SandboxKind, Settings
 from sandbox.base import Sandbox
 
-PLANNERS = ("script", "anthropic", "openai")
-SANDBOXES = ("auto", "local", "docker", "fake")
+# The choices the settings accept, so the task screen offers exactly those.
+PLANNERS: tuple[str, ...] = get_args(Settings.model_fields["planner"].annotation)
+SANDBOXES: tuple[str, ...] = get_args(SandboxKind)
 
 
 class RunLog(AuditRecorder, BrokerLog, Protocol):
