@@ -34,6 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from agent.actions import Action
 from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).resolve().parent.parent
 SCREENSHOT_DEADLINE_S = 10.0
 STOP_TIMEOUT_S = 3.0
+LOG_TAIL_BYTES = 1 << 16
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_SETTLE = SettleDefaults()
 _PACKAGES = {"Xvfb": "xvfb", "openbox": "openbox", "bwrap": "bubblewrap"}
@@ -89,7 +91,8 @@ class LocalSandbox:
         self._state = "new"
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: ExecutorChannel | None = None
-        self._workdir: Path | None = None
+        self._workdir: Path | None = None  # private home and tmp when not in bubblewrap
+        self._log: IO[bytes] | None = None  # the sandbox's stderr; unlinked, so never left behind
         self.isolated = False
         """True once started inside bubblewrap."""
 
@@ -166,15 +169,15 @@ class LocalSandbox:
         return None
 
     def _launch(self, programs: _Programs) -> None:
-        self._workdir = Path(tempfile.mkdtemp(prefix="deskhand-local-"))
-        # Inside bubblewrap the real home path gets an empty tmpfs; outside, a private folder.
-        home = _user_home() if programs.bwrap else self._workdir / "home"
-        home.mkdir(exist_ok=True)
-        env = _sandbox_env(home)
-        if programs.bwrap:
+        if programs.bwrap:  # the real home path gets an empty tmpfs inside
+            home = _user_home()
+            env = _sandbox_env(home)
             argv = _bwrap_argv(programs.bwrap, home, env, self._kept_paths())
         else:
-            env["TMPDIR"] = str(self._workdir)
+            self._workdir = Path(tempfile.mkdtemp(prefix="deskhand-local-"))
+            home = self._workdir / "home"
+            home.mkdir()
+            env = {**_sandbox_env(home), "TMPDIR": str(self._workdir)}
             argv = _pdeathsig(programs.setpriv)
         self._spawn(argv + self._desktop_command(programs), env,
                     cwd=Path("/") if programs.bwrap else home)
@@ -195,11 +198,10 @@ class LocalSandbox:
         return sorted(paths)
 
     def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        assert self._workdir is not None
-        with open(self._workdir / "sandbox.log", "wb") as log_file:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=log_file, env=env, cwd=cwd,
-                                          start_new_session=True)
+        self._log = tempfile.TemporaryFile(prefix="deskhand-local-log-")  # noqa: SIM115
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=self._log, env=env, cwd=cwd,
+                                      start_new_session=True)
         assert self._proc.stdout is not None
         assert self._proc.stdin is not None
         self._channel = ExecutorChannel(self._proc.stdout, self._proc.stdin)
@@ -223,6 +225,9 @@ class LocalSandbox:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     # --- use -------------------------------------------------------------------------------
 
@@ -250,13 +255,14 @@ class LocalSandbox:
             raise SandboxCrashed(f"{exc}{self._log_tail()}") from exc
 
     def _log_tail(self, lines: int = 15) -> str:
-        if self._workdir is None:
+        if self._log is None:
             return ""
+        fd = self._log.fileno()
         try:
-            text = (self._workdir / "sandbox.log").read_text(errors="replace")
+            data = os.pread(fd, LOG_TAIL_BYTES, max(0, os.fstat(fd).st_size - LOG_TAIL_BYTES))
         except OSError:
             return ""
-        tail = "\n".join(text.strip().splitlines()[-lines:])
+        tail = "\n".join(data.decode(errors="replace").strip().splitlines()[-lines:])
         return f"\n--- sandbox log (last lines) ---\n{tail}" if tail else ""
 
 

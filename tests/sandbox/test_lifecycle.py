@@ -239,8 +239,9 @@ def test_a_dead_executor_is_reported_as_a_crash_and_stop_still_cleans_up() -> No
                     if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:2]
                     == [str(EXECUTOR_FILE).encode()]]
         os.kill(executor[0], signal.SIGKILL)
-        with pytest.raises(SandboxCrashed, match="executor"):
+        with pytest.raises(SandboxCrashed, match="executor") as caught:
             box.screenshot()
+        assert "sandbox log" in str(caught.value)  # the crash comes with what it said last
     finally:
         box.stop()
     assert wait_gone(children) == set()
