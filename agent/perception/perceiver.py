@@ -6,18 +6,26 @@ edge (loading the models takes about a second) and pass it to the loop::
     perception = Perception.load()
     triage = perception.triage("Email the report to Ana")
     risk, reason = perception.injection_risk(frame, task)
+
+Both fail closed: a triager that cannot answer yields category ``unknown``
+at high risk, and a frame that cannot be read scores injection risk 1.0 with
+the reason, so the policy asks the human instead of assuming all is well.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.perception.errors import PerceptionError
 from agent.perception.injection import InjectionGuard
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
 from agent.perception.screen import ScreenParser
 from agent.perception.triage import CentroidTriager, Triager
 from policies.decision import Triage
 from sandbox.base import Frame
+
+# The category reported when the triager could not classify the task.
+UNKNOWN_CATEGORY = "unknown"
 
 
 @dataclass(slots=True)
@@ -35,8 +43,15 @@ class Perception:
                    triager=CentroidTriager.load())
 
     def triage(self, task: str) -> Triage | None:
-        return self.triager.classify(task)
+        try:
+            return self.triager.classify(task)
+        except PerceptionError:
+            return Triage(category=UNKNOWN_CATEGORY, risk="high", confidence=0.0)
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
-        assessment = self.guard.assess(self.parser.parse(frame), task)
+        try:
+            elements = self.parser.parse(frame)
+        except PerceptionError as exc:
+            return 1.0, f"the screen's text could not be checked for injection: {exc}"
+        assessment = self.guard.assess(elements, task)
         return assessment.risk, assessment.reason

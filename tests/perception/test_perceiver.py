@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
+
+import openai
 
 from agent.perception.injection import THRESHOLD
 from agent.perception.ocr import OcrScreenParser
-from agent.perception.perceiver import Perception
-from agent.perception.triage import CentroidTriager
+from agent.perception.perceiver import UNKNOWN_CATEGORY, Perception
+from agent.perception.triage import CentroidTriager, OpenAITriager
 from sandbox.base import Frame
 
 
@@ -29,3 +32,22 @@ def test_perception_triages_and_scores_frames(draw: Callable[..., Frame],
     assert risk >= THRESHOLD
     assert "override instructions" in reason
     assert clean_risk == 0.0
+
+
+def test_perception_fails_closed(parser: OcrScreenParser) -> None:
+    # A port that was free a moment ago: nothing answers there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+    perception = Perception(parser=parser, triager=OpenAITriager(client, model="small"))
+    unreadable = Frame.from_png(b"\x89PNG broken", 1280, 800)
+
+    triage = perception.triage("Look at the screen")
+    risk, reason = perception.injection_risk(unreadable, "Look at the screen")
+    client.close()
+
+    assert triage is not None
+    assert (triage.category, triage.risk) == (UNKNOWN_CATEGORY, "high")
+    assert risk == 1.0
+    assert "could not be checked" in reason
