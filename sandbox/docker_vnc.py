@@ -28,6 +28,7 @@ from sandbox.docker_exec import ExecStream
 from sandbox.errors import SandboxError, SandboxUnavailable
 
 BRIDGE_COMMAND = ("/usr/bin/python3", "/opt/deskhand/vnc_bridge.py")
+BRIDGE_GO = b"\x00"  # vnc_bridge.py waits for it: see its docstring
 LOOPBACK = "127.0.0.1"
 PORT_SEARCH_SPAN = 100
 _CHUNK = 65536
@@ -108,6 +109,8 @@ class VncRelay:
             return
         with self._lock:
             self._open.add(viewer)
+        with contextlib.suppress(OSError):  # a dead bridge shows up as end of stream below
+            bridge.writer.write(BRIDGE_GO)
         upstream = threading.Thread(target=_viewer_to_bridge, args=(viewer, bridge), daemon=True)
         upstream.start()
         _bridge_to_viewer(bridge, viewer)

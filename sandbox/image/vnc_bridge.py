@@ -3,6 +3,10 @@
 The container has no network, so a host-side viewer reaches x11vnc only through
 ``docker exec`` of this script: the host relays the viewer's bytes to our stdin
 and our stdout back.  Standard library only; exits when either side closes.
+
+The host first sends one byte, GO, once it is reading our stdout: x11vnc
+speaks first, and its greeting must not reach docker's stream before the host's
+HTTP client has finished with the upgrade response (it would be swallowed there).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import threading
 
 CHUNK = 65536
+GO = b"\x00"
 
 
 def copy_stdin_to(connection: socket.socket) -> None:
@@ -33,6 +38,8 @@ def copy_to_stdout(connection: socket.socket) -> None:
 
 def main(argv: list[str]) -> int:
     port = int(argv[1]) if len(argv) > 1 else 5900
+    if os.read(0, 1) != GO:
+        return 1  # the host went away before it was ready
     try:
         connection = socket.create_connection(("127.0.0.1", port), timeout=5)
     except OSError as exc:
