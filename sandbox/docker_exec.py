@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, cast
 import docker
 import docker.errors
 
+from sandbox.docker_hardening import USER
 from sandbox.errors import SandboxCrashed, SandboxUnavailable
 
 STDOUT, STDERR = 1, 2
@@ -126,10 +127,12 @@ class ExecStream:
     def start(cls, api: docker.APIClient, container_id: str, argv: Sequence[str], *,
               environment: Mapping[str, str] | None = None,
               on_stderr: StderrSink = _ignore) -> ExecStream:
-        """Start ``argv`` in the container with stdin, stdout and stderr attached."""
+        """Start ``argv`` in the container with stdin, stdout and stderr attached, as the
+        desktop user and never privileged (said explicitly, not left to defaults)."""
         try:
             created = api.exec_create(container_id, list(argv), stdin=True, stdout=True,
-                                      stderr=True, tty=False, environment=dict(environment or {}))
+                                      stderr=True, tty=False, privileged=False, user=USER,
+                                      environment=dict(environment or {}))
             attached = api.exec_start(created["Id"], tty=False, socket=True)
         except docker.errors.NotFound as exc:
             raise SandboxCrashed(f"container {container_id[:12]} is gone: {exc}") from exc
