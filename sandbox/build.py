@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,12 +360,16 @@ def run_docker_build(client: docker.DockerClient, context: Path, options: BuildO
 
 
 def follow_build(events: Iterable[dict[str, Any]], progress: BuildProgress) -> str:
+    """Report a build's stream; return the image id, or raise with the output's last lines."""
     image_id = ""
+    tail: deque[str] = deque(maxlen=25)
     for event in events:
         if "error" in event:
-            raise SandboxUnavailable(f"docker build failed: {str(event['error']).strip()}")
+            raise SandboxUnavailable(f"docker build failed: {str(event['error']).strip()}\n"
+                                     + "\n".join(tail))
         image_id = event.get("aux", {}).get("ID", image_id)
         for line in str(event.get("stream", "")).splitlines():
+            tail.append(line)
             report_build_line(line, progress)
     if not image_id:
         raise SandboxUnavailable("docker build finished without naming an image")
