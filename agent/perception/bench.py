@@ -98,7 +98,7 @@ def bench_screen_parse(repeats: int = 9) -> list[dict[str, Any]]:
         reader.forget()
         parser.parse_full(frames[index % len(frames)])
 
-    full = _p50_ms(read_afresh, max(3, repeats // 3))
+    full = _p50_ms(read_afresh, max(1, repeats // 3))
     return [_figure("perception.screen_parse_changed_p50", changed, "ms", 400),
             _figure("perception.screen_parse_full_p50", full, "ms", None)]
 
