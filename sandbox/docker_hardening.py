@@ -12,7 +12,7 @@ What is asked, and why:
 - user 1000 (no sudo in the image, setuid bits stripped), every capability
   dropped, ``no-new-privileges``, the default seccomp profile kept;
 - read-only root; size-capped tmpfs (noexec, nosuid, nodev) for /tmp and home;
-- pid, memory (swap equal: no swap), CPU limits;
+- pid, memory (swap equal: no swap), CPU limits; no core dumps;
 - private pid, ipc, uts and cgroup namespaces; no devices, binds, volumes, ports;
 - network ``none`` (only ``lo``) unless the session explicitly asks for the
   default bridge.  A VNC viewer never needs a network: it is relayed through
@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import docker.types
 
 USER = "1000:1000"
 HOME = "/home/desk"
@@ -80,6 +82,7 @@ class RunSpec:
             "pids_limit": limits.pids, "mem_limit": limits.memory_mb * _MIB,
             "memswap_limit": limits.memory_mb * _MIB, "nano_cpus": limits.nano_cpus,
             "shm_size": limits.shm_mb * _MIB,
+            "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)],
         }
 
 
@@ -100,6 +103,7 @@ def hardening_differences(attrs: Mapping[str, Any], spec: RunSpec) -> list[str]:
         ("HostConfig.Memory", host.get("Memory"), spec.limits.memory_mb * _MIB),
         ("HostConfig.MemorySwap", host.get("MemorySwap"), spec.limits.memory_mb * _MIB),
         ("HostConfig.NanoCpus", host.get("NanoCpus"), spec.limits.nano_cpus),
+        ("HostConfig.Ulimits", host.get("Ulimits"), [{"Name": "core", "Soft": 0, "Hard": 0}]),
     ]
     differences = [f"{name} is {actual!r}, expected {wanted!r}"
                    for name, actual, wanted in checks if actual != wanted]

@@ -41,6 +41,12 @@ def test_no_new_privileges_and_seccomp_are_on(desktop: DockerSandbox, pid: str) 
     assert status["Seccomp"] == "2"  # filter mode: docker's default profile is kept
 
 
+def test_core_dumps_are_off(desktop: DockerSandbox) -> None:
+    limits = desktop.check(["cat", "/proc/self/limits"]).stdout.splitlines()
+    core = next(line for line in limits if line.startswith("Max core file size"))
+    assert core.split()[4:6] == ["0", "0"]
+
+
 def test_image_has_no_sudo_and_no_setuid_files(desktop: DockerSandbox) -> None:
     assert desktop.check(["sh", "-c", "command -v sudo"]).exit_code != 0
     found = desktop.check(["find", "/", "-xdev", "-type", "f", "-perm", "/6000"])
