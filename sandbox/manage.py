@@ -113,9 +113,12 @@ def remove_sandbox(client: docker.DockerClient, container_id: str) -> bool:
 
 
 def find_sandbox(client: docker.DockerClient, key: str) -> SandboxContainer | None:
-    """A container of ours by id prefix, name or session id."""
-    return next((s for s in list_sandboxes(client)
-                 if s.id.startswith(key) or key in {s.name, s.session}), None)
+    """A container of ours by id prefix, name or session id; SandboxError if several match."""
+    found = [s for s in list_sandboxes(client)
+             if s.id.startswith(key) or key in {s.name, s.session}]
+    if len(found) > 1:
+        raise SandboxError(f"{key!r} matches {len(found)} containers: give more of the id")
+    return found[0] if found else None
 
 
 def down(client: docker.DockerClient, key: str | None = None, *,
