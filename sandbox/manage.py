@@ -126,9 +126,11 @@ def down(client: docker.DockerClient, key: str | None = None, *,
     """Remove one container (``key``) or all of ours (``everything``); return what went."""
     if everything:
         targets = list_sandboxes(client)
+    elif key:
+        found = find_sandbox(client, key)
+        targets = [found] if found is not None else []
     else:
-        found = find_sandbox(client, key or "")
-        targets = [found] if found is not None and key else []
+        targets = []
     return [s for s in targets if remove_sandbox(client, s.id)]
 
 
