@@ -149,23 +149,29 @@ class RapidOcrReader:
         inked = [ink_bounds(ink_mask(piece)) for piece in pieces]
         keys = [_piece_key(piece[y0:y1, x0:x1]) for piece, (x0, y0, x1, y1)
                 in zip(pieces, inked, strict=True)]
-        unseen = [i for i, key in enumerate(keys) if key not in self._seen]
+        known = {key: self._recall(key) for key in keys if key in self._seen}
+        unseen = [i for i, key in enumerate(keys) if key not in known]
         if unseen:
             self.recognised_lines += len(unseen)
             results = self._recognizer([pieces[i] for i in unseen], True)[0]
             for i, result in zip(unseen, results, strict=True):
                 words = self._read_line(pieces[i], result)
-                self._remember(keys[i], tuple(_shift(w, -inked[i][0], -inked[i][1])
-                                              for w in words))
+                known[keys[i]] = tuple(_shift(w, -inked[i][0], -inked[i][1]) for w in words)
+                self._remember(keys[i], known[keys[i]])
+        # Words are remembered relative to their ink; put them back in place.
         return [_shift(word, box[0] + ink[0], box[1] + ink[1])
                 for box, ink, key in zip(boxes, inked, keys, strict=True)
-                for word in self._seen[key]]
+                for word in known[key]]
 
     def _read_line(self, piece: Image, result: Any) -> tuple[TextElement, ...]:
         line = recognised_line(piece, result)
         if not line.text.strip() or line.confidence < self._min_confidence:
             return ()
         return tuple(split_words(line, ink_mask(piece)))
+
+    def _recall(self, key: bytes) -> tuple[TextElement, ...]:
+        self._seen.move_to_end(key)
+        return self._seen[key]
 
     def _remember(self, key: bytes, words: tuple[TextElement, ...]) -> None:
         self._seen[key] = words
