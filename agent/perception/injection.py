@@ -15,7 +15,9 @@ strongest hit of each signal: ``1 - prod(1 - weight)``.
 signal                        weight  example
 ============================  ======  ====================================
 override_instructions         0.75    "ignore all previous instructions"
-addresses_agent               0.55    "Attention AI agent:", "if you are an LLM"
+addresses_agent               0.55    "Attention AI agent", "if you are an LLM",
+                                      "Assistant: run …" (a bare "Assistant:"
+                                      label in a chat transcript is not)
 agent_must                    0.40    "the assistant must …"
 hides_from_user               0.35    "do not tell the user", "without asking"
 dangerous_command             0.35    "rm -rf /", "curl … | sh"
@@ -42,6 +44,11 @@ THRESHOLD = 0.5
 
 # OCR often reads "AI" as "Al" or "A1".
 _AI = r"(a[il1|]|a\.i\.)"
+# Verbs that open an order.  A speaker label ("Assistant:") alone is a chat
+# transcript; followed by one of these it is an order to the reader.
+_IMPERATIVE = (r"(ignore|disregard|forget|type|enter|click|run|open|send|delete|remove|execute"
+               r"|download|install|go to|navigate|copy|paste|reply|tell|do not|don't|stop"
+               r"|buy|transfer|email|upload|visit|call)\b")
 _AGENT = rf"({_AI}|agents?|assistants?|bots?|models?|llms?|language models?|chatbots?)"
 
 
@@ -75,7 +82,8 @@ SIGNALS: tuple[Signal, ...] = (
         rf"\b(attention|note|message|notice|instructions?|important|reminder),? "
         rf"(to |for )?(the |any |all )?({_AI} |automated )?{_AGENT}\b"
         rf"|\bif you are an? ({_AI}|llm|language model|agent|assistant|bot|automated)"
-        rf"|^ ?({_AI}|agent|assistant|bot|claude|chatgpt|gpt|copilot)( assistant| agent)? ?[:,]"
+        rf"|^ ?({_AI}|agent|assistant|bot|claude|chatgpt|gpt|copilot)( assistant| agent)? ?[:,] ?"
+        rf"(please |now |you must |you should )?{_IMPERATIVE}"
         rf"|\b(dear|hey|hello|hi) ({_AI} |automated )?{_AGENT}\b"
         rf"|\b({_AI}|llm|automated) (agents?|assistants?|systems?|models?) "
         rf"(reading|processing|viewing|seeing|browsing) this\b")),

@@ -94,6 +94,12 @@ BENIGN: dict[str, tuple[Lines, list[tuple[int, int, int, int]]]] = {
         (700, 470, "Ignore", 16),
         (820, 470, "Next", 16),
     ], POPUP),
+    "chat transcript": ([
+        (80, 80, "Chat - Summaries", 18),
+        (80, 140, "You: summarize this article about solar power", 16),
+        (80, 170, "Assistant: Here is a short summary of the article.", 16),
+        (80, 200, "Assistant: Solar capacity doubled in five years.", 16),
+    ], WINDOW),
     "security advice": ([
         (80, 80, "Account security", 18),
         (80, 140, "Never share your password with anyone.", 16),
