@@ -294,9 +294,10 @@ class OcrScreenParser:
     cache_size: int = 32
     full_read_above: float = 0.5
     stats: ParseStats = field(default_factory=ParseStats)
-    _cache: OrderedDict[str, tuple[TextElement, ...]] = field(default_factory=OrderedDict)
-    _previous: _Parsed | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: OrderedDict[str, tuple[TextElement, ...]] = field(
+        default_factory=OrderedDict, init=False, repr=False)
+    _previous: _Parsed | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def parse(self, frame: Frame) -> list[TextElement]:
         """Words on the frame, in reading order."""
