@@ -35,7 +35,7 @@ create_venv() {
     if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
         echo "==> installing Python packages into .venv"
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e '.[dev,executor]'
+        .venv/bin/python -m pip install -q -e '.[dev]'
         touch .venv/.installed
     fi
 }

@@ -9,6 +9,7 @@ screen does.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,8 @@ from tui.screens.live import LiveScreen
 from tui.screens.replay import ReplayScreen
 from tui.screens.sessions import SessionsScreen
 from tui.store import TuiStore
+from tui.widgets.approval_queue import ApprovalQueue
+from tui.widgets.timeline import StepTimeline
 
 SnapCompare = Callable[..., bool]
 SIZE = (140, 40)
@@ -147,7 +150,16 @@ async def _show_live(pilot: Pilot[None], frame: Frame, *, usage: Usage | None = 
         screen.post_message(StepReported(report))
     if usage is not None:
         screen.post_message(TurnPlanned(Turn(usage=usage)))
+    await _until(pilot, lambda: screen.query_one(StepTimeline).row_count == len(REPORTS))
+
+
+async def _until(pilot: Pilot[None], ready: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Let the app work until ``ready()``; a loaded machine may need several rounds."""
+    deadline = time.monotonic() + timeout_s
+    while not ready() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
     await pilot.pause()
+    assert ready(), "the screen did not reach the state to snapshot"
 
 
 @pytest.fixture
@@ -195,6 +207,8 @@ def test_approval_queue(snap_compare: SnapCompare, stable_app: Callable[[], Desk
 
     async def show(pilot: Pilot[None]) -> None:
         await _show_live(pilot, frame)
+        queue = pilot.app.screen.query_one(ApprovalQueue)
+        await _until(pilot, lambda: queue.current is not None)
 
     assert snap_compare(stable_app(), terminal_size=SIZE, run_before=show)
 
