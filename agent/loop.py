@@ -164,6 +164,7 @@ class AgentLoop:
                  audit: AuditRecorder, approver: Approver, reporter: Reporter | None = None,
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sandbox = sandbox
         self.planner = planner
@@ -174,6 +175,7 @@ class AgentLoop:
         self.config = config or LoopConfig()
         self.perceiver = perceiver
         self.session_extra = session_extra or {}
+        self.should_stop = should_stop
         self._clock = clock
 
     # -- the run -------------------------------------------------------------
@@ -221,6 +223,8 @@ class AgentLoop:
     def _drive(self, state: _RunState) -> tuple[Outcome, str]:
         outcomes: list[ActionOutcome] = []
         for turn_index in range(self.config.max_turns):
+            if self.should_stop():
+                return "interrupted", "stopped by the user"
             turn = self._plan(state, outcomes)
             if turn.finished is not None:
                 return _finish(turn)
@@ -241,6 +245,8 @@ class AgentLoop:
         """
         outcomes: list[ActionOutcome] = []
         for index, proposed in enumerate(turn.actions):
+            if self.should_stop():
+                break
             outcome = self._run_step(state, proposed, turn.usage if index == 0 else None)
             outcomes.append(outcome)
             if outcome.status != "done":

@@ -58,9 +58,9 @@ class RunFinished(Message):
 class TuiReporter:
     """A :class:`~agent.loop.Reporter` that posts to ``target`` from the loop's thread.
 
-    When ``stop`` is set (the user left the screen or quit) the next step or
-    turn raises :class:`KeyboardInterrupt`, which the loop records as an
-    interrupted session — the same path as Ctrl-C in ``deskhand run``.
+    When ``stop`` is set (the user left the screen or quit) nothing more is
+    posted; the loop, given ``should_stop=stop.is_set``, ends the session as
+    interrupted before its next step.
     """
 
     def __init__(self, app: App[object], target: MessagePump, stop: threading.Event) -> None:
@@ -71,11 +71,9 @@ class TuiReporter:
 
     def on_step(self, report: StepReport) -> None:
         self._post(StepReported(report))
-        self._stop_if_asked()
 
     def on_turn(self, turn: Turn) -> None:
         self._post(TurnPlanned(turn))
-        self._stop_if_asked()
 
     def on_frame(self, frame: Frame) -> None:
         # An unchanged screen is not sent again; a changed one is decoded here,
@@ -93,7 +91,3 @@ class TuiReporter:
         except RuntimeError:
             # The app is gone (it quit while the loop was between steps).
             self.stop.set()
-
-    def _stop_if_asked(self) -> None:
-        if self.stop.is_set():
-            raise KeyboardInterrupt

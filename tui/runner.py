@@ -142,6 +142,7 @@ def execute_run(prepared: PreparedRun, services: RunServices, reporter: Reporter
             approver=WatchedApprover(BrokerApprover(log, prompt=None), control),
             reporter=reporter, config=loop_config(settings),
             session_extra=assemble.session_extra(box, settings),
+            should_stop=control.stop.is_set,
         )
         return loop.run(prepared.task)
 

@@ -209,3 +209,15 @@ def test_no_action_that_fails_validation_ever_reaches_the_sandbox(
     invalid = [o for o in planner.outcomes if o.status == "invalid"]
     assert summary.invalid == len(invalid)
     assert len(box.executed) + summary.invalid + summary.denied == len(batch)
+
+
+def test_a_stop_request_ends_the_run_as_interrupted_before_the_next_step(tmp_path: Path) -> None:
+    planner = ListPlanner(proposals(Screenshot(), Screenshot(), Screenshot()))
+    log = AuditLog.open(tmp_path / "audit.db")
+    box = FakeSandbox(size=Size(640, 400))
+    box.start()
+    loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"), audit=log,
+                     approver=BrokerApprover(log), should_stop=lambda: len(box.executed) >= 1)
+    summary = loop.run("stop me")
+    assert (summary.outcome, len(box.executed)) == ("interrupted", 1)
+    assert log.get_session(summary.session_id).outcome == "interrupted"
