@@ -11,5 +11,6 @@ heavy on its own):
 * ``injection``  InjectionGuard, InjectionAssessment, THRESHOLD
 * ``perceiver``  Perception: what the agent loop calls (triage, injection_risk)
 * ``bench``      run_benchmarks
+* ``cli``        register(app): ``deskhand perceive triage/read/injection``
 * ``errors``     PerceptionError and its subclasses
 """

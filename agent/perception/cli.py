@@ -1,0 +1,96 @@
+"""``deskhand perceive``: triage a task, read a screenshot, check it for injection.
+
+Mounted by the main app through :func:`register`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from PIL import Image, UnidentifiedImageError
+
+from agent.perception.errors import PerceptionError
+from agent.perception.injection import InjectionGuard
+from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+from agent.perception.screen import find_text, read_lines
+from agent.perception.triage import CentroidTriager
+from sandbox.base import Frame
+
+T = TypeVar("T")
+
+EXIT_FAILED = 1
+EXIT_NOT_FOUND = 3
+
+perceive_app = typer.Typer(help="Intent triage, screen text and injection checks, offline.",
+                           no_args_is_help=True)
+
+ImageArgument = Annotated[Path, typer.Argument(help="A screenshot (PNG or any image).",
+                                               exists=True, dir_okay=False)]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``perceive`` command group to ``app``."""
+    app.add_typer(perceive_app, name="perceive")
+
+
+@perceive_app.command("triage")
+def triage(task: Annotated[str, typer.Argument(help="The task, in words.")]) -> None:
+    """Print the task's category, risk and confidence as JSON."""
+    verdict = _or_exit(lambda: CentroidTriager.load().classify(task))
+    typer.echo(json.dumps({"category": verdict.category, "risk": verdict.risk,
+                           "confidence": verdict.confidence}))
+
+
+@perceive_app.command("read")
+def read(image: ImageArgument,
+         find: Annotated[str | None, typer.Option(help="Print only where this text is.")] = None,
+         ) -> None:
+    """Print the screenshot's text, one phrase a line (or the box of --find)."""
+    elements = _or_exit(lambda: OcrScreenParser(RapidOcrReader.load()).parse(load_frame(image)))
+    if find is None:
+        for line in read_lines(elements):
+            typer.echo(line)
+        return
+    found = find_text(elements, find)
+    if found is None:
+        typer.echo(f"{find!r} is not on the screenshot", err=True)
+        raise typer.Exit(EXIT_NOT_FOUND)
+    typer.echo(json.dumps({"text": found.text, "box": list(found.box),
+                           "center": list(found.center), "confidence": found.confidence}))
+
+
+@perceive_app.command("injection")
+def injection(image: ImageArgument,
+              task: Annotated[str, typer.Option(help="The task the agent works on.")] = "",
+              ) -> None:
+    """Print the screenshot's prompt-injection risk, reason and evidence as JSON."""
+    elements = _or_exit(lambda: OcrScreenParser(RapidOcrReader.load()).parse(load_frame(image)))
+    assessment = InjectionGuard().assess(elements, task)
+    typer.echo(json.dumps({"risk": assessment.risk, "flagged": assessment.flagged,
+                           "reason": assessment.reason,
+                           "evidence": [e.text for e in assessment.evidence]}))
+
+
+def load_frame(path: Path) -> Frame:
+    """A frame from an image file (converted to PNG when it is another format)."""
+    try:
+        with Image.open(path) as image:
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="PNG", compress_level=1)
+            return Frame.from_png(buffer.getvalue(), image.width, image.height)
+    except (UnidentifiedImageError, OSError) as exc:
+        typer.echo(f"{path}: not a readable image ({exc})", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _or_exit(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except PerceptionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_FAILED) from None
