@@ -7,12 +7,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from agent.perception.errors import TriageFailed
+from agent.perception.embeddings import WordLlamaEmbedder
+from agent.perception.errors import ModelUnavailable, TriageFailed
 from agent.perception.triage import (
     CATEGORIES,
     RISK_BY_CATEGORY,
@@ -160,3 +162,8 @@ def test_a_server_error_fails_the_triage(chat_server: ChatServer,
     chat_server.status = 503
     with pytest.raises(TriageFailed, match="could not be reached"):
         remote.classify("Tidy the desktop")
+
+
+def test_missing_model_files_name_the_package_to_install(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="pip install wordllama"):
+        WordLlamaEmbedder.load(tmp_path)
