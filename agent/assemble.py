@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anthropic
 import openai
 
 from agent.errors import ConfigError
-from agent.loop import PolicyEngine
+from agent.loop import Perceiver, PolicyEngine
 from agent.planners.anthropic import AnthropicPlanner
 from agent.planners.base import Planner
 from agent.planners.openai import OpenAIChatPlanner, OpenAIComputerUsePlanner
 from agent.planners.script import ScriptPlanner, TextLocator, load_script
 from agent.settings import Settings
-from sandbox.base import Sandbox, Size
+from policies.decision import Triage
+from sandbox.base import Frame, Sandbox, Size
+
+if TYPE_CHECKING:
+    from agent.perception.perceiver import Perception
 
 Note = Callable[[str], None]
 
@@ -128,3 +133,36 @@ def session_extra(box: Sandbox, settings: Settings) -> dict[str, object]:
         "network": bool(getattr(box, "network", False)),
         "policy_source": settings.policy,
     }
+
+
+def make_perception(settings: Settings) -> Perception | None:
+    """The offline screen parser and triager, unless turned off (``--no-perception``)."""
+    if not settings.perception:
+        return None
+    from agent.perception.perceiver import Perception
+
+    return Perception.load()
+
+
+class TriageOnly:
+    """Perception for scripted runs: triage the task, but read no screen for injection.
+
+    A script does not take instructions from the screen, so there is nothing
+    for injected text to steer; reading every frame would only slow it down.
+    """
+
+    def __init__(self, perception: Perception) -> None:
+        self.perception = perception
+
+    def triage(self, task: str) -> Triage | None:
+        return self.perception.triage(task)
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        return 0.0, ""
+
+
+def loop_perceiver(planner: Planner, perception: Perception | None) -> Perceiver | None:
+    """What the loop perceives with: everything for model planners, triage for scripts."""
+    if perception is None:
+        return None
+    return TriageOnly(perception) if isinstance(planner, ScriptPlanner) else perception

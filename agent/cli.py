@@ -41,7 +41,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 # Modules that add their commands to the app, each with register(app).
-_COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli")
+_COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
+                    "agent.perception.cli")
 
 
 @app.command()
@@ -71,6 +72,9 @@ def run(
                                                  "servers, proxies).")] = None,
     max_cost: Annotated[float | None, typer.Option(help="Stop when the estimated model cost "
                                                    "in USD exceeds this.")] = None,
+    perception: Annotated[bool, typer.Option(
+        help="Offline perception: triage the task for the policy, read the screen for "
+             "click_text steps and for instructions aimed at the agent.")] = True,
 ) -> None:
     """Run a task in a sandbox, one audited step at a time."""
     on_terminal = stdin_is_terminal()
@@ -79,7 +83,7 @@ def run(
         approval_timeout_s=approval_timeout if approval_timeout is not None
         else (None if on_terminal else 0.0),
         model=model, base_url=base_url, max_cost_usd=max_cost,
-        network=network or None, planner=planner,
+        network=network or None, planner=planner, perception=perception,
     )
     summary = _guarded(lambda: _run(settings, task, script, watch, on_terminal))
     print_summary(out, summary)
@@ -90,7 +94,8 @@ def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
          on_terminal: bool) -> RunSummary:
     from audit.log import AuditLog
 
-    chosen_planner = assemble.make_planner(settings, script)
+    perception = assemble.make_perception(settings)
+    chosen_planner = assemble.make_planner(settings, script, locator=perception)
     task_text = task or getattr(chosen_planner, "task", None) or ""
     if not task_text:
         raise typer.BadParameter("give a TASK to do (or a script with a task)")
@@ -109,6 +114,7 @@ def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
                               action_deadline_s=settings.action_deadline_s,
                               max_cost_usd=settings.max_cost_usd),
             session_extra=assemble.session_extra(box, settings),
+            perceiver=assemble.loop_perceiver(chosen_planner, perception),
         )
         return loop.run(task_text)
 
@@ -152,13 +158,7 @@ def _guarded(work: Any) -> Any:
 
 def _register_commands() -> None:
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _register_commands()

@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from agent.actions import Action, ActionError, TypeText, action_to_dict, validate_for_screen
+from agent.actions import (
+    OBSERVING_TYPES,
+    Action,
+    ActionError,
+    TypeText,
+    action_to_dict,
+    validate_for_screen,
+)
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
@@ -155,6 +162,7 @@ class _RunState:
     summary: RunSummary
     context: PolicyContext
     idle_turns: int = 0
+    assessed_frame: str = ""
 
 
 class AgentLoop:
@@ -320,6 +328,8 @@ class AgentLoop:
         context.window_title = state.frame.window_title
         context.cursor = state.frame.cursor
         context.now = self._clock()
+        if action.type not in OBSERVING_TYPES:
+            self._assess_injection(state)
         decision = self.policy.decide(action, context)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),
@@ -426,13 +436,17 @@ class AgentLoop:
         if action.type != "zoom":
             state.frame = result.frame
             self.reporter.on_frame(result.frame)
-            self._assess_injection(state)
 
     def _assess_injection(self, state: _RunState) -> None:
-        if self.perceiver is None:
+        """Read the current frame for instructions aimed at the agent, once per frame."""
+        if self.perceiver is None or state.assessed_frame == state.frame.sha256:
             return
         risk, reason = self.perceiver.injection_risk(state.frame, state.task)
         state.context.injection_risk, state.context.injection_reason = risk, reason
+        state.assessed_frame = state.frame.sha256
+        if risk > 0:
+            self.audit.record_event(state.session_id, "injection_assessed", {
+                "frame": state.frame.sha256, "risk": risk, "reason": reason})
 
     def _record_failure(self, state: _RunState, index: int, action: Action,
                         decision: Decision, step_id: int, started: float,

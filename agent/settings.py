@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     model: str = ""
     base_url: str | None = None
     max_cost_usd: float | None = None
+    perception: bool = True
 
     anthropic_api_key: SecretStr | None = Field(
         default=None,

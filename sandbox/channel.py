@@ -48,19 +48,23 @@ class SettleDefaults:
 
     ``change_timeout_ms`` bounds the wait for any visible effect (some actions
     have none); pointer moves get the shorter ``move_change_timeout_ms``.
-    ``stable_ms`` is how long the screen must then stay put; ``max_ms`` caps it all.
+    The screen must then stay put for a quiet window that adapts to how fast
+    it reacted: twice the reaction time, at least ``min_stable_ms`` and at most
+    ``stable_ms``.  ``max_ms`` caps it all.
     """
 
     change_timeout_ms: int = 1000
     move_change_timeout_ms: int = 150
-    stable_ms: int = 25
+    stable_ms: int = 60
+    min_stable_ms: int = 12
     max_ms: int = 3000
 
     def args_for(self, action_type: str, *, enabled: bool = True) -> dict[str, Any]:
         change = self.move_change_timeout_ms if action_type == "mouse_move" else \
             self.change_timeout_ms
         return {"enabled": enabled and action_type not in OBSERVING_TYPES,
-                "change_timeout_ms": change, "stable_ms": self.stable_ms, "max_ms": self.max_ms}
+                "change_timeout_ms": change, "stable_ms": self.stable_ms,
+                "min_stable_ms": self.min_stable_ms, "max_ms": self.max_ms}
 
 
 def execute_args(action: Action, *, settle: bool, defaults: SettleDefaults) -> dict[str, Any]:

@@ -41,7 +41,7 @@ Ops:
     ``{"frame": meta}`` + PNG body.
 ``execute``
     args ``{"action": {...}, "settle": {"enabled", "change_timeout_ms",
-    "stable_ms", "max_ms"}}`` (every settle field optional), where the action
+    "stable_ms", "min_stable_ms", "max_ms"}}`` (every settle field optional), where the action
     is the JSON of a deskhand action (``type`` plus its fields) →
     ``{"output": {...}, "settle": {"changed", "stable", "settle_ms"},
     "frame": meta, "duration_ms"}`` + PNG body of the settled screen.  For
@@ -49,8 +49,10 @@ Ops:
     returns ``output: {"x", "y"}``.  Settling (skipped for screenshot,
     cursor_position, zoom and wait) polls the screen every 5 ms: it waits up to
     ``change_timeout_ms`` (default 1000, 150 for mouse_move) for any change,
-    then until the screen stays unchanged, give or take a blinking caret, for
-    ``stable_ms`` (default 25), all capped by ``max_ms`` (default 3000).
+    then until the screen stays unchanged, give or take a blinking caret, for a
+    quiet window of twice the time the screen took to react, at least
+    ``min_stable_ms`` (default 12) and at most ``stable_ms`` (default 60), all
+    capped by ``max_ms`` (default 3000).
 ``run``
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
@@ -656,9 +658,22 @@ class SettleParams:
     change_timeout_s: float
     stable_s: float
     max_s: float
+    min_stable_s: float = 0.012
+
+    def quiet_window(self, reaction_s: float) -> float:
+        """How long the screen must stay put, given how long it took to react.
+
+        An app that reacted at once (a terminal echoing a key) finishes drawing
+        at once too; one that took long (a window opening) may paint in stages,
+        so it gets the full ``stable_s``.
+        """
+        return min(self.stable_s, max(self.min_stable_s, 2 * reaction_s))
 
 
-CATCH_UP = SettleParams(enabled=True, change_timeout_s=0.25, stable_s=0.03, max_s=1.0)
+# Before a spare keycode is re-mapped, typing waits for the app to draw what it
+# has; a fixed window, since a half-drawn screen here means a wrong character.
+CATCH_UP = SettleParams(enabled=True, change_timeout_s=0.25, stable_s=0.03, max_s=1.0,
+                        min_stable_s=0.03)
 
 
 def settle(screen: Screen, before: Capture, params: SettleParams, deadline: Deadline) -> Settled:
@@ -676,7 +691,8 @@ def settle(screen: Screen, before: Capture, params: SettleParams, deadline: Dead
         if latest.at >= min(start + params.change_timeout_s, limit):
             return Settled(latest, None, changed=False, stable=latest.at < limit)
         latest = _grab_after(screen, latest)
-    return _wait_until_stable(screen, latest, params.stable_s, limit)
+    quiet = params.quiet_window(latest.at - start)
+    return _wait_until_stable(screen, latest, quiet, limit)
 
 
 def _wait_until_stable(screen: Screen, first: Capture, stable_s: float, limit: float) -> Settled:
@@ -860,8 +876,10 @@ def settle_params(data: Any, kind: str) -> SettleParams:
     return SettleParams(
         enabled=enabled and kind not in OBSERVING,
         change_timeout_s=_milliseconds(data, "change_timeout_ms", default_change),
-        stable_s=_milliseconds(data, "stable_ms", 25),
+        stable_s=_milliseconds(data, "stable_ms", 60),
         max_s=_milliseconds(data, "max_ms", 3000),
+        min_stable_s=min(_milliseconds(data, "min_stable_ms", 12),
+                         _milliseconds(data, "stable_ms", 60)),
     )
 
 
