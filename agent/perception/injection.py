@@ -18,6 +18,9 @@ override_instructions         0.75    "ignore all previous instructions"
 addresses_agent               0.55    "Attention AI agent", "if you are an LLM",
                                       "Assistant: run …" (a bare "Assistant:"
                                       label in a chat transcript is not)
+orders_a_command              0.50    "type 'touch ~/x' in the terminal" (a
+                                      quoted string that looks like a shell
+                                      command, after an order to enter it)
 agent_must                    0.40    "the assistant must …"
 hides_from_user               0.35    "do not tell the user", "without asking"
 dangerous_command             0.35    "rm -rf /", "curl … | sh"
@@ -25,7 +28,7 @@ sends_data_out                0.35    "send … to http://…", "upload … to x
 asks_for_secret               0.30    "type your password", "paste the API key"
 ============================  ======  ====================================
 
-:data:`THRESHOLD` is 0.5: one of the first two signals alone crosses it; the
+:data:`THRESHOLD` is 0.5: one of the first three signals alone crosses it; the
 weaker ones need company (a login form that says "Enter your password" is
 0.30, "The assistant must type your password" is 0.58).  Secret, command and
 send-out hits whose text also appears in the task itself are not counted:
@@ -87,6 +90,12 @@ SIGNALS: tuple[Signal, ...] = (
         rf"|\b(dear|hey|hello|hi) ({_AI} |automated )?{_AGENT}\b"
         rf"|\b({_AI}|llm|automated) (agents?|assistants?|systems?|models?) "
         rf"(reading|processing|viewing|seeing|browsing) this\b")),
+    # Small print is often read garbled, with whoever it addresses lost; an
+    # order to enter a shell command is suspicious on its own.
+    Signal("orders_a_command", 0.50, _compile(
+        r"\b(type|enter|run|execute|paste|input) (in |out )?['\"‘’`“”]"
+        r"[^'\"‘’`“”\n]{0,80}[~/|;>$&][^'\"‘’`“”\n]{0,80}['\"‘’`“”]"),
+        excused_by_task=True),
     Signal("agent_must", 0.40, _compile(
         rf"\b(the |this |your )?({_AI} |automated )?{_AGENT} (must|should|shall|needs? to|has to"
         rf"|is (required|instructed|expected) to|will now)\b")),
