@@ -16,24 +16,36 @@ from agent.loop import AgentLoop, LoopConfig
 from agent.planners.script import ScriptPlanner, load_script
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.base import Sandbox
 from sandbox.local import LocalSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "terminal-note.yaml"
 NOTE = "Grüße aus deskhand — 世界 ñ € ✓"
 
-pytestmark = pytest.mark.x11
 
 
-def test_demo_writes_the_note_and_the_risky_step_never_runs(tmp_path: Path) -> None:
+def _sandbox(kind: str) -> Sandbox:
+    if kind == "local":
+        return LocalSandbox()
+    import docker
+
+    from sandbox.docker import DockerSandbox
+
+    return DockerSandbox(docker.from_env())
+
+
+@pytest.mark.parametrize("kind", [pytest.param("local", marks=pytest.mark.x11),
+                                  pytest.param("docker", marks=pytest.mark.docker)])
+def test_demo_writes_the_note_and_the_risky_step_never_runs(kind: str, tmp_path: Path) -> None:
     script = load_script(DEMO)
-    with AuditLog.open(tmp_path / "audit.db") as log, LocalSandbox() as box:
+    with AuditLog.open(tmp_path / "audit.db") as log, _sandbox(kind) as box:
         loop = AgentLoop(sandbox=box, planner=ScriptPlanner(script), policy=load_profile("default"),
                          audit=log, approver=BrokerApprover(log),
                          config=LoopConfig(approval_timeout_s=0))
         summary = loop.run(script.task)
-        note = box.check(["cat", os.path.expanduser("~/deskhand-note.txt")])
-        keep = box.check(["test", "-d", os.path.expanduser("~/keep")])
+        note = box.check(["sh", "-c", "cat ~/deskhand-note.txt"])
+        keep = box.check(["sh", "-c", "test -d ~/keep"])
 
     assert summary.outcome == "done", summary.reason
     assert note.stdout == NOTE + "\n"
@@ -52,10 +64,12 @@ def _steps(db: Path) -> list[tuple[str, str]]:
                 conn.execute("SELECT decision_effect, status FROM steps ORDER BY idx")]
 
 
-def test_cli_runs_the_demo_and_prints_one_line_per_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", [pytest.param("local", marks=pytest.mark.x11),
+                                  pytest.param("docker", marks=pytest.mark.docker)])
+def test_cli_runs_the_demo_and_prints_one_line_per_step(kind: str, tmp_path: Path) -> None:
     env = {**os.environ, "DESKHAND_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
-        [sys.executable, "-m", "agent", "run", "--script", str(DEMO), "--sandbox", "local",
+        [sys.executable, "-m", "agent", "run", "--script", str(DEMO), "--sandbox", kind,
          "--db", str(tmp_path / "cli.db")],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=180,
     )
