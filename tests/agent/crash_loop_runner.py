@@ -1,0 +1,67 @@
+"""The real agent loop, run until killed, for the crash test.
+
+A sandbox that marks each action it runs (a file named after the action's
+text, written when the action reaches it) stands in for the desktop, so the
+test can compare what reached the sandbox with what the audit log holds.
+
+    python crash_loop_runner.py DB MARKER_DIR
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+from agent.actions import Action, Key, TypeText
+from agent.approvals import BrokerApprover
+from agent.loop import AgentLoop, LoopConfig
+from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
+from audit.log import AuditLog
+from policies.engine import load_profile
+from sandbox.base import ExecResult, Size
+from sandbox.fake import FakeSandbox
+
+
+class MarkingSandbox(FakeSandbox):
+    """The fake desktop, plus a marker file for every action that reaches it."""
+
+    def __init__(self, markers: Path) -> None:
+        super().__init__(size=Size(320, 200))
+        self.markers = markers
+
+    def execute(self, action: Action, *, settle: bool = True,
+                deadline_s: float = 30.0) -> ExecResult:
+        if isinstance(action, TypeText):
+            (self.markers / action.text).write_text("reached the sandbox")
+        return super().execute(action, settle=settle, deadline_s=deadline_s)
+
+
+class EndlessPlanner:
+    """Types step-0, step-1, ... and presses Enter now and then, forever."""
+
+    name = "endless"
+    model = "test"
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+
+    def next_turn(self, observation: Observation, outcomes: list[ActionOutcome]) -> Turn:
+        n = next(self._counter)
+        actions: list[ProposedAction] = [ProposedAction(action=TypeText(text=f"step-{n}"))]
+        if n % 5 == 4:
+            actions.append(ProposedAction(action=Key(keys=["enter"])))
+        return Turn(actions=actions)
+
+
+def main(db: str, marker_dir: str) -> None:
+    with AuditLog.open(Path(db)) as log, MarkingSandbox(Path(marker_dir)) as box:
+        print("ready", flush=True)
+        loop = AgentLoop(sandbox=box, planner=EndlessPlanner(), policy=load_profile("default"),
+                         audit=log, approver=BrokerApprover(log),
+                         config=LoopConfig(max_turns=1_000_000, approval_timeout_s=0))
+        loop.run("type forever")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
