@@ -20,15 +20,14 @@ import select
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from PIL import Image, ImageChops
 
 from agent.actions import Action, TypeText
+from audit.records import ApprovalAnswer, Scope
 from policies.decision import Decision
 from sandbox.base import Frame
-
-Scope = Literal["once", "session"]
 
 # Pixels around each target point that must look the same as when approved.
 TARGET_MARGIN_PX = 48
@@ -53,14 +52,6 @@ class ApprovalRequest:
         return action.describe()
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalAnswer:
-    approved: bool
-    scope: Scope
-    approver: str
-    channel: str
-
-
 class Approver(Protocol):
     """Answers an approval request; ``None`` means nobody answered in time (deny)."""
 
@@ -78,7 +69,7 @@ class BrokerLog(Protocol):
                         approver: str, channel: str) -> bool: ...
 
     def wait_for_answer(self, approval_id: int, *, timeout_s: float,
-                        poll_s: float = 0.05) -> Any: ...
+                        poll_s: float = 0.05) -> ApprovalAnswer | None: ...
 
 
 class BrokerApprover:
@@ -100,9 +91,8 @@ class BrokerApprover:
         )
         if self.prompt is not None:
             self._ask_here(approval_id, request)
-        answer = self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
-                                          request.timeout_s)
-        return _as_answer(answer)
+        return self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
+                                        request.timeout_s)
 
     def _ask_here(self, approval_id: int, request: ApprovalRequest) -> None:
         assert self.prompt is not None
@@ -130,13 +120,6 @@ _CHOICES: dict[str, tuple[bool, Scope]] = {
     "n": (False, "once"), "no": (False, "once"), "eof": (False, "once"),
     "interrupt": (False, "once"),
 }
-
-
-def _as_answer(answer: Any) -> ApprovalAnswer | None:
-    if answer is None:
-        return None
-    return ApprovalAnswer(approved=bool(answer.approved), scope=answer.scope,
-                          approver=str(answer.approver), channel=str(answer.channel))
 
 
 class TerminalPrompt:

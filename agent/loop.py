@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from agent.actions import (
     OBSERVING_TYPES,
@@ -28,11 +28,10 @@ from agent.actions import (
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
+from audit.records import Outcome, ResultStatus, SessionInfo
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.base import ExecResult, Frame, Sandbox
 from sandbox.errors import ExecutorError, SandboxError
-
-Outcome = Literal["done", "failed", "denied", "interrupted", "error", "budget"]
 
 
 class PolicyEngine(Protocol):
@@ -45,7 +44,7 @@ class PolicyEngine(Protocol):
 class AuditRecorder(Protocol):
     """The part of the audit log the loop writes to."""
 
-    def start_session(self, info: Any) -> str: ...
+    def start_session(self, info: SessionInfo) -> str: ...
 
     def put_frame(self, frame: Frame) -> str: ...
 
@@ -54,8 +53,7 @@ class AuditRecorder(Protocol):
                       decision: Decision | None, frame_before_sha256: str | None,
                       secret: bool) -> int: ...
 
-    def record_result(self, step_id: int, *, status: Literal["done", "error", "denied",
-                                                             "interrupted"],
+    def record_result(self, step_id: int, *, status: ResultStatus,
                       output: dict[str, Any], error: str | None,
                       frame_after_sha256: str | None, timings_ms: dict[str, float],
                       usage: Usage | None = None) -> None: ...
@@ -133,24 +131,6 @@ class LoopConfig:
     max_cost_usd: float | None = None
     reask_limit: int = 2
     idle_turn_limit: int = 3
-
-
-@dataclass(slots=True)
-class SessionInfo:
-    """What the audit log records about a session when it starts."""
-
-    task: str
-    planner: str
-    model: str
-    policy_name: str
-    policy_sha256: str
-    sandbox_kind: str
-    sandbox_image: str
-    screen_width: int
-    screen_height: int
-    network: bool
-    triage: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ from audit.records import (
     Outcome,
     ResultStatus,
     Scope,
-    SessionInfoLike,
+    SessionInfo,
     SessionRecord,
     StepRecord,
 )
@@ -173,7 +173,7 @@ class AuditLog:
 
     # -- sessions -----------------------------------------------------------------
 
-    def start_session(self, info: SessionInfoLike) -> str:
+    def start_session(self, info: SessionInfo) -> str:
         """Record a new session; this process holds it until :meth:`end_session`."""
         session_id = uuid.uuid4().hex
         self._locks.hold(session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 Outcome = Literal["done", "failed", "denied", "interrupted", "error", "budget"]
 StepStatus = Literal["pending", "done", "error", "denied", "invalid", "interrupted"]
@@ -29,23 +29,6 @@ class SessionInfo:
     network: bool
     triage: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class SessionInfoLike(Protocol):
-    """Anything with :class:`SessionInfo`'s fields (the loop has its own copy)."""
-
-    task: str
-    planner: str
-    model: str
-    policy_name: str
-    policy_sha256: str
-    sandbox_kind: str
-    sandbox_image: str
-    screen_width: int
-    screen_height: int
-    network: bool
-    triage: dict[str, Any] | None
-    extra: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

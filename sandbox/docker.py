@@ -30,22 +30,17 @@ from typing import Any
 import docker
 import docker.errors
 
-from agent.actions import Action, validate_for_screen
-from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
+from sandbox.base import Size, Viewer
 from sandbox.build import DEFAULT_IMAGE
 from sandbox.channel import (
     ExecutorChannel,
-    Reply,
     SettleDefaults,
-    check_result_from_reply,
-    exec_result_from_reply,
-    execute_args,
-    frame_from_reply,
 )
 from sandbox.docker_exec import ExecStream
 from sandbox.docker_hardening import DockerLimits, RunSpec, hardening_differences
 from sandbox.docker_vnc import VncRelay, new_vnc_password
-from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError, SandboxUnavailable
+from sandbox.errors import SandboxCrashed, SandboxError, SandboxUnavailable
+from sandbox.executor_backed import ExecutorSandbox
 from sandbox.manage import (
     LABEL_NETWORK,
     LABEL_SESSION,
@@ -80,7 +75,7 @@ class DockerSandboxConfig:
     settle: SettleDefaults = field(default_factory=SettleDefaults)
 
 
-class DockerSandbox:
+class DockerSandbox(ExecutorSandbox):
     """A :class:`~sandbox.base.Sandbox` in a throw-away container; see the module docstring."""
 
     kind = "docker"
@@ -95,22 +90,17 @@ class DockerSandbox:
             base, size=base.size if size is None else size,
             network=base.network if network is None else network,
             vnc=base.vnc if vnc is None else vnc)
+        super().__init__(size=self._config.size, settle_defaults=self._config.settle)
         self._name = f"deskhand-{uuid.uuid4().hex[:12]}"
         self.session = self._config.session or self._name.removeprefix("deskhand-")
-        self._state = "new"
         self._container_id = ""
         self._executor: ExecStream | None = None
-        self._channel: ExecutorChannel | None = None
         self._relay: VncRelay | None = None
         self._viewer: Viewer | None = None
         self._logs: deque[str] = deque(maxlen=50)
         self._log_stream: Any = None
 
     # --- what the session records ---------------------------------------------------------------
-
-    @property
-    def size(self) -> Size:
-        return self._config.size
 
     @property
     def viewer(self) -> Viewer | None:
@@ -126,33 +116,6 @@ class DockerSandbox:
         return self._container_id
 
     # --- lifecycle --------------------------------------------------------------------------------
-
-    def __enter__(self) -> DockerSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        if self._state != "new":
-            raise SandboxStateError(f"a docker sandbox starts once; this one is {self._state}")
-        self._state = "starting"
-        try:
-            self._open()
-        except BaseException:
-            self._teardown()
-            self._state = "stopped"
-            raise
-        self._state = "running"
-
-    def stop(self) -> None:
-        """Remove the container and everything attached; safe to call twice."""
-        if self._state in {"new", "stopped"}:
-            self._state = "stopped"
-            return
-        self._teardown()
-        self._state = "stopped"
 
     def _open(self) -> None:
         if self._config.reap_strays:
@@ -257,37 +220,6 @@ class DockerSandbox:
                 self._log_stream.close()
 
     # --- using the desktop -----------------------------------------------------------------------
-
-    def screenshot(self) -> Frame:
-        """The screen as it is now."""
-        self._require_running()
-        return frame_from_reply(self._call("screenshot", {}, SCREENSHOT_DEADLINE_S))
-
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
-        """Run one action; with ``settle``, the frame is taken once the screen settled."""
-        self._require_running()
-        validate_for_screen(action, self.size.width, self.size.height)
-        args = execute_args(action, settle=settle, defaults=self._config.settle)
-        return exec_result_from_reply(self._call("execute", args, deadline_s))
-
-    def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
-        """Run ``argv`` in the container (checkers only), from the desktop user's home."""
-        self._require_running()
-        args = {"argv": list(argv), "timeout_s": timeout_s}
-        return check_result_from_reply(self._call("run", args, timeout_s + CHECK_GRACE_S))
-
-    def _call(self, op: str, args: dict[str, Any], deadline_s: float) -> Reply:
-        if self._channel is None:
-            raise SandboxStateError(f"the docker sandbox is {self._state}: cannot {op}")
-        try:
-            return self._channel.call(op, args, deadline_s=deadline_s)
-        except SandboxCrashed as exc:
-            raise self._crashed(str(exc)) from exc
-
-    def _require_running(self) -> None:
-        if self._state != "running":
-            raise SandboxStateError(f"the docker sandbox is {self._state}, not running")
 
     def _crashed(self, message: str) -> SandboxCrashed:
         """A crash error carrying the last words of the executor and the container."""

@@ -36,25 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from agent.actions import Action
-from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
-from sandbox.channel import (
-    ExecutorChannel,
-    Reply,
-    SettleDefaults,
-    check_result_from_reply,
-    exec_result_from_reply,
-    execute_args,
-    frame_from_reply,
-)
+from sandbox.base import Size
+from sandbox.channel import ExecutorChannel, SettleDefaults
 from sandbox.desktop import DESKTOP_DIR, SESSION_FILE
-from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError, SandboxUnavailable
+from sandbox.errors import SandboxCrashed, SandboxUnavailable
 from sandbox.executor import EXECUTOR_FILE
+from sandbox.executor_backed import ExecutorSandbox
 
 log = logging.getLogger(__name__)
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-SCREENSHOT_DEADLINE_S = 10.0
 STOP_TIMEOUT_S = 3.0
 LOG_TAIL_BYTES = 1 << 16
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -70,7 +61,7 @@ class _Programs:
     setpriv: str | None
 
 
-class LocalSandbox:
+class LocalSandbox(ExecutorSandbox):
     """A throw-away X desktop on this machine (see the module docstring)."""
 
     kind = "local"
@@ -82,27 +73,16 @@ class LocalSandbox:
         """``use_bwrap``: True requires bubblewrap, False never uses it, None uses it when
         it works.  ``python`` runs the executor and needs python-xlib, mss and Pillow.
         ``search_path`` is where to look for Xvfb, openbox and bwrap (default: $PATH)."""
-        self._size = size
+        super().__init__(size=size, settle_defaults=settle_defaults)
         self._use_bwrap = use_bwrap
         self._python = python
-        self._settle_defaults = settle_defaults
         self._start_timeout_s = start_timeout_s
         self._search_path = search_path
-        self._state = "new"
         self._proc: subprocess.Popen[bytes] | None = None
-        self._channel: ExecutorChannel | None = None
         self._workdir: Path | None = None  # private home and tmp when not in bubblewrap
         self._log: IO[bytes] | None = None  # the sandbox's stderr; unlinked, so never left behind
         self.isolated = False
         """True once started inside bubblewrap."""
-
-    @property
-    def size(self) -> Size:
-        return self._size
-
-    @property
-    def viewer(self) -> Viewer | None:
-        return None
 
     @property
     def pid(self) -> int | None:
@@ -111,39 +91,11 @@ class LocalSandbox:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def __enter__(self) -> LocalSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def _open(self) -> None:
         """Start the desktop and the executor; raises :class:`SandboxUnavailable` when a
         program is missing and :class:`SandboxCrashed` when the desktop fails to come up."""
-        if self._state != "new":
-            raise SandboxStateError(f"local sandbox cannot start: it is {self._state} "
-                                    "(a sandbox is used once; make a new one)")
-        self._state = "starting"
-        try:
-            self._launch(self._find_programs())
-            self._greet()
-        except BaseException:
-            self._teardown()
-            self._state = "stopped"
-            raise
-        self._state = "running"
-
-    def stop(self) -> None:
-        """End every process of the sandbox and delete its files.  Safe to call twice."""
-        if self._state in ("new", "stopped"):
-            self._state = "stopped"
-            return
-        if self._channel is not None and self._state == "running":
-            with contextlib.suppress(SandboxError):  # the teardown below makes sure anyway
-                self._channel.call("shutdown", deadline_s=1.0)
-        self._teardown()
-        self._state = "stopped"
+        self._launch(self._find_programs())
+        self._greet()
 
     def _find_programs(self) -> _Programs:
         found = {name: shutil.which(name, path=self._search_path) for name in _PACKAGES}
@@ -231,28 +183,8 @@ class LocalSandbox:
 
     # --- use -------------------------------------------------------------------------------
 
-    def screenshot(self) -> Frame:
-        """The screen as it is now."""
-        return frame_from_reply(self._call("screenshot", {}, SCREENSHOT_DEADLINE_S))
-
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
-        """Run one action; with ``settle``, the frame is taken once the screen settled."""
-        args = execute_args(action, settle=settle, defaults=self._settle_defaults)
-        return exec_result_from_reply(self._call("execute", args, deadline_s))
-
-    def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
-        """Run ``argv`` inside the sandbox (its home is the working directory)."""
-        args = {"argv": list(argv), "timeout_s": timeout_s}
-        return check_result_from_reply(self._call("run", args, timeout_s + 5.0))
-
-    def _call(self, op: str, args: dict[str, object], deadline_s: float) -> Reply:
-        if self._state not in ("running", "starting") or self._channel is None:
-            raise SandboxStateError(f"local sandbox is {self._state}: cannot {op}")
-        try:
-            return self._channel.call(op, args, deadline_s=deadline_s)
-        except SandboxCrashed as exc:
-            raise SandboxCrashed(f"{exc}{self._log_tail()}") from exc
+    def _crashed(self, message: str) -> SandboxCrashed:
+        return SandboxCrashed(f"{message}{self._log_tail()}")
 
     def _log_tail(self, lines: int = 15) -> str:
         if self._log is None:

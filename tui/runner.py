@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Protocol, get_args
 
 from agent import assemble
-from agent.approvals import ApprovalAnswer, ApprovalRequest, Approver, BrokerApprover, BrokerLog
+from agent.approvals import ApprovalRequest, Approver, BrokerApprover, BrokerLog
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, PolicyEngine, Reporter, RunSummary
 from agent.planners.base import Planner
 from agent.settings import SandboxKind, Settings
+from audit.records import ApprovalAnswer
 from sandbox.base import Sandbox
 
 # The choices the settings accept, so the task screen offers exactly those.

@@ -20,10 +20,10 @@ from PIL import Image
 from textual.pilot import Pilot
 
 from agent.actions import Click, TypeText, action_to_dict
-from agent.loop import SessionInfo, StepReport
+from agent.loop import StepReport
 from agent.planners.base import Turn, Usage
 from audit.log import AuditLog
-from audit.records import ApprovalRequest, Scope, SessionRecord, StepRecord
+from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord
 from policies.decision import Decision
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
