@@ -31,8 +31,9 @@ from sandbox.base import Frame
 
 # Pixels around each target point that must look the same as when approved.
 TARGET_MARGIN_PX = 48
-# Share of the screen allowed to differ for actions without a target point.
-WHOLE_SCREEN_TOLERANCE = 0.005
+# For actions without a target point (typing, keys) the whole screen must look
+# the same, except for a change that fits in a blinking caret's box.
+CARET_BOX_PX = (32, 48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +178,7 @@ def frames_match_near(shown: Frame, current: Frame, action: Action) -> bool:
     before, after = _decode(shown), _decode(current)
     points = action.points()
     if not points:
-        return shown.window_title == current.window_title and _changed_share(before, after) \
-            <= WHOLE_SCREEN_TOLERANCE
+        return shown.window_title == current.window_title and _at_most_a_caret(before, after)
     return all(_same_box(before, after, p.x, p.y) for p in points)
 
 
@@ -192,7 +192,8 @@ def _same_box(before: Image.Image, after: Image.Image, x: int, y: int) -> bool:
     return ImageChops.difference(before.crop(box), after.crop(box)).getbbox() is None
 
 
-def _changed_share(before: Image.Image, after: Image.Image) -> float:
-    diff = ImageChops.difference(before, after).convert("L").point(lambda v: 255 if v else 0)
-    changed = diff.histogram()[255]
-    return changed / (before.width * before.height)
+def _at_most_a_caret(before: Image.Image, after: Image.Image) -> bool:
+    box = ImageChops.difference(before, after).getbbox()
+    if box is None:
+        return True
+    return box[2] - box[0] <= CARET_BOX_PX[0] and box[3] - box[1] <= CARET_BOX_PX[1]

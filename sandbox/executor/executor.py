@@ -98,6 +98,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -1048,6 +1049,9 @@ class Executor:
         started = time.monotonic()
         action = validate_action(args.get("action"), self.desktop.width, self.desktop.height)
         params = settle_params(args.get("settle"), action["type"])
+        if action["type"] == "type" and len(action["text"]) > 1:
+            # An app draws a burst of typed text in chunks: wait out the gaps.
+            params = dataclasses.replace(params, min_stable_s=params.stable_s)
         output, settled, settle_s = self._perform_and_settle(action, params, deadline)
         png = settled.encoded(self.screen)
         return {"output": output,
@@ -1065,9 +1069,9 @@ class Executor:
             output = self.actions.perform(action, deadline)
             settled, settle_s = self._observe(action, before, params, deadline)
         finally:
-            # A screen that changed and settled shows the clients handled the keys already.
-            handled = settled is not None and settled.changed and settled.stable
-            self.keyboard.give_back(wait=not handled)
+            # Borrowed keycodes go back only after clients had time to read them: a
+            # screen that settled may still have keys queued in a busy client.
+            self.keyboard.give_back(wait=True)
         return output, settled, settle_s
 
     def _let_clients_catch_up(self, deadline: Deadline) -> None:

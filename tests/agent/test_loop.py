@@ -21,10 +21,11 @@ from agent.actions import (
     parse_action,
     validate_for_screen,
 )
-from agent.approvals import ApprovalAnswer, ApprovalRequest, BrokerApprover
+from agent.approvals import ApprovalRequest, BrokerApprover
 from agent.loop import AgentLoop, LoopConfig
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
 from audit.log import AuditLog
+from audit.records import ApprovalAnswer
 from audit.verify import verify
 from policies import load_profile
 from sandbox.base import Size
@@ -221,3 +222,31 @@ def test_a_stop_request_ends_the_run_as_interrupted_before_the_next_step(tmp_pat
     summary = loop.run("stop me")
     assert (summary.outcome, len(box.executed)) == ("interrupted", 1)
     assert log.get_session(summary.session_id).outcome == "interrupted"
+
+
+class ChangesTheScreenFirst(AnswerWith):
+    """Approves, but the first time the screen changes under the target meanwhile."""
+
+    def __init__(self, log: AuditLog, box: FakeSandbox) -> None:
+        super().__init__(log, approved=True)
+        self.box = box
+
+    def request(self, request: ApprovalRequest) -> ApprovalAnswer | None:
+        if not self.requests:
+            self.box.execute(TypeText(text="a new dialog appeared"))
+        return super().request(request)
+
+
+def test_an_approval_is_asked_again_when_the_target_changed_meanwhile(tmp_path: Path) -> None:
+    log = AuditLog.open(tmp_path / "audit.db")
+    box = FakeSandbox(size=Size(640, 400))
+    box.start()
+    approver = ChangesTheScreenFirst(log, box)
+    loop = AgentLoop(sandbox=box, planner=ListPlanner(proposals(TypeText(text="sudo ls\n"))),
+                     policy=load_profile("default"), audit=log, approver=approver,
+                     config=LoopConfig(approval_timeout_s=5))
+    summary = loop.run("stale approval")
+    assert len(approver.requests) == 2
+    assert approver.requests[0].frame.sha256 != approver.requests[1].frame.sha256
+    assert box.executed[-1] == TypeText(text="sudo ls\n")
+    assert "approval_stale" in [e.kind for e in log.events(summary.session_id)]
