@@ -365,7 +365,7 @@ class AgentLoop:
                                       timeout_s=self.config.approval_timeout_s)
             answer = self.approver.request(request)
             if answer is None or not answer.approved:
-                return False, answer.approver if answer else "timeout"
+                return False, answer.approver if answer else "nobody (no answer in time)"
             if answer.scope == "session":
                 self._grant_for_session(state, decision, answer.approver)
             current = self.sandbox.screenshot()
