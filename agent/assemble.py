@@ -135,13 +135,12 @@ def session_extra(box: Sandbox, settings: Settings) -> dict[str, object]:
     }
 
 
-def make_perception(settings: Settings) -> Perception | None:
-    """The offline screen parser and triager, unless turned off (``--no-perception``)."""
-    if not settings.perception:
-        return None
-    from agent.perception.perceiver import Perception
+def make_perception(settings: Settings) -> LazyPerception | None:
+    """The offline screen parser and triager, unless turned off (``--no-perception``).
 
-    return Perception.load()
+    The models load when first used, so building this costs nothing.
+    """
+    return LazyPerception() if settings.perception else None
 
 
 class TriageOnly:
@@ -151,7 +150,7 @@ class TriageOnly:
     for injected text to steer; reading every frame would only slow it down.
     """
 
-    def __init__(self, perception: Perception) -> None:
+    def __init__(self, perception: Perceiver) -> None:
         self.perception = perception
 
     def triage(self, task: str) -> Triage | None:
@@ -161,8 +160,35 @@ class TriageOnly:
         return 0.0, ""
 
 
-def loop_perceiver(planner: Planner, perception: Perception | None) -> Perceiver | None:
+def loop_perceiver(planner: Planner, perception: Perceiver | None) -> Perceiver | None:
     """What the loop perceives with: everything for model planners, triage for scripts."""
     if perception is None:
         return None
     return TriageOnly(perception) if isinstance(planner, ScriptPlanner) else perception
+
+
+class LazyPerception:
+    """Loads the perception models on first use, in whichever thread needs them.
+
+    Loading takes about a second; the TUI prepares runs on its UI thread and
+    must not freeze there.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: Perception | None = None
+
+    def _get(self) -> Perception:
+        if self._loaded is None:
+            from agent.perception.perceiver import Perception
+
+            self._loaded = Perception.load()
+        return self._loaded
+
+    def triage(self, task: str) -> Triage | None:
+        return self._get().triage(task)
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        return self._get().injection_risk(frame, task)
+
+    def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
+        return self._get().locate(frame, text)

@@ -61,7 +61,9 @@ class TuiOptions:
         """What the task screen shows before the user changes anything."""
         settings = self.settings
         return RunRequest(task=self.task, planner=settings.planner, script=self.script,
-                          policy=settings.policy, sandbox=settings.sandbox)
+                          policy=settings.policy, sandbox=settings.sandbox,
+                          model=settings.model, base_url=settings.base_url or "",
+                          max_cost_usd=settings.max_cost_usd)
 
 
 class DeskhandApp(App[None]):

@@ -26,10 +26,13 @@ def tui(
     sandbox: Annotated[str | None, typer.Option(help="auto, local, docker or fake.")] = None,
     script: Annotated[Path | None, typer.Option(help="Steps file for the script planner.",
                                                 exists=True, dir_okay=False)] = None,
-    planner: Annotated[str | None, typer.Option(help="script, anthropic or openai.")] = None,
+    planner: Annotated[str | None, typer.Option(
+        help="script, anthropic, openai or openai-cua.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for model planners.")] = None,
     base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible "
                                                  "servers, proxies).")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Stop when the estimated model cost "
+                                                   "in USD exceeds this.")] = None,
     task: Annotated[str, typer.Option(help="Task text to fill in.")] = "",
     approval_timeout: Annotated[float | None, typer.Option(
         help="Seconds an approval waits before it is denied [120].")] = None,
@@ -42,7 +45,8 @@ def tui(
                                  param_hint="--graphics")
     settings = Settings().with_overrides(db=db, policy=policy, sandbox=sandbox,
                                          planner=planner, model=model, base_url=base_url,
-                                         approval_timeout_s=approval_timeout)
+                                         approval_timeout_s=approval_timeout,
+                                         max_cost_usd=max_cost)
     _run_app(settings, attach=attach, script=script, task=task,
              graphics=detect_graphics(graphics))
 

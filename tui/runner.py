@@ -20,7 +20,15 @@ from typing import Protocol, get_args
 from agent import assemble
 from agent.approvals import ApprovalRequest, Approver, BrokerApprover, BrokerLog
 from agent.errors import ConfigError
-from agent.loop import AgentLoop, AuditRecorder, LoopConfig, PolicyEngine, Reporter, RunSummary
+from agent.loop import (
+    AgentLoop,
+    AuditRecorder,
+    LoopConfig,
+    Perceiver,
+    PolicyEngine,
+    Reporter,
+    RunSummary,
+)
 from agent.planners.base import Planner
 from agent.settings import SandboxKind, Settings
 from audit.records import ApprovalAnswer
@@ -68,6 +76,9 @@ class RunRequest:
     script: Path | None = None
     policy: str = "default"
     sandbox: str = "auto"
+    model: str = ""
+    base_url: str = ""
+    max_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,7 @@ class PreparedRun:
     planner: Planner
     policy: PolicyEngine
     settings: Settings
+    perceiver: Perceiver | None = None
 
 
 @dataclass(slots=True)
@@ -116,13 +128,17 @@ def prepare_run(request: RunRequest, settings: Settings) -> PreparedRun:
     if request.sandbox not in SANDBOXES:
         raise ConfigError(f"unknown sandbox {request.sandbox!r}")
     chosen = settings.with_overrides(planner=request.planner, policy=request.policy or None,
-                                     sandbox=request.sandbox)
-    planner = assemble.make_planner(chosen, request.script)
+                                     sandbox=request.sandbox, model=request.model or None,
+                                     base_url=request.base_url or None,
+                                     max_cost_usd=request.max_cost_usd)
+    perception = assemble.make_perception(chosen)
+    planner = assemble.make_planner(chosen, request.script, locator=perception)
     task = request.task.strip() or _script_task(planner)
     if not task:
         raise ConfigError("say what to do: a task, or a script that brings one")
     policy = assemble.load_policy_named(chosen.policy)
-    return PreparedRun(task=task, planner=planner, policy=policy, settings=chosen)
+    return PreparedRun(task=task, planner=planner, policy=policy, settings=chosen,
+                       perceiver=assemble.loop_perceiver(planner, perception))
 
 
 def _script_task(planner: Planner) -> str:
@@ -143,7 +159,7 @@ def execute_run(prepared: PreparedRun, services: RunServices, reporter: Reporter
             approver=WatchedApprover(BrokerApprover(log, prompt=None), control),
             reporter=reporter, config=loop_config(settings),
             session_extra=assemble.session_extra(box, settings),
-            should_stop=control.stop.is_set,
+            should_stop=control.stop.is_set, perceiver=prepared.perceiver,
         )
         return loop.run(prepared.task)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input, Select
 from typer.testing import CliRunner
 
 from agent.cli import app as deskhand
@@ -45,3 +46,23 @@ async def test_the_app_opens_on_its_first_screen_and_ctrl_q_quits(
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+@pytest.mark.anyio
+async def test_the_task_screen_offers_model_base_url_and_cost_for_model_planners(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path))
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TaskScreen)
+        model = screen.query_one("#task-model", Input)
+        assert model.disabled, "a script planner has no model to pick"
+        screen.query_one("#task-planner", Select).value = "openai"
+        await pilot.pause()
+        assert not model.disabled
+        model.value = "qwen2.5-vl"
+        screen.query_one("#task-base-url", Input).value = "http://127.0.0.1:8000/v1"
+        screen.query_one("#task-max-cost", Input).value = "0.25"
+        request = screen.request()
+    assert (request.planner, request.model, request.base_url, request.max_cost_usd) == (
+        "openai", "qwen2.5-vl", "http://127.0.0.1:8000/v1", 0.25)

@@ -59,6 +59,20 @@ class TaskScreen(Screen[None]):
                                 id="task-script")
             with Horizontal(classes="field-row"):
                 with Vertical(classes="field wide"):
+                    yield Label("Model", classes="field-label")
+                    yield Input(defaults.model, placeholder="planner's default",
+                                id="task-model")
+                with Vertical(classes="field wide"):
+                    yield Label("Base URL", classes="field-label")
+                    yield Input(defaults.base_url, placeholder="http://localhost:8000/v1",
+                                id="task-base-url")
+                with Vertical(classes="field"):
+                    yield Label("Max cost (USD)", classes="field-label")
+                    yield Input("" if defaults.max_cost_usd is None else
+                                f"{defaults.max_cost_usd:g}", placeholder="no limit",
+                                type="number", id="task-max-cost")
+            with Horizontal(classes="field-row"):
+                with Vertical(classes="field wide"):
                     yield Label("Policy (profile name or file)", classes="field-label")
                     yield Input(defaults.policy, id="task-policy",
                                 suggester=SuggestFromList(shipped_profiles()))
@@ -97,12 +111,16 @@ class TaskScreen(Screen[None]):
     def request(self) -> RunRequest:
         """The form as a :class:`~tui.runner.RunRequest`."""
         script = self.query_one("#task-script", Input).value.strip()
+        max_cost = self.query_one("#task-max-cost", Input).value.strip()
         return RunRequest(
             task=self.query_one("#task-text", Input).value,
             planner=str(self.query_one("#task-planner", Select).value),
             script=Path(script).expanduser() if script else None,
             policy=self.query_one("#task-policy", Input).value.strip(),
             sandbox=str(self.query_one("#task-sandbox", Select).value),
+            model=self.query_one("#task-model", Input).value.strip(),
+            base_url=self.query_one("#task-base-url", Input).value.strip(),
+            max_cost_usd=float(max_cost) if max_cost else None,
         )
 
     def show_error(self, text: str) -> None:
@@ -114,3 +132,5 @@ class TaskScreen(Screen[None]):
     def _show_script_field(self) -> None:
         is_script = self.query_one("#task-planner", Select).value == "script"
         self.query_one("#task-script", Input).disabled = not is_script
+        for model_field in ("#task-model", "#task-base-url", "#task-max-cost"):
+            self.query_one(model_field, Input).disabled = is_script
