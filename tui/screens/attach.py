@@ -3,16 +3,13 @@ terminals and answer their approvals from here."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from audit.records import SessionRecord
+from tui.screens.approving import ApprovingScreen
 from tui.store import TuiStore
 from tui.widgets.approval_queue import ApprovalQueue, Approver
 from tui.widgets.frame_view import Picture, make_frame_view
@@ -23,14 +20,8 @@ RUNNING_COLUMNS = ("session", "started", "steps", "task")
 RUNNING_POLL_S = 1.0
 
 
-class AttachScreen(Screen[None]):
+class AttachScreen(ApprovingScreen):
     """Runs in progress in the database, their latest frame, and the approval queue."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "approve", "Approve once"),
-        Binding("s", "approve_session", "Allow rule for session"),
-        Binding("d", "deny", "Deny"),
-    ]
 
     def __init__(self, store: TuiStore, approver: Approver, *, graphics: str = "halfblock",
                  poll_s: float = 0.2, db_name: str = "") -> None:
@@ -85,11 +76,3 @@ class AttachScreen(Screen[None]):
         view.show(Picture(key=sha, image=image)  # type: ignore[attr-defined]
                   if image is not None and sha else None)
 
-    def action_approve(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=True, scope="once")
-
-    def action_approve_session(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=True, scope="session")
-
-    def action_deny(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=False)

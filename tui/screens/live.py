@@ -9,7 +9,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
@@ -17,6 +16,7 @@ from agent.loop import RunSummary
 from tui.imaging import decode_png
 from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
 from tui.runner import PreparedRun, RunControl, RunServices, execute_run
+from tui.screens.approving import ApprovingScreen
 from tui.store import TuiStore
 from tui.widgets.approval_queue import ApprovalQueue, Approver
 from tui.widgets.badges import outcome_text
@@ -25,13 +25,10 @@ from tui.widgets.frame_view import Picture, make_frame_view
 from tui.widgets.timeline import StepTimeline
 
 
-class LiveScreen(Screen[None]):
+class LiveScreen(ApprovingScreen):
     """Watch one run and answer its approvals."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "approve", "Approve once"),
-        Binding("s", "approve_session", "Allow rule for session"),
-        Binding("d", "deny", "Deny"),
         Binding("x", "stop_run", "Stop run"),
         Binding("escape", "leave", "Back"),
     ]
@@ -117,14 +114,6 @@ class LiveScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------------
 
-    def action_approve(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=True, scope="once")
-
-    def action_approve_session(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=True, scope="session")
-
-    def action_deny(self) -> None:
-        self.query_one(ApprovalQueue).answer(approved=False)
 
     def action_stop_run(self) -> None:
         """Stop the run: the loop ends it as interrupted at the next step."""
