@@ -96,7 +96,8 @@ def plain_display() -> Iterator[str]:
     env = {**os.environ, "DISPLAY": display}
     try:
         _wait_for_display(env)
-        procs.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
         procs.append(subprocess.Popen(["xterm"], env=env, stderr=subprocess.DEVNULL))
         time.sleep(1.0)
         yield display
