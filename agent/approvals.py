@@ -24,9 +24,9 @@ from typing import Protocol, TextIO
 
 from PIL import Image, ImageChops
 
-from agent.actions import Action, TypeText
 from audit.records import ApprovalAnswer, Scope
 from policies.decision import Decision
+from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
 
 # Pixels around each target point that must look the same as when approved.

@@ -17,7 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from agent.actions import (
+from agent.approvals import ApprovalRequest, Approver, frames_match_near
+from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
+from agent.planners.errors import PlannerError
+from audit.records import Outcome, ResultStatus, SessionInfo
+from policies.decision import Decision, PolicyContext, Triage
+from sandbox.actions import (
     OBSERVING_TYPES,
     Action,
     ActionError,
@@ -25,11 +30,6 @@ from agent.actions import (
     action_to_dict,
     validate_for_screen,
 )
-from agent.approvals import ApprovalRequest, Approver, frames_match_near
-from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
-from agent.planners.errors import PlannerError
-from audit.records import Outcome, ResultStatus, SessionInfo
-from policies.decision import Decision, PolicyContext, Triage
 from sandbox.base import ExecResult, Frame, Sandbox
 from sandbox.errors import ExecutorError, SandboxError
 

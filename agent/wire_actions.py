@@ -12,7 +12,7 @@ Three dialects are spoken here:
 
 Models see a scaled screenshot, so their coordinates pass through a
 :class:`CoordinateScaler`.  The ``*_from_*`` functions raise
-:class:`~agent.actions.ActionError` with a message meant for the model; the
+:class:`~sandbox.actions.ActionError` with a message meant for the model; the
 ``propose_*`` functions never raise: malformed output becomes
 ``ProposedAction(action=None, error=...)``.  The ``*_to_*`` functions render an
 action in a dialect (for display, fixtures and round trips) and raise
@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.actions import (
+from agent.planners.base import ProposedAction
+from sandbox.actions import (
     MAX_SCROLL_NOTCHES,
     Action,
     ActionError,
@@ -37,9 +38,8 @@ from agent.actions import (
     Scroll,
     parse_action,
 )
-from agent.keys import UnknownKeyError, normalize_key, parse_combo
-from agent.planners.base import ProposedAction
 from sandbox.base import Size
+from sandbox.keys import UnknownKeyError, normalize_key, parse_combo
 
 Json = dict[str, Any]
 

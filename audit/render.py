@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.actions import ActionError, parse_action
+from sandbox.actions import ActionError, parse_action
 
 MARK_COLOR = (255, 40, 90)
 CAPTION_BACKGROUND = (20, 20, 28)

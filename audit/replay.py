@@ -25,11 +25,11 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from agent.actions import ActionError, parse_action
 from audit.frames import open_png
 from audit.log import AuditLog
 from audit.records import SessionRecord, StepRecord
 from audit.render import describe, draw_marks, marks_for
+from sandbox.actions import ActionError, parse_action
 from sandbox.base import Sandbox
 
 STATUS_COLORS = {"done": "green", "denied": "red", "invalid": "yellow", "error": "red",

@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.actions import Action, Key, TypeText
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, LoopConfig, StepReport
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.actions import Action, Key, TypeText
 from sandbox.base import Sandbox, Size
 
 NAIVE_SLEEP_S = 2.0

@@ -13,9 +13,9 @@ import statistics
 import time
 from typing import Any
 
-from agent.actions import Action, parse_action
 from policies.decision import PolicyContext, Triage
 from policies.engine import Policy, load_profile
+from sandbox.actions import Action, parse_action
 
 # Roughly what an agent session looks like: mostly looking and pointing,
 # some typing and keys, a few actions that rules single out.

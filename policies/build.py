@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from agent.keys import parse_combo
 from policies.conditions import (
     ActionIs,
     Condition,
@@ -25,6 +24,7 @@ from policies.conditions import (
 from policies.rules import Budgets, Rule
 from policies.schema import MatchSpec, PolicyFile, RegionSpec, RuleSpec
 from policies.source import FieldPath, PolicySource
+from sandbox.keys import parse_combo
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from agent.actions import ActionError, parse_action, validate_for_screen
 from policies.decision import PolicyContext, Triage
 from policies.engine import Policy, load_policy, load_profile, shipped_profiles
 from policies.errors import PolicyError
+from sandbox.actions import ActionError, parse_action, validate_for_screen
 
 EXIT_INVALID_POLICY = 1
 EXIT_USAGE = 2

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.actions import Action, Click, HoldKey, Key, MouseDown, MouseUp, TypeText
 from policies.decision import PolicyContext
 from policies.detectors import DETECTORS
 from policies.schema import RISK_LEVELS
+from sandbox.actions import Action, Click, HoldKey, Key, MouseDown, MouseUp, TypeText
 
 
 class Probe:

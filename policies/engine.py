@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from agent.actions import Action
 from policies.build import compile_source
 from policies.conditions import Probe, Region
 from policies.decision import Decision, Effect, PolicyContext
@@ -32,6 +31,7 @@ from policies.errors import PolicyError, UnknownProfileError
 from policies.explanation import ConditionTrace, Explanation, RuleTrace
 from policies.rules import BudgetCheck, Budgets, Rule
 from policies.source import read_source
+from sandbox.actions import Action
 
 DEFAULT_DENY_REASON = "no rule allows this action (default deny)"
 _PROFILES = resources.files("policies").joinpath("profiles")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.actions import Action, TypeText
 from policies.conditions import Condition, Probe
 from policies.decision import Effect, PolicyContext
+from sandbox.actions import Action, TypeText
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ the rule applies to everything); within a list any one item is enough.
 rule not apply.  A list of one may be written without brackets.
 
 ``actions``
-    action types (``click``, ``type``, ``key`` ...; see ``agent/actions.py``).
+    action types (``click``, ``type``, ``key`` ...; see ``sandbox/actions.py``).
 ``text``
     regular expressions searched in the text of a ``type`` action.
 ``detectors``
@@ -26,7 +26,7 @@ rule not apply.  A list of one may be written without brackets.
     typed text.  ``secret: true`` on the rule marks matched text secret.
 ``keys``
     key combinations such as ``ctrl+alt+f1`` in any spelling
-    :mod:`agent.keys` knows.  A combo matches a ``key``/``hold_key`` action
+    :mod:`sandbox.keys` knows.  A combo matches a ``key``/``hold_key`` action
     that presses all of its keys, in any order and with any extra keys — so
     ``alt+f4`` also catches ``ctrl+alt+f4``: a deny cannot be dodged by adding
     shift, and an allow by combo is correspondingly broad.
@@ -59,9 +59,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from agent.actions import Action
-from agent.keys import UnknownKeyError, parse_combo
 from policies.detectors import DETECTORS
+from sandbox.actions import Action
+from sandbox.keys import UnknownKeyError, parse_combo
 
 
 def _action_types() -> frozenset[str]:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from agent.actions import Action
+from sandbox.actions import Action
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import docker
 
-from agent.actions import Key, TypeText
+from sandbox.actions import Key, TypeText
 from sandbox.build import BuildOptions, SilentProgress, build_image
 from sandbox.cli import default_cache_dir
 from sandbox.docker import DockerSandbox, DockerSandboxConfig

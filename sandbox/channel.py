@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from agent.actions import OBSERVING_TYPES, Action, action_to_dict
+from sandbox.actions import OBSERVING_TYPES, Action, action_to_dict
 from sandbox.base import CheckResult, ExecResult, Frame, SettleReport
 from sandbox.errors import ExecutorError, ExecutorTimeout, SandboxCrashed, SandboxError
 

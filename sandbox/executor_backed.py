@@ -10,7 +10,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from typing import Any, Self
 
-from agent.actions import Action
+from sandbox.actions import Action
 from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
 from sandbox.channel import (
     ExecutorChannel,

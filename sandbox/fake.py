@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
-from agent.actions import (
+from sandbox.actions import (
     Action,
     Click,
     CursorPosition,

@@ -27,11 +27,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from agent.actions import Action, Click, Drag, Key, Point, TypeText, action_to_dict
 from agent.settings import Settings
 from audit.log import AuditLog
 from audit.records import Outcome, SessionInfo
 from policies.decision import Decision
+from sandbox.actions import Action, Click, Drag, Key, Point, TypeText, action_to_dict
 from sandbox.base import Size
 from sandbox.fake import FakeSandbox
 from tui.app import DeskhandApp, TuiOptions

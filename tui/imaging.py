@@ -20,7 +20,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from agent.actions import Action, Click, Drag, Point, Scroll
+from sandbox.actions import Action, Click, Drag, Point, Scroll
 
 UPPER_HALF = "▀"
 MARKER_RGB = (255, 64, 64)

@@ -16,9 +16,9 @@ from typing import Protocol
 
 from PIL import Image
 
-from agent.actions import Action, ActionError, parse_action
 from audit.errors import AuditError
 from audit.records import ApprovalRequest, Scope, SessionRecord, StepRecord
+from sandbox.actions import Action, ActionError, parse_action
 
 log = logging.getLogger(__name__)
 

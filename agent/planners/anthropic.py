@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import anthropic
 
-from agent.actions import CursorPosition, Zoom
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
 from agent.planners.errors import (
     PlannerAuthError,
@@ -46,6 +45,7 @@ from agent.planners.screenshots import (
     recommended_model_size,
 )
 from agent.wire_actions import ANTHROPIC_TOOL_ACTIONS, CoordinateScaler, propose_from_anthropic
+from sandbox.actions import CursorPosition, Zoom
 from sandbox.base import Frame, Size
 
 log = logging.getLogger(__name__)

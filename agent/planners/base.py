@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from agent.actions import Action
+from sandbox.actions import Action
 from sandbox.base import Frame
 
 

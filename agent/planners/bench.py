@@ -26,7 +26,6 @@ from typing import Any
 
 from PIL import Image
 
-from agent.actions import Click
 from agent.planners.anthropic import (
     DEFAULT_MAX_SCREENSHOTS,
     DEFAULT_SCREENSHOT_CHUNK,
@@ -35,6 +34,7 @@ from agent.planners.anthropic import (
     screenshot_tokens,
 )
 from agent.planners.base import ActionOutcome, Observation
+from sandbox.actions import Click
 from sandbox.base import Frame, Size
 
 STEPS = 30

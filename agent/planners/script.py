@@ -38,11 +38,11 @@ from typing import Any, Literal, Protocol
 
 import yaml
 
-from agent.actions import Action, ActionError, Click, MouseButton, Wait, parse_action
 from agent.errors import ScriptError
-from agent.keys import UnknownKeyError, parse_combo
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
+from sandbox.actions import Action, ActionError, Click, MouseButton, Wait, parse_action
 from sandbox.base import Frame
+from sandbox.keys import UnknownKeyError, parse_combo
 
 
 class TextLocator(Protocol):

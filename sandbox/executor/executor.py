@@ -424,7 +424,7 @@ PRINTABLE_KEYS = frozenset(
 
 
 def keysym_for_key(name: str) -> int:
-    """The X keysym of one canonical deskhand key name (see agent/keys.py)."""
+    """The X keysym of one canonical deskhand key name (see sandbox/keys.py)."""
     if name in PRINTABLE_KEYS:
         return ord(name)  # ASCII keysyms equal their code points
     if name in MEDIA_KEYSYMS:

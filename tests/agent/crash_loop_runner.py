@@ -13,12 +13,12 @@ import itertools
 import sys
 from pathlib import Path
 
-from agent.actions import Action, Key, TypeText
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, LoopConfig
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.actions import Action, Key, TypeText
 from sandbox.base import ExecResult, Size
 from sandbox.fake import FakeSandbox
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import Click
 from agent.approvals import BrokerApprover
 from agent.assemble import LazyPerception
 from agent.loop import AgentLoop, LoopConfig
 from agent.planners.script import ScriptPlanner, load_script
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.actions import Click
 from sandbox.local import LocalSandbox
 
 pytestmark = pytest.mark.x11

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import TypeText
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, LoopConfig
 from agent.perception.perceiver import Perception
@@ -21,6 +20,7 @@ from agent.perception.screen import read_lines
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.actions import TypeText
 from sandbox.local import LocalSandbox
 
 pytestmark = pytest.mark.x11

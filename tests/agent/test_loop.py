@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.actions import (
+from agent.approvals import ApprovalRequest, BrokerApprover
+from agent.loop import AgentLoop, LoopConfig
+from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
+from audit.log import AuditLog
+from audit.records import ApprovalAnswer
+from audit.verify import verify
+from policies import load_profile
+from sandbox.actions import (
     Action,
     ActionError,
     Click,
@@ -21,13 +28,6 @@ from agent.actions import (
     parse_action,
     validate_for_screen,
 )
-from agent.approvals import ApprovalRequest, BrokerApprover
-from agent.loop import AgentLoop, LoopConfig
-from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
-from audit.log import AuditLog
-from audit.records import ApprovalAnswer
-from audit.verify import verify
-from policies import load_profile
 from sandbox.base import Size
 from sandbox.fake import FakeSandbox
 

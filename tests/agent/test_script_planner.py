@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import Click, Drag, Key, Screenshot, Scroll, TypeText, Wait, Zoom
 from agent.errors import ScriptError
 from agent.planners.base import Observation
 from agent.planners.script import ScriptPlanner, load_script
+from sandbox.actions import Click, Drag, Key, Screenshot, Scroll, TypeText, Wait, Zoom
 from sandbox.base import Frame
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image, ImageStat
 from rich.console import Console
 
-from agent.actions import Click, TypeText
 from audit import synthetic
 from audit.export import export_gif, export_html
 from audit.log import AuditLog
 from audit.replay import TerminalReplay, frame_difference, rerun
 from policies.decision import Decision
+from sandbox.actions import Click, TypeText
 from sandbox.fake import FakeSandbox
 
 MAX_HTML_BYTES = 5 * 1024 * 1024

@@ -8,7 +8,7 @@ import time
 import pytest
 from PIL import Image
 
-from agent.actions import Key, TypeText
+from sandbox.actions import Key, TypeText
 from sandbox.docker import DockerSandbox
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]

@@ -13,7 +13,7 @@ import docker
 import docker.errors
 import pytest
 
-from agent.actions import Screenshot
+from sandbox.actions import Screenshot
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.docker_hardening import DockerLimits, RunSpec, hardening_differences
 from sandbox.errors import SandboxError, SandboxStateError, SandboxUnavailable

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from agent.actions import MouseMove
+from sandbox.actions import MouseMove
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.docker_hardening import DockerLimits
 

@@ -7,7 +7,6 @@ from typing import Any
 import anthropic
 import pytest
 
-from agent.actions import Click, CursorPosition, Drag, Key, Point, TypeText, Zoom
 from agent.planners.anthropic import (
     AnthropicPlanner,
     estimate_image_tokens,
@@ -21,6 +20,7 @@ from agent.planners.errors import (
     PlannerUnavailable,
 )
 from agent.planners.screenshots import HIDDEN_SCREENSHOT
+from sandbox.actions import Click, CursorPosition, Drag, Key, Point, TypeText, Zoom
 from sandbox.base import Size
 from tests.planners.conftest import SECRET_KEY, make_frame, observe
 from tests.planners.loopback import (

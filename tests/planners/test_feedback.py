@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent.actions import TypeText
 from agent.planners.base import ActionOutcome, ProposedAction
 from agent.planners.feedback import NOT_RUN, describe_outcome, feedback_for, match_outcomes
+from sandbox.actions import TypeText
 
 A, B, C = (ProposedAction(TypeText(text=t), call_id=f"id_{t}") for t in "abc")
 

@@ -7,13 +7,13 @@ from typing import Any
 import openai
 import pytest
 
-from agent.actions import Click, Key, TypeText
 from agent.planners.base import ActionOutcome
 from agent.planners.errors import PlannerUnavailable
 from agent.planners.openai import OpenAIChatPlanner
 from agent.planners.pricing import ModelPrice
 from agent.planners.screenshots import HIDDEN_SCREENSHOT
 from agent.wire_actions import CHAT_TOOLS
+from sandbox.actions import Click, Key, TypeText
 from sandbox.base import Size
 from tests.planners.conftest import SECRET_KEY, make_frame, observe
 from tests.planners.loopback import CHAT, LoopbackLLM, chat_completion, function_call

@@ -7,9 +7,9 @@ from typing import Any
 import openai
 import pytest
 
-from agent.actions import Click, Drag, Key, Point, Scroll, TypeText
 from agent.planners.base import ActionOutcome
 from agent.planners.openai import OpenAIComputerUsePlanner
+from sandbox.actions import Click, Drag, Key, Point, Scroll, TypeText
 from sandbox.base import Size
 from tests.planners.conftest import make_frame, observe
 from tests.planners.loopback import (

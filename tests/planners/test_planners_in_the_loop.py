@@ -7,7 +7,6 @@ from pathlib import Path
 import anthropic
 import openai
 
-from agent.actions import Click, Key, TypeText
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, LoopConfig, RunSummary
 from agent.planners.anthropic import AnthropicPlanner
@@ -15,6 +14,7 @@ from agent.planners.base import Planner
 from agent.planners.openai import OpenAIComputerUsePlanner
 from audit.log import AuditLog
 from policies.engine import load_profile
+from sandbox.actions import Click, Key, TypeText
 from sandbox.base import Size
 from sandbox.fake import FakeSandbox
 from tests.planners.loopback import (

@@ -10,7 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.actions import (
+from agent.planners.screenshots import recommended_model_size
+from agent.wire_actions import (
+    CoordinateScaler,
+    WireError,
+    action_from_anthropic,
+    action_from_chat,
+    action_from_openai,
+    action_to_anthropic,
+    action_to_openai,
+    calls_in_text,
+    propose_from_anthropic,
+    propose_from_chat,
+    propose_from_openai,
+)
+from sandbox.actions import (
     Action,
     Click,
     CursorPosition,
@@ -26,20 +40,6 @@ from agent.actions import (
     TypeText,
     Wait,
     Zoom,
-)
-from agent.planners.screenshots import recommended_model_size
-from agent.wire_actions import (
-    CoordinateScaler,
-    WireError,
-    action_from_anthropic,
-    action_from_chat,
-    action_from_openai,
-    action_to_anthropic,
-    action_to_openai,
-    calls_in_text,
-    propose_from_anthropic,
-    propose_from_chat,
-    propose_from_openai,
 )
 from sandbox.base import Size
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent.actions import Action, parse_action
 from policies import Policy, PolicyContext, Triage, load_policy, load_profile, parse_policy
 from policies.conditions import Probe
 from policies.engine import DEFAULT_DENY_REASON
 from policies.rules import Rule
+from sandbox.actions import Action, parse_action
 
 
 def ctx(**fields: Any) -> PolicyContext:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.actions import parse_action, validate_for_screen
 from policies import PolicyContext, Triage, load_profile, shipped_profiles
+from sandbox.actions import parse_action, validate_for_screen
 
 GOLDEN = Path(__file__).with_name("golden.yaml")
 CASES: list[dict[str, Any]] = yaml.safe_load(GOLDEN.read_text(encoding="utf-8"))

@@ -8,7 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.actions import (
+from policies import Policy, PolicyContext, Triage, load_profile, shipped_profiles
+from policies.conditions import Probe
+from policies.engine import DEFAULT_DENY_REASON
+from policies.rules import Rule
+from sandbox.actions import (
     Action,
     ActionError,
     Click,
@@ -28,11 +32,7 @@ from agent.actions import (
     action_to_dict,
     parse_action,
 )
-from agent.keys import CANONICAL_KEYS, MODIFIERS
-from policies import Policy, PolicyContext, Triage, load_profile, shipped_profiles
-from policies.conditions import Probe
-from policies.engine import DEFAULT_DENY_REASON
-from policies.rules import Rule
+from sandbox.keys import CANONICAL_KEYS, MODIFIERS
 
 WIDTH, HEIGHT = 1280, 800
 PROFILES = {name: load_profile(name) for name in shipped_profiles()}

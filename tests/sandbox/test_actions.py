@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.actions import (
+from sandbox.actions import (
     Click,
     CursorPosition,
     Drag,

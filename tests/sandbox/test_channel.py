@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import CursorPosition, MouseMove
+from sandbox.actions import CursorPosition, MouseMove
 from sandbox.channel import (
     ExecutorChannel,
     SettleDefaults,

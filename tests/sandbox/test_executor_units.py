@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.actions import (
+from sandbox.actions import (
     MAX_DRAG_POINTS,
     MAX_HOLD_SECONDS,
     MAX_KEY_REPEAT,
@@ -33,9 +33,9 @@ from agent.actions import (
     Zoom,
     action_to_dict,
 )
-from agent.keys import CANONICAL_KEYS
 from sandbox.channel import SettleDefaults
 from sandbox.executor import executor as ex
+from sandbox.keys import CANONICAL_KEYS
 
 _u32 = struct.Struct(">I")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import Screenshot
+from sandbox.actions import Screenshot
 from sandbox.base import Sandbox, Size
 from sandbox.errors import SandboxCrashed, SandboxStateError, SandboxUnavailable
 from sandbox.executor import EXECUTOR_FILE

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.actions import Click
+from sandbox.actions import Click
 from sandbox.local import LocalSandbox
 
 pytestmark = [pytest.mark.x11, pytest.mark.slow]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.actions import Key, TypeText
+from sandbox.actions import Key, TypeText
 from sandbox.local import LocalSandbox
 
 pytestmark = pytest.mark.x11

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from rich.color import Color
 
-from agent.actions import Click, Drag, Point, TypeText
+from sandbox.actions import Click, Drag, Point, TypeText
 from tui.imaging import (
     MARKER_RGB,
     PATH_RGB,

@@ -19,12 +19,12 @@ import pytest
 from PIL import Image
 from textual.pilot import Pilot
 
-from agent.actions import Click, TypeText, action_to_dict
 from agent.loop import StepReport
 from agent.planners.base import Turn, Usage
 from audit.log import AuditLog
 from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord
 from policies.decision import Decision
+from sandbox.actions import Click, TypeText, action_to_dict
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
 from tests.tui.conftest import make_settings

@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
 
-from agent.actions import Action
+from sandbox.actions import Action
 from tui.imaging import HalfBlockPainter, downscale, draw_action, fit_cells
 
 GRAPHICS_MAX_WIDTH = 960

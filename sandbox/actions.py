@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.keys import UnknownKeyError, normalize_key
+from sandbox.keys import UnknownKeyError, normalize_key
 
 MAX_TEXT_CHARS = 4000
 MAX_WAIT_SECONDS = 30.0

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.keys import UnknownKeyError, normalize_key, parse_combo
+from sandbox.keys import UnknownKeyError, normalize_key, parse_combo
 
 
 @pytest.mark.parametrize(

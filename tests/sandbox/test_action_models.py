@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.actions import (
+from sandbox.actions import (
     MAX_TEXT_CHARS,
     ActionError,
     Click,
