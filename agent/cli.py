@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from agent import assemble
-from agent.approvals import BrokerApprover, TerminalPrompt, stdin_is_terminal
-from agent.console import ConsoleReporter, print_summary
+from agent import runs
+from agent.approvals import TerminalPrompt, stdin_is_terminal
+from agent.console import print_summary
 from agent.errors import DeskhandError
-from agent.loop import AgentLoop, LoopConfig, RunSummary
+from agent.loop import RunSummary
+from agent.registry import PLANNERS, SANDBOXES
 from agent.settings import Settings
 
 EXIT_FAILED = 1
@@ -49,16 +50,15 @@ _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
 def run(
     task: Annotated[str | None, typer.Argument(help="What to do, in words. "
                                                "Scripts bring their own task.")] = None,
-    planner: Annotated[str, typer.Option(
-        help="script (steps from --script), anthropic (Claude computer use), openai "
-             "(an OpenAI-compatible vision model: vLLM, Ollama, llama.cpp) or openai-cua "
-             "(OpenAI computer use on the Responses API).")] = "script",
+    planner: Annotated[str, typer.Option(help=PLANNERS.help() + ".")] = "script",
     script: Annotated[Path | None, typer.Option(help="Steps file for --planner script.",
                                                 exists=True, dir_okay=False)] = None,
     policy: Annotated[str | None, typer.Option(help="Profile name (default, strict, observe) "
                                                "or a policy YAML file.")] = None,
     db: Annotated[Path | None, typer.Option(help="Audit database [~/.deskhand/audit.db].")] = None,
-    sandbox: Annotated[str | None, typer.Option(help="auto, local, docker or fake.")] = None,
+    sandbox: Annotated[str | None, typer.Option(
+        help="auto (docker when an engine answers and the image is built, else local); "
+             + SANDBOXES.help() + ".")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen size, e.g. 1280x800.")] = None,
     watch: Annotated[bool, typer.Option(help="Docker: print how to watch over VNC.")] = False,
     network: Annotated[bool, typer.Option(help="Docker: give the desktop full network "
@@ -92,41 +92,16 @@ def run(
 
 def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
          on_terminal: bool) -> RunSummary:
-    from audit.log import AuditLog
+    from agent.console import ConsoleReporter
 
-    perception = assemble.make_perception(settings)
-    chosen_planner = assemble.make_planner(settings, script, locator=perception)
-    task_text = task or getattr(chosen_planner, "task", None) or ""
-    if not task_text:
-        raise typer.BadParameter("give a TASK to do (or a script with a task)")
-    policy = assemble.load_policy_named(settings.policy)
-    kind = assemble.choose_sandbox_kind(settings, lambda note: err.print(note))
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    with AuditLog.open(settings.db_path, redact=settings.secrets()) as log, \
-            assemble.make_sandbox(kind, settings, watch=watch) as box:
-        _announce(box, policy, settings)
-        prompt = TerminalPrompt() if on_terminal else None
-        loop = AgentLoop(
-            sandbox=box, planner=chosen_planner, policy=policy, audit=log,
-            approver=BrokerApprover(log, prompt=prompt), reporter=ConsoleReporter(out),
-            config=LoopConfig(max_turns=settings.max_steps,
-                              approval_timeout_s=settings.approval_timeout_s,
-                              action_deadline_s=settings.action_deadline_s,
-                              max_cost_usd=settings.max_cost_usd),
-            session_extra=assemble.session_extra(box, settings),
-            perceiver=assemble.loop_perceiver(chosen_planner, perception),
-        )
-        return loop.run(task_text)
-
-
-def _announce(box: Any, policy: Any, settings: Settings) -> None:
-    out.print(f"deskhand: {box.kind} sandbox {box.size}, policy {policy.name} "
-              f"({policy.sha256[:12]}), log {settings.db_path}")
-    viewer = box.viewer
-    if viewer is not None:
-        mode = "view-only" if viewer.view_only else "interactive"
-        out.print(f"  watch over VNC ({mode}): vncviewer {viewer.host}::{viewer.port}  "
-                  f"password: {viewer.password}")
+    plan = runs.plan_run(settings, task=task, script=script)
+    options = runs.RunOptions(reporter=ConsoleReporter(out), watch=watch,
+                              prompt=TerminalPrompt() if on_terminal else None,
+                              note=lambda note: err.print(note))
+    with runs.open_run(plan, options) as run:
+        for line in runs.describe_run(run.sandbox, plan.policy, settings):
+            out.print(line)
+        return run.loop.run(plan.task)
 
 
 def _exit_code(summary: RunSummary) -> int:
@@ -158,7 +133,19 @@ def _guarded(work: Any) -> Any:
 
 def _register_commands() -> None:
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+        module = importlib.import_module(name)
+        if name == "audit.cli":
+            module.register(app, open_sandbox=_open_sandbox)
+        else:
+            module.register(app)
+
+
+def _open_sandbox(kind: str, size: Any) -> Any:
+    """A fresh sandbox for ``replay --rerun``, built like a run's."""
+    from agent.registry import SandboxInputs
+
+    settings = Settings().with_overrides(screen=str(size))
+    return runs.build_sandbox(kind, SandboxInputs(settings=settings, size=size))
 
 
 _register_commands()

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
-from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
+from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
-from audit.records import Outcome, ResultStatus, SessionInfo
+from audit.records import Outcome, ResultStatus, SessionInfo, Usage
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.actions import (
     OBSERVING_TYPES,

@@ -9,12 +9,10 @@ Provider API keys are read here and nowhere else; they travel as
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-SandboxKind = Literal["auto", "local", "docker", "fake"]
 
 
 class Settings(BaseSettings):
@@ -25,14 +23,16 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".deskhand")
     db: Path | None = None
     policy: str = "default"
-    sandbox: SandboxKind = "auto"
+    sandbox: str = "auto"
+    """``auto`` or a name in :data:`agent.registry.SANDBOXES`."""
     screen: str = "1280x800"
     network: bool = False
     approval_timeout_s: float = 120.0
     max_steps: int = 200
     action_deadline_s: float = 30.0
 
-    planner: Literal["script", "anthropic", "openai", "openai-cua"] = "script"
+    planner: str = "script"
+    """A name in :data:`agent.registry.PLANNERS`."""
     model: str = ""
     base_url: str | None = None
     max_cost_usd: float | None = None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +22,9 @@ from audit.chain import Head
 from audit.errors import AuditError
 from audit.log import AuditLog
 from audit.records import SessionRecord
+
+if TYPE_CHECKING:
+    from sandbox.base import Sandbox, Size
 
 EXIT_TAMPERED = 1
 EXIT_USAGE = 2
@@ -161,14 +165,15 @@ def replay_command(
 
 
 def _rerun(log: AuditLog, session: SessionRecord, kind: str) -> None:
-    from agent.assemble import make_sandbox
-    from agent.settings import Settings
     from audit.replay import rerun
+    from sandbox.base import Size
 
     if kind not in {"local", "docker"}:
         raise typer.BadParameter("choose local or docker", param_hint="--sandbox")
-    settings = Settings().with_overrides(screen=f"{session.screen_width}x{session.screen_height}")
-    with make_sandbox(kind, settings) as box:
+    if _front_end.open_sandbox is None:
+        raise typer.BadParameter("this front end runs no sandboxes", param_hint="--rerun")
+    size = Size(session.screen_width, session.screen_height)
+    with _front_end.open_sandbox(kind, size) as box:
         diffs = rerun(log, session.id, box)
     for diff in diffs:
         verdict = f"skipped: {diff.skipped}" if diff.skipped else (
@@ -198,8 +203,26 @@ def export_command(
                f"{stats.frames} frames)")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the audit commands to the ``deskhand`` app."""
+SandboxOpener = Callable[[str, "Size"], "Sandbox"]
+
+
+@dataclass(slots=True)
+class _FrontEnd:
+    """What the front end that registered these commands lends them."""
+
+    open_sandbox: SandboxOpener | None = None
+
+
+_front_end = _FrontEnd()
+
+
+def register(app: typer.Typer, *, open_sandbox: SandboxOpener | None = None) -> None:
+    """Add the audit commands to the ``deskhand`` app.
+
+    ``open_sandbox(kind, size)`` builds the fresh sandbox ``replay --rerun``
+    runs on; the audit package builds none itself (it sits below the wiring).
+    """
+    _front_end.open_sandbox = open_sandbox
     audit_app = typer.Typer(help="Check the audit log's integrity.", no_args_is_help=True)
     audit_app.command("verify")(verify_command)
     audit_app.command("head")(head_command)

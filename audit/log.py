@@ -31,7 +31,6 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import Connection, Engine
 
-from agent.planners.base import Usage
 from audit import framestore, reader, store
 from audit.chain import Head, HeadFile, head_path, read_head
 from audit.errors import AuditStateError, HeadMismatch, NotFound
@@ -48,6 +47,7 @@ from audit.records import (
     SessionInfo,
     SessionRecord,
     StepRecord,
+    Usage,
 )
 from audit.scrub import Scrubber, jsonable, mask_action
 from policies.decision import Decision

@@ -147,3 +147,14 @@ class EventRecord:
     kind: str
     data: dict[str, Any]
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a step's planner turn cost: tokens and an estimate in USD."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from agent.planners.base import Usage
-from audit.records import Outcome, SessionInfo
+from audit.records import Outcome, SessionInfo, Usage
 from policies.decision import Decision
 from sandbox.base import Frame
 

@@ -27,8 +27,7 @@ from typing import Any
 import docker
 
 from sandbox.actions import Key, TypeText
-from sandbox.build import BuildOptions, SilentProgress, build_image
-from sandbox.cli import default_cache_dir
+from sandbox.build import BuildOptions, SilentProgress, build_image, default_cache_dir
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 
 ONE_SHOT_SCREENSHOT = (

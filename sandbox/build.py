@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform
 import re
 import shutil
@@ -54,6 +55,12 @@ FALLBACK_APT_SOURCE = "deb http://deb.debian.org/debian {suite} main\n"
 # Written into the base's dpkg config, so later installs in the Dockerfile stay lean too.
 LEAN_DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-exclude=/usr/share/man/*",
                      "path-exclude=/usr/share/info/*")
+
+
+def default_cache_dir() -> Path:
+    """Where built wheels and contexts are kept between builds."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deskhand"
 
 
 def image_for(*, browser: bool) -> str:

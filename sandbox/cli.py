@@ -11,7 +11,6 @@ The Docker client is built here, at the edge, and passed down.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sandbox.build import BuildOptions, build_image, image_for
+from sandbox.build import BuildOptions, build_image, default_cache_dir, image_for
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxError, SandboxUnavailable
 from sandbox.manage import SandboxContainer, docker_ready, down, list_sandboxes, reap_strays
@@ -58,11 +57,6 @@ def docker_available(client_factory: ClientFactory = docker.from_env, *,
     """Whether the docker backend can run now: an engine answers and the image is built
     (:func:`sandbox.manage.docker_ready` also says why not)."""
     return docker_ready(client_factory, image=image)[0]
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "deskhand"
 
 
 class RichBuildProgress:

@@ -11,60 +11,24 @@ approval queue answers through the database.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, get_args
 
-from agent import assemble
-from agent.approvals import ApprovalRequest, Approver, BrokerApprover, BrokerLog
-from agent.errors import ConfigError
-from agent.loop import (
-    AgentLoop,
-    AuditRecorder,
-    LoopConfig,
-    Perceiver,
-    PolicyEngine,
-    Reporter,
-    RunSummary,
-)
-from agent.planners.base import Planner
-from agent.settings import SandboxKind, Settings
+from agent import runs
+from agent.approvals import ApprovalRequest, Approver
+from agent.loop import Reporter, RunSummary
+from agent.registry import PLANNERS as PLANNER_KINDS
+from agent.registry import SANDBOXES as SANDBOX_KINDS
+from agent.runs import RunPlan, RunServices
+from agent.settings import Settings
 from audit.records import ApprovalAnswer
-from sandbox.base import Sandbox
 
-# The choices the settings accept, so the task screen offers exactly those.
-PLANNERS: tuple[str, ...] = get_args(Settings.model_fields["planner"].annotation)
-SANDBOXES: tuple[str, ...] = get_args(SandboxKind)
+# The choices the task screen offers: exactly the registered kinds.
+PLANNERS: tuple[str, ...] = PLANNER_KINDS.names()
+SANDBOXES: tuple[str, ...] = ("auto", *SANDBOX_KINDS.names())
 
-
-class RunLog(AuditRecorder, BrokerLog, Protocol):
-    """What a run needs of the audit log: the recorder and the approval broker."""
-
-
-SandboxFactory = Callable[[str, Settings], Sandbox]
-LogOpener = Callable[[Path, list[str]], AbstractContextManager[RunLog]]
-
-
-def default_sandbox_factory(kind: str, settings: Settings) -> Sandbox:
-    """Build the sandbox the way ``deskhand run`` does."""
-    return assemble.make_sandbox(kind, settings)
-
-
-def default_log_opener(path: Path, redact: list[str]) -> AbstractContextManager[RunLog]:
-    """Open the audit log the way ``deskhand run`` does."""
-    from audit.log import AuditLog
-
-    return AuditLog.open(path, redact=redact)
-
-
-@dataclass(frozen=True, slots=True)
-class RunServices:
-    """The clients a run is built from; tests pass their own sandbox factory."""
-
-    make_sandbox: SandboxFactory = default_sandbox_factory
-    open_log: LogOpener = default_log_opener
+__all__ = ["PLANNERS", "SANDBOXES", "RunControl", "RunPlan", "RunRequest", "RunServices",
+           "WatchedApprover", "execute_run", "prepare_run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +43,6 @@ class RunRequest:
     model: str = ""
     base_url: str = ""
     max_cost_usd: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedRun:
-    """A request with its planner built and its policy loaded."""
-
-    task: str
-    planner: Planner
-    policy: PolicyEngine
-    settings: Settings
-    perceiver: Perceiver | None = None
 
 
 @dataclass(slots=True)
@@ -121,52 +74,20 @@ class WatchedApprover:
             self.control.waiting_session = None
 
 
-def prepare_run(request: RunRequest, settings: Settings) -> PreparedRun:
+def prepare_run(request: RunRequest, settings: Settings) -> RunPlan:
     """Build the planner and load the policy; raises on a bad request."""
-    if request.planner not in PLANNERS:
-        raise ConfigError(f"unknown planner {request.planner!r}")
-    if request.sandbox not in SANDBOXES:
-        raise ConfigError(f"unknown sandbox {request.sandbox!r}")
     chosen = settings.with_overrides(planner=request.planner, policy=request.policy or None,
                                      sandbox=request.sandbox, model=request.model or None,
                                      base_url=request.base_url or None,
                                      max_cost_usd=request.max_cost_usd)
-    perception = assemble.make_perception(chosen)
-    planner = assemble.make_planner(chosen, request.script, locator=perception)
-    task = request.task.strip() or _script_task(planner)
-    if not task:
-        raise ConfigError("say what to do: a task, or a script that brings one")
-    policy = assemble.load_policy_named(chosen.policy)
-    return PreparedRun(task=task, planner=planner, policy=policy, settings=chosen,
-                       perceiver=assemble.loop_perceiver(planner, perception))
+    return runs.plan_run(chosen, task=request.task, script=request.script)
 
 
-def _script_task(planner: Planner) -> str:
-    script = getattr(planner, "script", None)
-    return str(getattr(planner, "task", None) or getattr(script, "task", "") or "")
-
-
-def execute_run(prepared: PreparedRun, services: RunServices, reporter: Reporter,
+def execute_run(prepared: RunPlan, services: RunServices, reporter: Reporter,
                 control: RunControl) -> RunSummary:
     """Open the log and the sandbox, run the task, close both (worker thread)."""
-    settings = prepared.settings
-    kind = assemble.choose_sandbox_kind(settings, lambda _note: None)
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    with services.open_log(settings.db_path, settings.secrets()) as log, \
-            services.make_sandbox(kind, settings) as box:
-        loop = AgentLoop(
-            sandbox=box, planner=prepared.planner, policy=prepared.policy, audit=log,
-            approver=WatchedApprover(BrokerApprover(log, prompt=None), control),
-            reporter=reporter, config=loop_config(settings),
-            session_extra=assemble.session_extra(box, settings),
-            should_stop=control.stop.is_set, perceiver=prepared.perceiver,
-        )
-        return loop.run(prepared.task)
-
-
-def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings, as ``deskhand run`` sets them."""
-    return LoopConfig(max_turns=settings.max_steps,
-                      approval_timeout_s=settings.approval_timeout_s,
-                      action_deadline_s=settings.action_deadline_s,
-                      max_cost_usd=settings.max_cost_usd)
+    options = runs.RunOptions(
+        reporter=reporter, services=services, should_stop=control.stop.is_set,
+        wrap_approver=lambda inner: WatchedApprover(inner, control))
+    with runs.open_run(prepared, options) as run:
+        return run.loop.run(prepared.task)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import anthropic
 
-from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
+from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from agent.planners.errors import (
     PlannerAuthError,
     PlannerConfigError,
@@ -45,6 +45,7 @@ from agent.planners.screenshots import (
     recommended_model_size,
 )
 from agent.wire_actions import ANTHROPIC_TOOL_ACTIONS, CoordinateScaler, propose_from_anthropic
+from audit.records import Usage
 from sandbox.actions import CursorPosition, Zoom
 from sandbox.base import Frame, Size
 

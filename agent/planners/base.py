@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from audit.records import Usage
 from sandbox.actions import Action
 from sandbox.base import Frame
 
@@ -33,15 +34,6 @@ class ActionOutcome:
     output: dict[str, object] = field(default_factory=dict)
     frame: Frame | None = None
     call_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import openai
 
-from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
+from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from agent.planners.errors import (
     PlannerError,
     PlannerResponseError,
@@ -51,6 +51,7 @@ from agent.wire_actions import (
     propose_from_chat,
     propose_from_openai,
 )
+from audit.records import Usage
 from sandbox.base import Frame, Size
 
 log = logging.getLogger(__name__)

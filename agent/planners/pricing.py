@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.planners.base import Usage
+from audit.records import Usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.approvals import BrokerApprover
-from agent.assemble import LazyPerception
 from agent.loop import AgentLoop, LoopConfig
 from agent.planners.script import ScriptPlanner, load_script
+from agent.runs import LazyPerception
 from audit.log import AuditLog
 from policies.engine import load_profile
 from sandbox.actions import Click

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from agent.approvals import ApprovalRequest, BrokerApprover
 from agent.loop import AgentLoop, LoopConfig
-from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn, Usage
+from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
-from audit.records import ApprovalAnswer
+from audit.records import ApprovalAnswer, Usage
 from audit.verify import verify
 from policies import load_profile
 from sandbox.actions import (

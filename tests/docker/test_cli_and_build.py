@@ -24,9 +24,10 @@ from sandbox.build import (
     build_image,
     context_digest,
     debian_suite_of,
+    default_cache_dir,
     ensure_wheels,
 )
-from sandbox.cli import default_cache_dir, docker_available, register
+from sandbox.cli import docker_available, register
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxUnavailable
 from sandbox.manage import docker_ready

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from agent.planners.base import Usage
 from agent.planners.bench import run_benchmarks, session_frames, simulate
 from agent.planners.pricing import CLAUDE_PRICES, estimate_cost, price_for
 from agent.planners.screenshots import (
@@ -19,6 +18,7 @@ from agent.planners.screenshots import (
     images_to_hide,
     recommended_model_size,
 )
+from audit.records import Usage
 from sandbox.base import Size
 from tests.planners.conftest import make_frame
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from agent.registry import SandboxInputs
 from agent.settings import Settings
 from audit.log import AuditLog
-from sandbox.base import Sandbox, Size
+from sandbox.base import Sandbox
 from sandbox.fake import FakeSandbox
 from tui.app import DeskhandApp, TuiOptions
 from tui.runner import RunServices
@@ -38,9 +39,9 @@ class FakeSandboxes:
     def __init__(self) -> None:
         self.made: list[FakeSandbox] = []
 
-    def __call__(self, kind: str, settings: Settings) -> Sandbox:
+    def __call__(self, kind: str, inputs: SandboxInputs) -> Sandbox:
         assert kind == "fake", f"the tests run the fake sandbox, not {kind}"
-        box = FakeSandbox(size=Size.parse(settings.screen))
+        box = FakeSandbox(size=inputs.size)
         self.made.append(box)
         return box
 

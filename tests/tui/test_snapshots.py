@@ -20,9 +20,9 @@ from PIL import Image
 from textual.pilot import Pilot
 
 from agent.loop import StepReport
-from agent.planners.base import Turn, Usage
+from agent.planners.base import Turn
 from audit.log import AuditLog
-from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord
+from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord, Usage
 from policies.decision import Decision
 from sandbox.actions import Click, TypeText, action_to_dict
 from sandbox.base import Frame

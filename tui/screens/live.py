@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 from agent.loop import RunSummary
 from tui.imaging import decode_png
 from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
-from tui.runner import PreparedRun, RunControl, RunServices, execute_run
+from tui.runner import RunControl, RunPlan, RunServices, execute_run
 from tui.screens.approving import ApprovingScreen
 from tui.store import TuiStore
 from tui.widgets.approval_queue import ApprovalQueue, Approver
@@ -33,7 +33,7 @@ class LiveScreen(ApprovingScreen):
         Binding("escape", "leave", "Back"),
     ]
 
-    def __init__(self, store: TuiStore, approver: Approver, *, prepared: PreparedRun | None,
+    def __init__(self, store: TuiStore, approver: Approver, *, prepared: RunPlan | None,
                  services: RunServices | None = None, graphics: str = "halfblock",
                  poll_s: float = 0.2) -> None:
         super().__init__()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from agent.planners.base import Usage
+from audit.records import Usage
 
 
 class CostMeter(Static):

@@ -1,0 +1,253 @@
+"""The run builder: the one place a run is wired from settings.
+
+Every front end asks here instead of building planner, sandbox, perception,
+policy and log itself::
+
+    plan = plan_run(settings, task=task, script=script)     # raises on bad input
+    with open_run(plan, RunOptions(reporter=...)) as run:   # log + sandbox opened
+        summary = run.loop.run(plan.task)                   # both closed after
+
+:func:`plan_run` does everything that can fail on bad input (an unknown
+planner, a broken script or policy file) before anything starts, so a front
+end can report it at once.  :func:`open_run` opens the audit log and the
+sandbox and hands back a ready :class:`~agent.loop.AgentLoop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
+from agent.errors import ConfigError
+from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
+from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
+from agent.settings import Settings
+from policies.decision import Triage
+from sandbox.base import Frame, Sandbox, Size
+
+if TYPE_CHECKING:
+    from agent.perception.perceiver import Perception
+    from agent.planners.base import Planner
+
+Note = Callable[[str], None]
+
+
+class RunLog(AuditRecorder, BrokerLog, Protocol):
+    """What a run needs of the audit log: the recorder and the approval broker."""
+
+
+SandboxFactory = Callable[[str, SandboxInputs], Sandbox]
+LogOpener = Callable[[Path, list[str]], AbstractContextManager[RunLog]]
+
+
+def build_sandbox(kind: str, inputs: SandboxInputs) -> Sandbox:
+    """The registered sandbox of ``kind`` (already resolved from ``auto``)."""
+    return SANDBOXES.get(kind).build(inputs)
+
+
+def open_audit_log(path: Path, redact: list[str]) -> AbstractContextManager[RunLog]:
+    from audit.log import AuditLog
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return AuditLog.open(path, redact=redact)
+
+
+@dataclass(frozen=True, slots=True)
+class RunServices:
+    """The factories a run's clients come from; tests pass their own."""
+
+    make_sandbox: SandboxFactory = build_sandbox
+    open_log: LogOpener = open_audit_log
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """A run whose inputs were all checked: planner built, policy loaded."""
+
+    task: str
+    planner: Planner
+    policy: PolicyEngine
+    settings: Settings
+    perceiver: Perceiver | None = None
+
+
+def screen_size(settings: Settings) -> Size:
+    try:
+        return Size.parse(settings.screen)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_policy_named(name_or_path: str) -> PolicyEngine:
+    """A shipped profile by name, or a policy file by path."""
+    from policies import engine
+
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return engine.load_policy(path)
+    return engine.load_profile(name_or_path)
+
+
+def plan_run(settings: Settings, *, task: str | None = None,
+             script: Path | None = None) -> RunPlan:
+    """Build the planner and load the policy; raises :class:`ConfigError` on bad input."""
+    kind = PLANNERS.get(settings.planner)
+    if settings.sandbox != "auto":
+        SANDBOXES.get(settings.sandbox)
+    perception = LazyPerception() if settings.perception else None
+    planner = kind.build(PlannerInputs(settings=settings, size=screen_size(settings),
+                                       script=script, locator=perception))
+    task_text = (task or "").strip() or _script_task(planner)
+    if not task_text:
+        raise ConfigError("say what to do: give a TASK, or a script that brings one")
+    perceiver: Perceiver | None = perception
+    if perception is not None and not kind.follows_screen:
+        perceiver = TriageOnly(perception)
+    return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
+                   settings=settings, perceiver=perceiver)
+
+
+def _script_task(planner: Planner) -> str:
+    script = getattr(planner, "script", None)
+    return str(getattr(planner, "task", None) or getattr(script, "task", "") or "")
+
+
+def choose_sandbox_kind(settings: Settings, note: Note) -> str:
+    """Resolve ``auto``: Docker when an engine answers and the image is built, else local."""
+    if settings.sandbox != "auto":
+        return settings.sandbox
+    from sandbox.manage import docker_ready
+
+    ready, why = docker_ready()
+    if ready:
+        note("sandbox: docker (engine answers, image built)")
+        return "docker"
+    note(f"sandbox: local Xvfb ({why})")
+    return "local"
+
+
+def loop_config(settings: Settings) -> LoopConfig:
+    """The loop's limits from settings."""
+    return LoopConfig(max_turns=settings.max_steps,
+                      approval_timeout_s=settings.approval_timeout_s,
+                      action_deadline_s=settings.action_deadline_s,
+                      max_cost_usd=settings.max_cost_usd)
+
+
+def session_extra(box: Sandbox, settings: Settings,
+                  extra: dict[str, object] | None = None) -> dict[str, object]:
+    """What the session record says about the sandbox beyond its kind and size."""
+    return {
+        "image": getattr(box, "image", ""),
+        "network": bool(getattr(box, "network", False)),
+        "policy_source": settings.policy,
+        **(extra or {}),
+    }
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """How a front end wants its run: who reports, who answers, when to stop."""
+
+    reporter: Reporter | None = None
+    prompt: TerminalPrompt | None = None
+    wrap_approver: Callable[[Approver], Approver] = lambda approver: approver
+    should_stop: Callable[[], bool] = lambda: False
+    watch: bool = False
+    engine_url: str | None = None
+    note: Note = lambda _text: None
+    session_extra: dict[str, object] = field(default_factory=dict)
+    services: RunServices = field(default_factory=RunServices)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    """A wired run: the loop, and the log and sandbox it uses (open)."""
+
+    loop: AgentLoop
+    log: RunLog
+    sandbox: Sandbox
+
+
+@contextmanager
+def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenRun]:
+    """Open the audit log and the sandbox, yield the loop; close both after."""
+    options = options or RunOptions()
+    settings = plan.settings
+    kind = choose_sandbox_kind(settings, options.note)
+    inputs = SandboxInputs(settings=settings, size=screen_size(settings), watch=options.watch,
+                           engine_url=options.engine_url)
+    services = options.services
+    with services.open_log(settings.db_path, settings.secrets()) as log, \
+            services.make_sandbox(kind, inputs) as box:
+        approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
+        loop = AgentLoop(
+            sandbox=box, planner=plan.planner, policy=plan.policy, audit=log,
+            approver=approver, reporter=options.reporter, config=loop_config(settings),
+            session_extra=session_extra(box, settings, options.session_extra),
+            perceiver=plan.perceiver, should_stop=options.should_stop,
+        )
+        yield OpenRun(loop=loop, log=log, sandbox=box)
+
+
+# -- perception --------------------------------------------------------------
+
+
+class TriageOnly:
+    """Perception for planners that do not follow the screen: triage, no injection reading.
+
+    A script does not take instructions from the screen, so there is nothing
+    for injected text to steer; reading every frame would only slow it down.
+    """
+
+    def __init__(self, perception: Perceiver) -> None:
+        self.perception = perception
+
+    def triage(self, task: str) -> Triage | None:
+        return self.perception.triage(task)
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        return 0.0, ""
+
+
+class LazyPerception:
+    """Loads the perception models on first use, in whichever thread needs them.
+
+    Loading takes about a second; the TUI prepares runs on its UI thread and
+    must not freeze there.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: Perception | None = None
+
+    def _get(self) -> Perception:
+        if self._loaded is None:
+            from agent.perception.perceiver import Perception
+
+            self._loaded = Perception.load()
+        return self._loaded
+
+    def triage(self, task: str) -> Triage | None:
+        return self._get().triage(task)
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        return self._get().injection_risk(frame, task)
+
+    def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
+        return self._get().locate(frame, text)
+
+
+def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:
+    """The lines a front end prints when a run starts."""
+    lines = [f"deskhand: {box.kind} sandbox {box.size}, policy {policy.name} "
+             f"({policy.sha256[:12]}), log {settings.db_path}"]
+    viewer: Any = box.viewer
+    if viewer is not None:
+        mode = "view-only" if viewer.view_only else "interactive"
+        lines.append(f"  watch over VNC ({mode}): vncviewer {viewer.host}::{viewer.port}  "
+                     f"password: {viewer.password}")
+    return lines
