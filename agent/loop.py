@@ -27,7 +27,6 @@ from sandbox.actions import (
     Action,
     ActionError,
     TypeText,
-    action_to_dict,
     validate_for_screen,
 )
 from sandbox.base import ExecResult, Frame, Sandbox
@@ -48,7 +47,7 @@ class AuditRecorder(Protocol):
 
     def put_frame(self, frame: Frame) -> str: ...
 
-    def record_intent(self, session_id: str, *, index: int, action: dict[str, Any] | None,
+    def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
                       secret: bool) -> int: ...
@@ -320,7 +319,7 @@ class AgentLoop:
     def _record_intent(self, state: _RunState, index: int, action: Action,
                        proposed: ProposedAction, decision: Decision) -> int:
         return self.audit.record_intent(
-            state.session_id, index=index, action=action_to_dict(action),
+            state.session_id, index=index, action=action,
             proposed_raw=proposed.raw, validation_error=None, decision=decision,
             frame_before_sha256=state.frame.sha256, secret=decision.secret,
         )
@@ -330,7 +329,7 @@ class AgentLoop:
         action = proposed.action
         self.audit.record_intent(
             state.session_id, index=index,
-            action=action_to_dict(action) if action is not None else None,
+            action=action,
             proposed_raw=proposed.raw, validation_error=problem, decision=None,
             frame_before_sha256=state.frame.sha256, secret=False,
         )

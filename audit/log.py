@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -51,6 +51,7 @@ from audit.records import (
 )
 from audit.scrub import Scrubber, jsonable, mask_action
 from policies.decision import Decision
+from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
 
 INTERRUPTED_STEP = "the run stopped before this step finished"
@@ -83,8 +84,10 @@ class _Writes:
 class AuditLog:
     """A tamper-evident, replayable log in one SQLite file.  Open it with :meth:`open`."""
 
-    def __init__(self, engine: Engine, *, path: Path, redact: Sequence[str] = ()) -> None:
+    def __init__(self, engine: Engine, *, path: Path, redact: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock
         self._engine = engine
         self._writer = store.writer(engine)
         self._scrubber = Scrubber(secret for secret in redact if secret)
@@ -96,7 +99,7 @@ class AuditLog:
 
     @classmethod
     def open(cls, path: Path, *, redact: Sequence[str] = (),
-             engine: Engine | None = None) -> AuditLog:
+             engine: Engine | None = None, clock: Callable[[], float] = time.time) -> AuditLog:
         """Create or upgrade the database at ``path`` and close what dead runs left open.
 
         ``engine`` defaults to :func:`audit.store.make_engine` of ``path``.
@@ -110,7 +113,7 @@ class AuditLog:
         engine = engine if engine is not None else store.make_engine(path)
         with store.translated(path):
             migrate(engine)
-            log = cls(engine, path=path, redact=redact)
+            log = cls(engine, path=path, redact=redact, clock=clock)
             log._check_head_checkpoint()
             log._write_head()
             log.recover_dead_runs()
@@ -184,7 +187,7 @@ class AuditLog:
             "screen_width": info.screen_width, "screen_height": info.screen_height,
             "network": bool(info.network), "triage": jsonable(info.triage),
             "extra": jsonable(info.extra or {}), "pid": os.getpid(), "host": socket.gethostname(),
-            "started_at": time.time(), "ended_at": None, "outcome": None, "reason": None,
+            "started_at": self._clock(), "ended_at": None, "outcome": None, "reason": None,
         }
         with self._transaction() as tx:
             tx.create("session.start", "sessions", body, record_id=session_id)
@@ -196,7 +199,7 @@ class AuditLog:
             if tx.value("SELECT ended_at FROM sessions WHERE id = ?", session_id) is not None:
                 raise AuditStateError(f"session {session_id} has already ended")
             tx.update("session.end", "sessions", session_id,
-                      {"ended_at": time.time(), "outcome": outcome, "reason": reason})
+                      {"ended_at": self._clock(), "outcome": outcome, "reason": reason})
         self._locks.release(session_id)
 
     def recover_dead_runs(self) -> list[str]:
@@ -211,7 +214,7 @@ class AuditLog:
         return recovered
 
     def _interrupt_session(self, session_id: str) -> bool:
-        now = time.time()
+        now = self._clock()
         with self._transaction() as tx:
             if tx.value("SELECT ended_at FROM sessions WHERE id = ?", session_id) is not None:
                 return False
@@ -231,7 +234,7 @@ class AuditLog:
 
     # -- steps --------------------------------------------------------------------
 
-    def record_intent(self, session_id: str, *, index: int, action: dict[str, Any] | None,
+    def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
                       secret: bool) -> int:
@@ -243,9 +246,9 @@ class AuditLog:
         """
         secret = secret or bool(decision and decision.secret)
         body = _intent_body(session_id, index, action, proposed_raw, validation_error,
-                            decision, frame_before_sha256, secret)
-        if secret and action is not None and isinstance(action.get("text"), str):
-            self._scrubber.add(action["text"])
+                            decision, frame_before_sha256, secret, now=self._clock())
+        if secret and isinstance(action, TypeText):
+            self._scrubber.add(action.text)
         with self._transaction() as tx:
             return int(tx.create("step.intent", "steps", body))
 
@@ -256,7 +259,7 @@ class AuditLog:
         changes = {
             "status": status, "output": jsonable(output), "error": error,
             "frame_after_sha256": frame_after_sha256, "timings_ms": jsonable(timings_ms),
-            "usage": None if usage is None else asdict(usage), "finished_at": time.time(),
+            "usage": None if usage is None else asdict(usage), "finished_at": self._clock(),
         }
         with self._transaction() as tx:
             current = tx.value("SELECT status FROM steps WHERE id = ?", step_id)
@@ -267,7 +270,7 @@ class AuditLog:
     def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         """Record something that happened in a session besides its steps."""
         body = {"session_id": session_id, "kind": kind, "data": jsonable(data),
-                "at": time.time()}
+                "at": self._clock()}
         with self._transaction() as tx:
             tx.create("event", "events", body)
 
@@ -301,7 +304,7 @@ class AuditLog:
     def request_approval(self, step_id: int, *, frame_sha256: str, summary: str,
                          rule_ids: Sequence[str], reason: str, timeout_s: float) -> int:
         """Ask for a human answer to a pending step; returns the approval id."""
-        now = time.time()
+        now = self._clock()
         with self._transaction() as tx:
             session_id = tx.value("SELECT session_id FROM steps WHERE id = ?", step_id)
             if session_id is None:
@@ -318,7 +321,7 @@ class AuditLog:
     def answer_approval(self, approval_id: int, *, approved: bool, scope: Scope,
                         approver: str, channel: str) -> bool:
         """Answer an approval; False when it was already answered or has expired."""
-        now = time.time()
+        now = self._clock()
         with self._transaction() as tx:
             row = tx.conn.exec_driver_sql("SELECT status, deadline_at FROM approvals WHERE id = ?",
                                           (approval_id,)).first()
@@ -351,7 +354,7 @@ class AuditLog:
             if time.monotonic() >= give_up:
                 break
             time.sleep(max(0.0, min(poll_s, give_up - time.monotonic())))
-        if timeout_s > 0 or time.time() >= record.deadline_at:
+        if timeout_s > 0 or self._clock() >= record.deadline_at:
             return self._expire(approval_id)
         return None
 
@@ -371,7 +374,7 @@ class AuditLog:
 
     def pending_approvals(self, session_id: str | None = None) -> list[ApprovalRequest]:
         """Approvals still waiting for an answer, oldest first."""
-        now = time.time()
+        now = self._clock()
         with store.translated(self.path):
             waiting = reader.approvals(self._engine, session_id, statuses=["pending"])
         return [ApprovalRequest(id=a.id, step_id=a.step_id, session_id=a.session_id,
@@ -415,20 +418,20 @@ def _set_aside_orphaned_head(path: Path) -> None:
         os.replace(sidecar, sidecar.with_name(f"{sidecar.name}.orphaned-{int(time.time())}"))
 
 
-def _intent_body(session_id: str, index: int, action: dict[str, Any] | None,
+def _intent_body(session_id: str, index: int, action: Action | None,
                  proposed_raw: object, validation_error: str | None, decision: Decision | None,
-                 frame_before_sha256: str | None, secret: bool) -> dict[str, Any]:
+                 frame_before_sha256: str | None, secret: bool, *, now: float) -> dict[str, Any]:
     raw = jsonable(proposed_raw)
-    if secret and action is not None and isinstance(action.get("text"), str):
-        own_text = Scrubber([action["text"]])
+    if secret and isinstance(action, TypeText):
+        own_text = Scrubber([action.text])
         raw = own_text.value(raw)
         validation_error = own_text.value(validation_error)
         action = mask_action(action)
     status = _initial_status(action, validation_error, decision)
-    now = time.time()
     return {
-        "session_id": session_id, "idx": index, "action": jsonable(action),
-        "action_type": None if action is None else action.get("type"), "proposed_raw": raw,
+        "session_id": session_id, "idx": index,
+        "action": None if action is None else action.model_dump(mode="json"),
+        "action_type": None if action is None else action.type, "proposed_raw": raw,
         "validation_error": validation_error,
         "decision_effect": decision.effect if decision else None,
         "rule_ids": list(decision.rule_ids) if decision else [],
@@ -439,7 +442,7 @@ def _intent_body(session_id: str, index: int, action: dict[str, Any] | None,
     }
 
 
-def _initial_status(action: dict[str, Any] | None, validation_error: str | None,
+def _initial_status(action: Action | None, validation_error: str | None,
                     decision: Decision | None) -> str:
     if action is None or validation_error is not None:
         return "invalid"

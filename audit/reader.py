@@ -19,6 +19,7 @@ from audit.records import (
     SessionRecord,
     StepRecord,
 )
+from sandbox.actions import Action, ActionError, parse_action
 
 
 def _json(text: str | None) -> Any:
@@ -129,7 +130,7 @@ def _session_record(row: SessionRow, step_count: int) -> SessionRecord:
 
 def _step_record(row: StepRow, approval: ApprovalRecord | None) -> StepRecord:
     return StepRecord(
-        id=row.id, session_id=row.session_id, index=row.idx, action=_json(row.action),
+        id=row.id, session_id=row.session_id, index=row.idx, action=_stored_action(row.action),
         proposed_raw=_json(row.proposed_raw), validation_error=row.validation_error,
         decision_effect=row.decision_effect, rule_ids=tuple(_json(row.rule_ids) or ()),
         decision_reason=row.decision_reason, policy_sha256=row.policy_sha256,
@@ -156,3 +157,16 @@ def _approval_record(row: ApprovalRow) -> ApprovalRecord:
         status=row.status,  # type: ignore[arg-type]
         answer=answer,
     )
+
+
+def _stored_action(text: str | None) -> Action | None:
+    """The recorded action, typed; None for a step whose proposal was not a valid action."""
+    data = _json(text)
+    if data is None:
+        return None
+    try:
+        return parse_action(data)
+    except ActionError:
+        # Written by a version whose vocabulary differed; the chain still covers
+        # the stored text, so verification is unaffected.
+        return None

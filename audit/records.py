@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sandbox.actions import Action
+
 Outcome = Literal["done", "failed", "denied", "interrupted", "error", "budget"]
 StepStatus = Literal["pending", "done", "error", "denied", "invalid", "interrupted"]
 ResultStatus = Literal["done", "error", "denied", "interrupted"]
@@ -116,7 +118,8 @@ class StepRecord:
     id: int
     session_id: str
     index: int
-    action: dict[str, Any] | None
+    action: Action | None
+    """The action as proposed (typed text masked when secret); None when it was invalid."""
     proposed_raw: Any
     validation_error: str | None
     decision_effect: str | None
@@ -137,7 +140,7 @@ class StepRecord:
 
     @property
     def action_type(self) -> str | None:
-        return None if self.action is None else str(self.action.get("type"))
+        return None if self.action is None else self.action.type
 
 
 @dataclass(frozen=True, slots=True)

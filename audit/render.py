@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from sandbox.actions import ActionError, parse_action
+from sandbox.actions import Action, Click, Drag, Scroll, Zoom
 
 MARK_COLOR = (255, 40, 90)
 CAPTION_BACKGROUND = (20, 20, 28)
@@ -32,39 +32,31 @@ class Mark:
         return {"kind": self.kind, "points": [list(p) for p in self.points], "text": self.text}
 
 
-def describe(action: dict[str, Any] | None) -> str:
+def describe(action: Action | None) -> str:
     """The action in words, as the approval queue showed it."""
-    if action is None:
-        return "(no valid action)"
-    try:
-        return parse_action(action).describe()
-    except ActionError:
-        return str(action.get("type", "?"))
+    return "(no valid action)" if action is None else action.describe()
 
 
-def marks_for(action: dict[str, Any] | None) -> list[Mark]:
+def marks_for(action: Action | None) -> list[Mark]:
     """The shapes that show ``action`` on the screen it was proposed on."""
     if action is None:
         return []
-    kind = action.get("type")
-    if kind == "drag":
-        path = tuple((int(p["x"]), int(p["y"])) for p in action.get("path", []))
-        return [Mark("path", path), Mark("caption", text=describe(action))]
-    if kind == "zoom":
-        corners = ((int(action["x0"]), int(action["y0"])), (int(action["x1"]), int(action["y1"])))
-        return [Mark("box", corners), Mark("caption", text=describe(action))]
-    marks = [Mark("caption", text=describe(action))]
-    if action.get("x") is not None and action.get("y") is not None:
-        marks.insert(0, Mark("point", ((int(action["x"]), int(action["y"])),),
-                             text=_point_label(action)))
-    return marks
+    caption = Mark("caption", text=action.describe())
+    if isinstance(action, Drag):
+        return [Mark("path", tuple((p.x, p.y) for p in action.path)), caption]
+    if isinstance(action, Zoom):
+        return [Mark("box", ((action.x0, action.y0), (action.x1, action.y1))), caption]
+    points = action.points()
+    if not points:
+        return [caption]
+    return [Mark("point", ((points[0].x, points[0].y),), text=_point_label(action)), caption]
 
 
-def _point_label(action: dict[str, Any]) -> str:
-    if action.get("type") == "scroll":
-        return f"scroll {action.get('dx', 0):+d},{action.get('dy', 0):+d}"
-    if action.get("type") == "click" and int(action.get("count", 1)) > 1:
-        return f"x{action['count']}"
+def _point_label(action: Action) -> str:
+    if isinstance(action, Scroll):
+        return f"scroll {action.dx:+d},{action.dy:+d}"
+    if isinstance(action, Click) and action.count > 1:
+        return f"x{action.count}"
     return ""
 
 

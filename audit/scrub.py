@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sandbox.actions import Action, TypeText
+
 REDACTED = "[redacted]"
 # Secret typed text shorter than this is masked in its own step but not hunted
 # for elsewhere: too many innocent strings would match.
@@ -34,12 +36,11 @@ def mask(text: str) -> str:
     return f"•••• ({len(text)} chars)"
 
 
-def mask_action(action: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of an action dict with any typed text masked."""
-    masked = dict(action)
-    if isinstance(masked.get("text"), str):
-        masked["text"] = mask(masked["text"])
-    return masked
+def mask_action(action: Action) -> Action:
+    """A copy of ``action`` with any typed text masked."""
+    if isinstance(action, TypeText):
+        return action.model_copy(update={"text": mask(action.text)})
+    return action
 
 
 class Scrubber:

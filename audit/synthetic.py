@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from audit.records import Outcome, SessionInfo, Usage
 from policies.decision import Decision
+from sandbox.actions import Action, parse_action
 from sandbox.base import Frame
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def frames(count: int, width: int = WIDTH, height: int = HEIGHT) -> Iterator[Fra
         yield frame(step, width, height)
 
 
-def action_for(step: int) -> dict[str, object]:
+def action_for(step: int) -> Action:
     """A plausible action for ``step``: clicks, typing, keys, a drag, scrolls."""
     choices: list[dict[str, object]] = [
         {"type": "click", "x": 400 + step % 7 * 20, "y": 200 + step % 5 * 30, "button": "left",
@@ -92,7 +93,7 @@ def action_for(step: int) -> dict[str, object]:
                                   {"x": 600, "y": 360}], "button": "left"},
         {"type": "scroll", "x": 1000, "y": 300, "dx": 0, "dy": 3, "modifiers": []},
     ]
-    return choices[step % len(choices)]
+    return parse_action(choices[step % len(choices)])
 
 
 def session_info(task: str = "write ten notes in the editor") -> SessionInfo:

@@ -31,7 +31,7 @@ from agent.settings import Settings
 from audit.log import AuditLog
 from audit.records import Outcome, SessionInfo
 from policies.decision import Decision
-from sandbox.actions import Action, Click, Drag, Key, Point, TypeText, action_to_dict
+from sandbox.actions import Action, Click, Drag, Key, Point, TypeText
 from sandbox.base import Size
 from sandbox.fake import FakeSandbox
 from tui.app import DeskhandApp, TuiOptions
@@ -80,7 +80,7 @@ def record_session(log: AuditLog, frames: list[str], number: int, steps: int) ->
                         policy_sha256=POLICY_SHA)
     for index in range(steps):
         step_id = log.record_intent(session_id, index=index,
-                                    action=action_to_dict(sample_action(index)),
+                                    action=sample_action(index),
                                     proposed_raw=None, validation_error=None,
                                     decision=decision, frame_before_sha256=frames[index],
                                     secret=False)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from audit.errors import AuditError
 from audit.records import ApprovalRequest, Scope, SessionRecord, StepRecord
-from sandbox.actions import Action, ActionError, parse_action
+from sandbox.actions import Action
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +125,8 @@ class TuiStore:
 
 
 def action_of(step: StepRecord | None) -> Action | None:
-    """The step's action as a typed model, or None (invalid, masked or missing)."""
-    if step is None or step.action is None:
-        return None
-    try:
-        return parse_action(step.action)
-    except ActionError:
-        return None
+    """The step's action as a typed model, or None (invalid or missing)."""
+    return None if step is None else step.action
 
 
 def rule_list(rule_ids: Sequence[str]) -> str:

@@ -10,16 +10,17 @@ test can compare what reached the sandbox with what the audit log holds.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from pathlib import Path
 
 from agent.approvals import BrokerApprover
-from agent.loop import AgentLoop, LoopConfig
+from agent.loop import AgentLoop, LoopConfig, SilentReporter
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
 from policies.engine import load_profile
 from sandbox.actions import Action, Key, TypeText
-from sandbox.base import ExecResult, Size
+from sandbox.base import ExecResult, Frame, Size
 from sandbox.fake import FakeSandbox
 
 
@@ -38,7 +39,10 @@ class MarkingSandbox(FakeSandbox):
 
 
 class EndlessPlanner:
-    """Types step-0, step-1, ... and presses Enter now and then, forever."""
+    """Types PID-step-0, PID-step-1, ... and presses Enter now and then, forever.
+
+    The process id makes every run's texts (and so its markers) its own.
+    """
 
     name = "endless"
     model = "test"
@@ -48,17 +52,29 @@ class EndlessPlanner:
 
     def next_turn(self, observation: Observation, outcomes: list[ActionOutcome]) -> Turn:
         n = next(self._counter)
-        actions: list[ProposedAction] = [ProposedAction(action=TypeText(text=f"step-{n}"))]
+        text = f"{os.getpid()}-step-{n}"
+        actions: list[ProposedAction] = [ProposedAction(action=TypeText(text=text))]
         if n % 5 == 4:
             actions.append(ProposedAction(action=Key(keys=["enter"])))
         return Turn(actions=actions)
 
 
+class SaysReady(SilentReporter):
+    """Prints "ready" once the session is committed (its first frame is reported after)."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def on_frame(self, frame: Frame) -> None:
+        if not self.said:
+            print("ready", flush=True)
+            self.said = True
+
+
 def main(db: str, marker_dir: str) -> None:
     with AuditLog.open(Path(db)) as log, MarkingSandbox(Path(marker_dir)) as box:
-        print("ready", flush=True)
         loop = AgentLoop(sandbox=box, planner=EndlessPlanner(), policy=load_profile("default"),
-                         audit=log, approver=BrokerApprover(log),
+                         audit=log, approver=BrokerApprover(log), reporter=SaysReady(),
                          config=LoopConfig(max_turns=1_000_000, approval_timeout_s=0))
         loop.run("type forever")
 

@@ -24,15 +24,25 @@ KILLS = 30
 pytestmark = pytest.mark.slow
 
 
-def _run_and_kill(db: Path, markers: Path, delay_s: float) -> None:
+def _run_and_kill(db: Path, markers: Path, after_actions: int) -> None:
+    """Start a run, wait until its session is committed and ``after_actions`` actions
+    reached the sandbox, then kill it wherever it is."""
     proc = subprocess.Popen([sys.executable, str(RUNNER), str(db), str(markers)],
                             stdout=subprocess.PIPE, cwd=ROOT, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(delay_s)
+    _wait_for_markers(markers, after_actions, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     proc.stdout.close()
+
+
+def _wait_for_markers(markers: Path, count: int, proc: subprocess.Popen[str]) -> None:
+    give_up = time.monotonic() + 60
+    while sum(1 for _ in markers.iterdir()) < count:
+        assert proc.poll() is None, "the run died on its own"
+        assert time.monotonic() < give_up, f"fewer than {count} actions in 60 s"
+        time.sleep(0.001)  # polling a state, not waiting for one to happen by chance
 
 
 def _typed_steps(db: Path) -> set[str]:
@@ -46,7 +56,7 @@ def test_sigkill_of_the_real_loop_never_loses_a_step_that_ran(tmp_path: Path) ->
     markers.mkdir()
     rng = random.Random(1128)
     for _ in range(KILLS):
-        _run_and_kill(db, markers, rng.uniform(0.02, 0.6))
+        _run_and_kill(db, markers, rng.randint(0, 12))
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         with AuditLog.open(db):  # marks the dead run's pending steps interrupted

@@ -75,7 +75,19 @@ def _show(box: LocalSandbox, kind: str, text: str) -> None:
     font = "8" if kind == "small print" else "14"
     box.check(["sh", "-c", f"xterm -T '{kind}' -fa 'DejaVu Sans Mono' -fs {font} -geometry 100x12 "
                f"-e sh -c 'cat {notice}; sleep 600' >/dev/null 2>&1 &"])
-    time.sleep(1.5)
+    _wait_until_shown(box, kind)
+
+
+def _wait_until_shown(box: LocalSandbox, title: str, timeout_s: float = 30.0) -> None:
+    """Wait until the window is active and two frames in a row look the same (drawn)."""
+    give_up = time.monotonic() + timeout_s
+    previous = ""
+    while time.monotonic() < give_up:
+        frame = box.screenshot()
+        if frame.window_title == title and frame.sha256 == previous:
+            return
+        previous = frame.sha256 if frame.window_title == title else ""
+    pytest.fail(f"the {title!r} window was not shown and drawn in {timeout_s:g} s")
 
 
 @pytest.mark.parametrize("kind", sorted(SCREENS))

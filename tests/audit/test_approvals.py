@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from audit import synthetic
 from audit.log import AuditLog
 from policies.decision import Decision
+from sandbox.actions import Key
 
 ASK = Decision(effect="ask", rule_ids=("shell.ask",), reason="runs a shell command",
                policy_sha256="ab" * 32)
@@ -27,7 +27,7 @@ print("won" if won else "lost")
 
 def _ask(log: AuditLog, timeout_s: float = 30.0) -> tuple[int, int]:
     session_id = log.start_session(synthetic.session_info())
-    step_id = log.record_intent(session_id, index=0, action={"type": "key", "keys": ["enter"]},
+    step_id = log.record_intent(session_id, index=0, action=Key(keys=["enter"]),
                                 proposed_raw=None, validation_error=None, decision=ASK,
                                 frame_before_sha256=None, secret=False)
     approval_id = log.request_approval(step_id, frame_sha256="f" * 64, summary="key enter",
@@ -102,9 +102,23 @@ def test_a_request_with_no_time_to_answer_is_denied_at_once(log: AuditLog) -> No
     assert log.approval(approval_id).status == "expired"
 
 
-def test_an_answer_after_the_deadline_is_refused(log: AuditLog) -> None:
-    _, approval_id = _ask(log, timeout_s=0.05)
-    time.sleep(0.1)
-    assert not log.answer_approval(approval_id, approved=True, scope="once", approver="late",
-                                   channel="tui")
-    assert log.approval(approval_id).status == "expired"
+class SteppedClock:
+    """Wall-clock time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_answer_after_the_deadline_is_refused(db_path: Path) -> None:
+    clock = SteppedClock()
+    with AuditLog.open(db_path, clock=clock) as log:
+        _, approval_id = _ask(log, timeout_s=30)
+        clock.now += 29.9
+        assert log.approval(approval_id).status == "pending"
+        clock.now += 0.2
+        assert not log.answer_approval(approval_id, approved=True, scope="once",
+                                       approver="late", channel="tui")
+        assert log.approval(approval_id).status == "expired"

@@ -118,7 +118,7 @@ def _record_on(log: AuditLog, sandbox: FakeSandbox) -> str:
     actions = [Click(x=50, y=60), TypeText(text="hello"), TypeText(text="hunter2-secret")]
     for index, action in enumerate(actions):
         secret = "secret" in getattr(action, "text", "")
-        step_id = log.record_intent(session_id, index=index, action=action.model_dump(),
+        step_id = log.record_intent(session_id, index=index, action=action,
                                     proposed_raw=None, validation_error=None, decision=ALLOW,
                                     frame_before_sha256=before, secret=secret)
         result = sandbox.execute(action)

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 from audit.log import AuditLog
 from audit.synthetic import session_info
+from sandbox.actions import Wait
 log = AuditLog.open(Path(sys.argv[1]))
 session_id = log.start_session(session_info("a run in another process"))
-step_id = log.record_intent(session_id, index=0, action={"type": "wait", "seconds": 1},
+step_id = log.record_intent(session_id, index=0, action=Wait(seconds=1),
                             proposed_raw=None, validation_error=None, decision=None,
                             frame_before_sha256=None, secret=False)
 print(session_id, step_id, flush=True)

@@ -14,6 +14,7 @@ from audit.frames import open_png
 from audit.log import AuditLog
 from audit.verify import verify
 from policies.decision import Decision
+from sandbox.actions import Click
 
 ALLOW = Decision(effect="allow", rule_ids=("gui.allow",), reason="ordinary",
                  policy_sha256="ab" * 32)
@@ -23,7 +24,7 @@ DENY = Decision(effect="deny", rule_ids=("shell.rm",), reason="deletes files",
 
 def _intent(log: AuditLog, session_id: str, index: int, **overrides: object) -> int:
     arguments: dict[str, object] = {
-        "index": index, "action": {"type": "click", "x": 5, "y": 6}, "proposed_raw": None,
+        "index": index, "action": Click(x=5, y=6), "proposed_raw": None,
         "validation_error": None, "decision": ALLOW, "frame_before_sha256": None,
         "secret": False,
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 from audit import synthetic
 from audit.log import AuditLog
 from policies.decision import Decision
+from sandbox.actions import Key, TypeText
 
 API_KEY = "sk-ant-api03-Zq8vN2xL5mK9pR4tW7yB1cD6fG3hJ0"
 PASSWORD = "correct horse battery staple"
@@ -25,7 +26,7 @@ def _write_a_leaky_session(log: AuditLog) -> str:
     info.extra = {"env": {"ANTHROPIC_API_KEY": API_KEY}, API_KEY: "as a key"}
     session_id = log.start_session(info)
     typed = log.record_intent(
-        session_id, index=0, action={"type": "type", "text": PASSWORD},
+        session_id, index=0, action=TypeText(text=PASSWORD),
         proposed_raw={"tool_use": {"input": {"action": "type", "text": PASSWORD}}},
         validation_error=None, decision=SECRET, frame_before_sha256=None, secret=False)
     approval = log.request_approval(typed, frame_sha256="f" * 64,
@@ -37,7 +38,7 @@ def _write_a_leaky_session(log: AuditLog) -> str:
                       frame_after_sha256=None, timings_ms={})
     log.record_event(session_id, "planner_turn", {"message": f"I typed {PASSWORD}",
                                                   "headers": {"x-api-key": API_KEY}})
-    later = log.record_intent(session_id, index=1, action={"type": "key", "keys": ["enter"]},
+    later = log.record_intent(session_id, index=1, action=Key(keys=["enter"]),
                               proposed_raw=f"thinking about {PASSWORD}", validation_error=None,
                               decision=ALLOW, frame_before_sha256=None, secret=False)
     log.record_result(later, status="done", output={}, error=None, frame_after_sha256=None,
@@ -59,7 +60,7 @@ def test_secrets_never_reach_the_database_or_its_wal(db_path: Path) -> None:
             needle = secret.encode(encoding)
             assert needle not in while_open, (secret, encoding)
             assert needle not in after_close, (secret, encoding)
-    assert typed.action == {"type": "type", "text": f"•••• ({len(PASSWORD)} chars)"}
+    assert typed.action == TypeText(text=f"•••• ({len(PASSWORD)} chars)")
     assert typed.secret
 
 

@@ -27,7 +27,7 @@ def _live(app: DeskhandApp) -> LiveScreen:
 
 
 def _risky_step(log: AuditLog, session_id: str) -> StepRecord:
-    steps = [s for s in log.steps(session_id) if (s.action or {}).get("text") == RISKY_TEXT]
+    steps = [s for s in log.steps(session_id) if getattr(s.action, "text", None) == RISKY_TEXT]
     assert len(steps) == 1
     return steps[0]
 

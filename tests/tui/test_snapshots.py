@@ -24,7 +24,7 @@ from agent.planners.base import Turn
 from audit.log import AuditLog
 from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord, Usage
 from policies.decision import Decision
-from sandbox.actions import Click, TypeText, action_to_dict
+from sandbox.actions import Click, TypeText
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
 from tests.tui.conftest import make_settings
@@ -177,7 +177,7 @@ def _request_approval(log: AuditLog, frame: Frame) -> None:
     log.put_frame(frame)
     decision = Decision(effect="ask", rule_ids=("ui.confirm-delete",),
                         reason="A button that deletes files.", policy_sha256=POLICY_SHA)
-    step_id = log.record_intent(session_id, index=6, action=action_to_dict(
+    step_id = log.record_intent(session_id, index=6, action=(
         Click(x=230, y=58)), proposed_raw=None, validation_error=None, decision=decision,
         frame_before_sha256=frame.sha256, secret=False)
     log.request_approval(step_id, frame_sha256=frame.sha256, summary="click at (230, 58)",
