@@ -9,7 +9,7 @@ DEMO_DB := .deskhand/demo.db
 help:
 	@echo "make demo   run the demo task in a sandbox (sets everything up first)"
 	@echo "make test   run the whole test suite (sets everything up first)"
-	@echo "make lint   ruff + mypy"
+	@echo "make lint   ruff + mypy (strict on the packages, the tests and the benchmarks)"
 	@echo "make bench  benchmarks, one JSON line per figure"
 
 setup:
@@ -40,6 +40,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases tests benchmarks
 
 bench: setup
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory image; fi

@@ -11,6 +11,7 @@ import pytest
 from audit.chain import Head, canonical_json, head_path, read_head, record_hash
 from audit.errors import HeadMismatch
 from audit.log import AuditLog
+from audit.records import SessionInfo
 from audit.verify import verify
 
 
@@ -223,7 +224,7 @@ def test_opening_a_cut_log_is_refused(db_path: Path) -> None:
         AuditLog.open(db_path)
 
 
-def _info():  # type: ignore[no-untyped-def]
+def _info() -> SessionInfo:
     from audit.synthetic import session_info
 
     return session_info()

@@ -15,7 +15,7 @@ from agent.perception.screen import TextElement, find_text, wait_for_text
 from sandbox.base import Frame
 
 if TYPE_CHECKING:
-    from conftest import Desktop
+    from tests.perception.conftest import Desktop
 
 pytestmark = pytest.mark.x11
 

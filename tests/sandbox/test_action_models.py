@@ -24,7 +24,9 @@ def test_key_names_are_normalised_from_every_dialect() -> None:
     action = parse_action({"type": "key", "keys": ["Control_L", "Return"]})
     assert isinstance(action, Key)
     assert action.keys == ["ctrl", "enter"]
-    assert parse_action({"type": "key", "keys": ["CTRL", "ALT", "T"]}).keys == ["ctrl", "alt", "t"]
+    combo = parse_action({"type": "key", "keys": ["CTRL", "ALT", "T"]})
+    assert isinstance(combo, Key)
+    assert combo.keys == ["ctrl", "alt", "t"]
 
 
 @pytest.mark.parametrize(
