@@ -27,16 +27,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent.planners.base import ProposedAction
 from sandbox.actions import (
     MAX_SCROLL_NOTCHES,
     Action,
     ActionError,
     Click,
+    CursorPosition,
     Drag,
+    HoldKey,
     Key,
+    MouseDown,
+    MouseMove,
+    MouseUp,
+    Point,
+    Screenshot,
     Scroll,
-    parse_action,
+    TypeText,
+    Wait,
+    Zoom,
+    explain_invalid,
 )
 from sandbox.base import Size
 from sandbox.keys import UnknownKeyError, normalize_key, parse_combo
@@ -197,7 +209,7 @@ def _number(value: object, what: str) -> float:
     return number
 
 
-Builder = Callable[[_Reader], Json]
+Builder = Callable[[_Reader], Action]
 
 
 def _build(builders: Mapping[str, Builder], reader: _Reader) -> Action:
@@ -205,12 +217,16 @@ def _build(builders: Mapping[str, Builder], reader: _Reader) -> Action:
     if build is None:
         raise WireError(f"unknown action {reader.name!r}; known: {', '.join(sorted(builders))}")
     try:
-        return parse_action(build(reader))
-    except (UnknownKeyError, ActionError) as exc:
-        message = str(exc)
+        return build(reader)
+    except (UnknownKeyError, ActionError, ValidationError) as exc:
+        message = explain_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
         if not message.startswith(f"{reader.name}:"):
             message = f"{reader.name}: {message}"
         raise WireError(message) from None
+
+
+def _drag(start: tuple[int, int], end: tuple[int, int]) -> Drag:
+    return Drag(path=[Point(x=start[0], y=start[1]), Point(x=end[0], y=end[1])])
 
 
 def propose(build: Callable[[], Action], *, call_id: str | None, raw: object) -> ProposedAction:
@@ -241,59 +257,56 @@ ANTHROPIC_TOOL_ACTIONS: Mapping[str, frozenset[str]] = {
 _SCROLL_SIGNS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
 
 
-def _a_key(r: _Reader) -> Json:
+def _a_key(r: _Reader) -> Action:
     text = r.text("text")
     if text and not text.strip():
-        return {"type": "key", "keys": ["space"]}
+        return Key(keys=["space"])
     combos = [parse_combo(part) for part in text.split()]
     if not combos:
         raise WireError("key: 'text' is empty")
     if any(c != combos[0] for c in combos):
         raise WireError(f"key: give one key combination per action, not the sequence {text!r}")
-    return {"type": "key", "keys": combos[0], "repeat": len(combos)}
+    return Key(keys=combos[0], repeat=len(combos))
 
 
-def _a_hold_key(r: _Reader) -> Json:
-    return {"type": "hold_key", "keys": parse_combo(r.text("text")),
-            "seconds": r.number("duration")}
+def _a_hold_key(r: _Reader) -> Action:
+    return HoldKey(keys=parse_combo(r.text("text")), seconds=r.number("duration"))
 
 
-def _a_type(r: _Reader) -> Json:
-    return {"type": "type", "text": r.text("text")}
+def _a_type(r: _Reader) -> Action:
+    return TypeText(text=r.text("text"))
 
 
-def _a_mouse_move(r: _Reader) -> Json:
+def _a_mouse_move(r: _Reader) -> Action:
     x, y = r.point("coordinate")
-    return {"type": "mouse_move", "x": x, "y": y}
+    return MouseMove(x=x, y=y)
 
 
 def _a_click(button: str, count: int) -> Builder:
-    def build(r: _Reader) -> Json:
-        data: Json = {"type": "click", "button": button, "count": count,
-                      "modifiers": r.combo("text")}
-        if r.has("coordinate"):
-            data["x"], data["y"] = r.point("coordinate")
-        return data
+    def build(r: _Reader) -> Action:
+        x, y = r.point("coordinate") if r.has("coordinate") else (None, None)
+        return Click(x=x, y=y, button=button, count=count,
+                     modifiers=r.combo("text"))
     return build
 
 
-def _a_drag(r: _Reader) -> Json:
+def _a_drag(r: _Reader) -> Action:
     if r.has("text"):
         raise WireError("left_click_drag: holding keys during a drag is not supported")
     start = r.point("start_coordinate") if r.has("start_coordinate") else r.cursor
     end = r.point("coordinate")
-    return {"type": "drag", "path": [{"x": start[0], "y": start[1]}, {"x": end[0], "y": end[1]}]}
+    return _drag(start, end)
 
 
-def _a_mouse_button(kind: str) -> Builder:
-    def build(r: _Reader) -> Json:
+def _a_mouse_button(kind: type[MouseDown | MouseUp]) -> Builder:
+    def build(r: _Reader) -> Action:
         if r.has("coordinate"):
             raise WireError(f"{r.name}: takes no coordinate; move the mouse first")
-        return {"type": kind, "button": "left"}
+        return kind(button="left")
     return build
 
 
-def _a_scroll(r: _Reader) -> Json:
+def _a_scroll(r: _Reader) -> Action:
     direction = r.text("scroll_direction")
     if direction not in _SCROLL_SIGNS:
         raise WireError(f"scroll: scroll_direction must be up, down, left or right, "
@@ -303,25 +316,24 @@ def _a_scroll(r: _Reader) -> Json:
         raise WireError(f"scroll: scroll_amount must be a whole number >= 0, not {amount:g}")
     sx, sy = _SCROLL_SIGNS[direction]
     x, y = r.point("coordinate") if r.has("coordinate") else r.cursor
-    return {"type": "scroll", "x": x, "y": y, "dx": sx * int(amount), "dy": sy * int(amount),
-            "modifiers": r.combo("text")}
+    return Scroll(x=x, y=y, dx=sx * int(amount), dy=sy * int(amount), modifiers=r.combo("text"))
 
 
-def _a_wait(r: _Reader) -> Json:
-    return {"type": "wait", "seconds": r.number("duration", default=1.0)}
+def _a_wait(r: _Reader) -> Action:
+    return Wait(seconds=r.number("duration", default=1.0))
 
 
-def _a_zoom(r: _Reader) -> Json:
+def _a_zoom(r: _Reader) -> Action:
     region = r.get("region")
     if not isinstance(region, list | tuple) or len(region) != 4:
         raise WireError(f"zoom: region must be [x0, y0, x1, y1], not {region!r}")
     box = [_number(v, "zoom: region") for v in region]
     x0, y0, x1, y1 = r.scaler.region_to_sandbox(box)
-    return {"type": "zoom", "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+    return Zoom(x0=x0, y0=y0, x1=x1, y1=y1)
 
 
-def _observe(kind: str) -> Builder:
-    return lambda _r: {"type": kind}
+def _observe(kind: type[Screenshot | CursorPosition]) -> Builder:
+    return lambda _r: kind()
 
 
 _ANTHROPIC_BUILDERS: Mapping[str, Builder] = {
@@ -335,13 +347,13 @@ _ANTHROPIC_BUILDERS: Mapping[str, Builder] = {
     "double_click": _a_click("left", 2),
     "triple_click": _a_click("left", 3),
     "left_click_drag": _a_drag,
-    "left_mouse_down": _a_mouse_button("mouse_down"),
-    "left_mouse_up": _a_mouse_button("mouse_up"),
+    "left_mouse_down": _a_mouse_button(MouseDown),
+    "left_mouse_up": _a_mouse_button(MouseUp),
     "scroll": _a_scroll,
     "wait": _a_wait,
     "zoom": _a_zoom,
-    "screenshot": _observe("screenshot"),
-    "cursor_position": _observe("cursor_position"),
+    "screenshot": _observe(Screenshot),
+    "cursor_position": _observe(CursorPosition),
 }
 
 LATEST_ANTHROPIC_TOOL = "computer_20251124"
@@ -465,29 +477,29 @@ def _notches(pixels: float, per_notch: int) -> int:
     return int(math.copysign(min(count, MAX_SCROLL_NOTCHES), pixels))
 
 
-def _o_click(r: _Reader) -> Json:
+def _o_click(r: _Reader) -> Action:
     button = r.data.get("button", "left")
     if button not in _OPENAI_BUTTONS:
         raise WireError(f"click: button must be one of {', '.join(_OPENAI_BUTTONS)}, "
                         f"not {button!r}")
     x, y = r.xy()
-    return {"type": "click", "x": x, "y": y, "button": _OPENAI_BUTTONS[str(button)],
-            "modifiers": r.key_list("keys")}
+    return Click(x=x, y=y, button=_OPENAI_BUTTONS[str(button)],
+                 modifiers=r.key_list("keys"))
 
 
-def _o_double_click(r: _Reader) -> Json:
+def _o_double_click(r: _Reader) -> Action:
     x, y = r.xy()
-    return {"type": "click", "x": x, "y": y, "count": 2, "modifiers": r.key_list("keys")}
+    return Click(x=x, y=y, count=2, modifiers=r.key_list("keys"))
 
 
-def _o_drag(r: _Reader) -> Json:
+def _o_drag(r: _Reader) -> Action:
     if r.key_list("keys"):
         raise WireError("drag: holding keys during a drag is not supported")
     path = r.get("path")
     if not isinstance(path, list):
         raise WireError(f"drag: path must be a list of points, not {path!r}")
     points = [r.scaler.to_sandbox(*_path_point(p)) for p in path]
-    return {"type": "drag", "path": [{"x": x, "y": y} for x, y in points]}
+    return Drag(path=[Point(x=x, y=y) for x, y in points])
 
 
 def _path_point(point: object) -> tuple[float, float]:
@@ -498,25 +510,24 @@ def _path_point(point: object) -> tuple[float, float]:
     raise WireError(f"drag: each path point must be {{x, y}}, not {point!r}")
 
 
-def _o_keypress(r: _Reader) -> Json:
+def _o_keypress(r: _Reader) -> Action:
     keys = r.key_list("keys")
     if not keys:
         raise WireError("keypress: 'keys' is empty")
-    return {"type": "key", "keys": keys}
+    return Key(keys=keys)
 
 
-def _o_move(r: _Reader) -> Json:
+def _o_move(r: _Reader) -> Action:
     x, y = r.xy()
-    return {"type": "mouse_move", "x": x, "y": y}
+    return MouseMove(x=x, y=y)
 
 
 def _o_scroll(per_notch: int) -> Builder:
-    def build(r: _Reader) -> Json:
+    def build(r: _Reader) -> Action:
         x, y = r.xy()
-        return {"type": "scroll", "x": x, "y": y,
-                "dx": _notches(r.number("scroll_x", 0.0), per_notch),
-                "dy": _notches(r.number("scroll_y", 0.0), per_notch),
-                "modifiers": r.key_list("keys")}
+        return Scroll(x=x, y=y, dx=_notches(r.number("scroll_x", 0.0), per_notch),
+                      dy=_notches(r.number("scroll_y", 0.0), per_notch),
+                      modifiers=r.key_list("keys"))
     return build
 
 
@@ -524,8 +535,8 @@ def _openai_builders(per_notch: int) -> Mapping[str, Builder]:
     return {
         "click": _o_click, "double_click": _o_double_click, "drag": _o_drag,
         "keypress": _o_keypress, "move": _o_move, "scroll": _o_scroll(per_notch),
-        "type": _a_type, "wait": lambda _r: {"type": "wait", "seconds": 1.0},
-        "screenshot": _observe("screenshot"),
+        "type": _a_type, "wait": lambda _r: Wait(seconds=1.0),
+        "screenshot": _observe(Screenshot),
     }
 
 
@@ -643,12 +654,12 @@ CHAT_TOOLS: list[Json] = [
 
 
 def _c_click(button: str | None, count: int | None) -> Builder:
-    def build(r: _Reader) -> Json:
+    def build(r: _Reader) -> Action:
         x, y = _chat_xy(r)
         chosen_button = button or r.data.get("button") or "left"
         clicks = count or r.number("clicks", default=1)
-        return {"type": "click", "x": x, "y": y, "button": chosen_button, "count": clicks,
-                "modifiers": r.key_list("hold_keys") or r.key_list("keys")}
+        return Click(x=x, y=y, button=chosen_button, count=clicks,
+                     modifiers=r.key_list("hold_keys") or r.key_list("keys"))
     return build
 
 
@@ -656,36 +667,34 @@ def _chat_xy(r: _Reader) -> tuple[int, int]:
     return r.point("coordinate") if r.has("coordinate") and not r.has("x") else r.xy()
 
 
-def _c_scroll(r: _Reader) -> Json:
+def _c_scroll(r: _Reader) -> Action:
     x, y = _chat_xy(r)
     direction = r.text("direction") if r.has("direction") else "down"
     if direction not in _SCROLL_SIGNS:
         raise WireError(f"scroll: direction must be up, down, left or right, not {direction!r}")
     amount = round(r.number("amount", default=3))
     sx, sy = _SCROLL_SIGNS[direction]
-    return {"type": "scroll", "x": x, "y": y, "dx": sx * amount, "dy": sy * amount}
+    return Scroll(x=x, y=y, dx=sx * amount, dy=sy * amount)
 
 
-def _c_move(r: _Reader) -> Json:
+def _c_move(r: _Reader) -> Action:
     x, y = _chat_xy(r)
-    return {"type": "mouse_move", "x": x, "y": y}
+    return MouseMove(x=x, y=y)
 
 
-def _c_drag(r: _Reader) -> Json:
-    start = r.xy("from_x", "from_y")
-    end = r.xy("to_x", "to_y")
-    return {"type": "drag", "path": [{"x": start[0], "y": start[1]}, {"x": end[0], "y": end[1]}]}
+def _c_drag(r: _Reader) -> Action:
+    return _drag(r.xy("from_x", "from_y"), r.xy("to_x", "to_y"))
 
 
-def _c_keys(r: _Reader) -> Json:
+def _c_keys(r: _Reader) -> Action:
     keys = r.key_list("keys") or r.key_list("key")
     if not keys:
         raise WireError(f"{r.name}: 'keys' is empty")
-    return {"type": "key", "keys": keys}
+    return Key(keys=keys)
 
 
-def _c_wait(r: _Reader) -> Json:
-    return {"type": "wait", "seconds": r.number("seconds", default=1.0)}
+def _c_wait(r: _Reader) -> Action:
+    return Wait(seconds=r.number("seconds", default=1.0))
 
 
 _CHAT_BUILDERS: Mapping[str, Builder] = {
@@ -698,7 +707,7 @@ _CHAT_BUILDERS: Mapping[str, Builder] = {
     "move_mouse": _c_move,
     "drag": _c_drag,
     "wait": _c_wait,
-    "screenshot": _observe("screenshot"),
+    "screenshot": _observe(Screenshot),
 }
 
 # Names small models reach for when they ignore the offered schema.

@@ -274,14 +274,14 @@ def parse_action(data: Any) -> Action:
     try:
         return ACTION_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise ActionError(_explain(exc)) from None
+        raise ActionError(explain_invalid(exc)) from None
 
 
 def parse_action_json(text: str | bytes) -> Action:
     try:
         return ACTION_ADAPTER.validate_json(text)
     except ValidationError as exc:
-        raise ActionError(_explain(exc)) from None
+        raise ActionError(explain_invalid(exc)) from None
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:
@@ -298,7 +298,8 @@ def validate_for_screen(action: Action, width: int, height: int) -> None:
             )
 
 
-def _explain(exc: ValidationError) -> str:
+def explain_invalid(exc: ValidationError) -> str:
+    """A validation failure in words meant for the planner."""
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error["loc"]) or "action"
