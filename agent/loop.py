@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
@@ -266,47 +266,47 @@ class AgentLoop:
     def _run_step(self, state: _RunState, proposed: ProposedAction,
                   usage: Usage | None) -> ActionOutcome:
         """One proposed action through the pipeline; ``usage`` is the turn's, on its first step."""
-        started = self._clock()
-        index = state.summary.steps
+        step = _Step(index=state.summary.steps, proposed=proposed, started=self._clock(),
+                     usage=usage)
         state.summary.steps += 1
-        timings: dict[str, float] = {}
-        action, problem = self._validate(proposed)
-        timings["validate_ms"] = self._ms_since(started)
-        if action is None:
-            return self._reject_invalid(state, proposed, problem, index, started)
-        decision = self._decide(state, action, proposed)
-        timings["decide_ms"] = self._ms_since(started) - timings["validate_ms"]
-        step_id = self._record_intent(state, index, action, proposed, decision)
-        if decision.effect == "deny":
-            return self._finish_denied(state, index, action, decision, step_id, started,
-                                       approver=None, call_id=proposed.call_id)
-        approver = None
-        if decision.effect == "ask":
-            approved, approver = self._approve(state, action, decision, step_id)
-            if not approved:
-                return self._finish_denied(state, index, action, decision, step_id, started,
-                                           approver=approver, call_id=proposed.call_id)
-        outcome = self._execute(state, index, action, decision, step_id, started, timings,
-                                approver, usage)
-        return replace(outcome, call_id=proposed.call_id)
+        problem = self._validate(step)
+        step.lap("validate_ms", self._clock())
+        if step.action is None:
+            return self._reject_invalid(state, step, problem)
+        step.decision = self._decide(state, step.action, proposed)
+        step.lap("decide_ms", self._clock())
+        step.step_id = self._record_intent(state, step)
+        if step.decision.effect == "deny":
+            return self._close_step(state, step, "denied")
+        if step.decision.effect == "ask" and not self._approve(state, step):
+            return self._close_step(state, step, "denied")
+        return self._execute(state, step)
 
-    def _validate(self, proposed: ProposedAction) -> tuple[Action | None, str]:
-        if proposed.action is None:
-            return None, proposed.error or "the planner proposed no valid action"
+    def _validate(self, step: _Step) -> str:
+        """Set ``step.action`` when the proposal is a valid action for this screen; else why not."""
+        action = step.proposed.action
+        if action is None:
+            return step.proposed.error or "the planner proposed no valid action"
         size = self.sandbox.size
         try:
-            validate_for_screen(proposed.action, size.width, size.height)
+            validate_for_screen(action, size.width, size.height)
         except ActionError as exc:
-            return None, str(exc)
-        return proposed.action, ""
+            return str(exc)
+        step.action = action
+        return ""
 
-    def _decide(self, state: _RunState, action: Action, proposed: ProposedAction) -> Decision:
+    def _policy_context(self, state: _RunState) -> PolicyContext:
+        """What the policy may look at for this step, built once, from the run's state."""
         context = state.context
         context.step_index = state.summary.steps - 1
         context.elapsed_s = self._clock() - state.started
         context.window_title = state.frame.window_title
         context.cursor = state.frame.cursor
         context.now = self._clock()
+        return context
+
+    def _decide(self, state: _RunState, action: Action, proposed: ProposedAction) -> Decision:
+        context = self._policy_context(state)
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
         decision = self.policy.decide(action, context)
@@ -316,47 +316,66 @@ class AgentLoop:
                                 secret=decision.secret)
         return decision
 
-    def _record_intent(self, state: _RunState, index: int, action: Action,
-                       proposed: ProposedAction, decision: Decision) -> int:
+    def _record_intent(self, state: _RunState, step: _Step) -> int:
         return self.audit.record_intent(
-            state.session_id, index=index, action=action,
-            proposed_raw=proposed.raw, validation_error=None, decision=decision,
-            frame_before_sha256=state.frame.sha256, secret=decision.secret,
+            state.session_id, index=step.index, action=step.action,
+            proposed_raw=step.proposed.raw, validation_error=None, decision=step.decision,
+            frame_before_sha256=state.frame.sha256, secret=step.secret,
         )
 
-    def _reject_invalid(self, state: _RunState, proposed: ProposedAction, problem: str,
-                        index: int, started: float) -> ActionOutcome:
-        action = proposed.action
+    def _reject_invalid(self, state: _RunState, step: _Step, problem: str) -> ActionOutcome:
         self.audit.record_intent(
-            state.session_id, index=index,
-            action=action,
-            proposed_raw=proposed.raw, validation_error=problem, decision=None,
+            state.session_id, index=step.index, action=step.proposed.action,
+            proposed_raw=step.proposed.raw, validation_error=problem, decision=None,
             frame_before_sha256=state.frame.sha256, secret=False,
         )
-        state.summary.invalid += 1
-        self._report(index, action.describe() if action else "invalid action", "invalid",
-                     "invalid", (), problem, started)
-        return ActionOutcome(action=action, status="invalid", message=problem,
-                             call_id=proposed.call_id)
+        return self._close_step(state, step, "invalid", message=problem)
 
-    def _finish_denied(self, state: _RunState, index: int, action: Action, decision: Decision,
-                       step_id: int, started: float, *, approver: str | None,
-                       call_id: str | None) -> ActionOutcome:
-        if approver is not None or decision.effect == "ask":
-            self.audit.record_result(step_id, status="denied", output={},
-                                     error=f"not approved ({approver or 'no answer'})",
-                                     frame_after_sha256=None, timings_ms={})
-        state.summary.denied += 1
-        self._report(index, _describe(action, decision), decision.effect, "denied",
-                     decision.rule_ids, decision.reason, started, approver=approver)
-        why = decision.reason if decision.effect == "deny" else "a human did not approve it"
-        return ActionOutcome(action=action, status="denied",
-                             message=f"denied by policy: {why}", call_id=call_id)
+    def _close_step(self, state: _RunState, step: _Step, status: StepStatus, *,
+                    message: str = "", result: ExecResult | None = None) -> ActionOutcome:
+        """The one place a step ends: its result recorded, counted and reported."""
+        if status == "done" and result is not None:
+            self._record_done(state, step, result)
+        elif status == "error":
+            self._record_closed(step, "error", message)
+        elif status == "denied" and step.asked:
+            self._record_closed(step, "denied", f"not approved ({step.approver or 'no answer'})")
+        _count(state.summary, status)
+        self._report(step, status, message)
+        return ActionOutcome(action=step.action or step.proposed.action, status=status,
+                             message=self._outcome_message(step, status, message),
+                             output=result.output if result else {},
+                             frame=result.frame if result else None,
+                             call_id=step.proposed.call_id)
+
+    def _record_done(self, state: _RunState, step: _Step, result: ExecResult) -> None:
+        frame_sha = self.audit.put_frame(result.frame)
+        step.timings["total_ms"] = (self._clock() - step.started) * 1000
+        _, _, step_id = step.recorded()
+        self.audit.record_result(step_id, status="done", output=result.output, error=None,
+                                 frame_after_sha256=frame_sha, timings_ms=step.timings,
+                                 usage=step.usage)
+
+    def _record_closed(self, step: _Step, status: ResultStatus, error: str) -> None:
+        _, _, step_id = step.recorded()
+        self.audit.record_result(step_id, status=status, output={}, error=error,
+                                 frame_after_sha256=None, timings_ms={})
+
+    @staticmethod
+    def _outcome_message(step: _Step, status: StepStatus, message: str) -> str:
+        if status != "denied":
+            return message
+        decision = step.decision
+        why = decision.reason if decision and decision.effect == "deny" \
+            else "a human did not approve it"
+        return f"denied by policy: {why}"
 
     # -- approval ------------------------------------------------------------
 
-    def _approve(self, state: _RunState, action: Action, decision: Decision,
-                 step_id: int) -> tuple[bool, str]:
+    def _approve(self, state: _RunState, step: _Step) -> bool:
+        """Ask for approval until the answer still holds for the current screen."""
+        action, decision, step_id = step.recorded()
+        step.asked = True
         shown = state.frame
         for _attempt in range(self.config.reask_limit + 1):
             request = ApprovalRequest(session_id=state.session_id, step_id=step_id,
@@ -364,17 +383,20 @@ class AgentLoop:
                                       timeout_s=self.config.approval_timeout_s)
             answer = self.approver.request(request)
             if answer is None or not answer.approved:
-                return False, answer.approver if answer else "nobody (no answer in time)"
+                step.approver = answer.approver if answer else "nobody (no answer in time)"
+                return False
+            step.approver = answer.approver
             if answer.scope == "session":
                 self._grant_for_session(state, decision, answer.approver)
             current = self.sandbox.screenshot()
             if frames_match_near(shown, current, action):
-                return True, answer.approver
+                return True
             self.audit.record_event(state.session_id, "approval_stale", {
                 "step_id": step_id, "shown": shown.sha256, "now": current.sha256,
             })
             shown = state.frame = current
-        return False, "stale"
+        step.approver = "stale"
+        return False
 
     def _grant_for_session(self, state: _RunState, decision: Decision, approver: str) -> None:
         asked = [r for r in decision.rule_ids if not r.startswith("planner.")]
@@ -384,27 +406,18 @@ class AgentLoop:
 
     # -- execution -----------------------------------------------------------
 
-    def _execute(self, state: _RunState, index: int, action: Action, decision: Decision,
-                 step_id: int, started: float, timings: dict[str, float],
-                 approver: str | None, usage: Usage | None) -> ActionOutcome:
+    def _execute(self, state: _RunState, step: _Step) -> ActionOutcome:
+        action, _, _ = step.recorded()
         before_exec = self._clock()
         try:
             result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
         except ExecutorError as exc:
-            return self._record_failure(state, index, action, decision, step_id, started, exc)
-        timings["execute_ms"] = (self._clock() - before_exec) * 1000
-        timings["settle_ms"] = result.settle.settle_ms
+            return self._close_step(state, step, "error", message=str(exc))
+        step.timings["execute_ms"] = (self._clock() - before_exec) * 1000
+        step.timings["settle_ms"] = result.settle.settle_ms
+        step.settle_ms = result.settle.settle_ms
         self._observe(state, action, result)
-        frame_sha = self.audit.put_frame(result.frame)
-        timings["total_ms"] = self._ms_since(started)
-        self.audit.record_result(step_id, status="done", output=result.output, error=None,
-                                 frame_after_sha256=frame_sha, timings_ms=timings, usage=usage)
-        state.summary.executed += 1
-        self._report(index, _describe(action, decision), decision.effect, "done",
-                     decision.rule_ids, decision.reason, started,
-                     settle_ms=result.settle.settle_ms, approver=approver)
-        return ActionOutcome(action=action, status="done", output=result.output,
-                             frame=result.frame)
+        return self._close_step(state, step, "done", result=result)
 
     def _observe(self, state: _RunState, action: Action, result: ExecResult) -> None:
         context = state.context
@@ -427,29 +440,73 @@ class AgentLoop:
             self.audit.record_event(state.session_id, "injection_assessed", {
                 "frame": state.frame.sha256, "risk": risk, "reason": reason})
 
-    def _record_failure(self, state: _RunState, index: int, action: Action,
-                        decision: Decision, step_id: int, started: float,
-                        exc: ExecutorError) -> ActionOutcome:
-        self.audit.record_result(step_id, status="error", output={}, error=str(exc),
-                                 frame_after_sha256=None, timings_ms={})
-        state.summary.errors += 1
-        self._report(index, _describe(action, decision), decision.effect, "error",
-                     decision.rule_ids, str(exc), started)
-        return ActionOutcome(action=action, status="error", message=str(exc))
-
     # -- helpers -------------------------------------------------------------
 
-    def _ms_since(self, started: float) -> float:
-        return (self._clock() - started) * 1000
-
-    def _report(self, index: int, description: str, effect: str, status: str,
-                rule_ids: tuple[str, ...], reason: str, started: float, *,
-                settle_ms: float | None = None, approver: str | None = None) -> None:
+    def _report(self, step: _Step, status: StepStatus, message: str) -> None:
+        decision = step.decision
+        action = step.action or step.proposed.action
+        rule_ids: tuple[str, ...] = ()
+        if status == "invalid" or decision is None:
+            description = action.describe() if action else "invalid action"
+            effect, reason = "invalid", message
+        else:
+            description = _describe(action, decision) if action else "action"
+            effect, rule_ids = decision.effect, decision.rule_ids
+            reason = message if status == "error" else decision.reason
         self.reporter.on_step(StepReport(
-            index=index, description=description, effect=effect, status=status,
-            rule_ids=rule_ids, reason=reason, elapsed_ms=self._ms_since(started),
-            settle_ms=settle_ms, approver=approver,
+            index=step.index, description=description, effect=effect, status=status,
+            rule_ids=rule_ids, reason=reason,
+            elapsed_ms=(self._clock() - step.started) * 1000,
+            settle_ms=step.settle_ms, approver=step.approver,
         ))
+
+
+StepStatus = Literal["done", "denied", "invalid", "error"]
+
+
+@dataclass(slots=True)
+class _Step:
+    """One proposed action on its way through the pipeline, and what happened to it."""
+
+    index: int
+    proposed: ProposedAction
+    started: float
+    usage: Usage | None
+    action: Action | None = None
+    decision: Decision | None = None
+    step_id: int | None = None
+    asked: bool = False
+    approver: str | None = None
+    settle_ms: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    _lap_at: float | None = None
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.decision and self.decision.secret)
+
+    def recorded(self) -> tuple[Action, Decision, int]:
+        """The valid action, its decision and its step id, once its intent is recorded."""
+        if self.action is None or self.decision is None or self.step_id is None:
+            raise RuntimeError(f"step {self.index}: its intent is not recorded yet")
+        return self.action, self.decision, self.step_id
+
+    def lap(self, name: str, now: float) -> None:
+        """Record the milliseconds since the previous lap (or the start) as ``name``."""
+        since = self._lap_at if self._lap_at is not None else self.started
+        self.timings[name] = (now - since) * 1000
+        self._lap_at = now
+
+
+def _count(summary: RunSummary, status: StepStatus) -> None:
+    if status == "done":
+        summary.executed += 1
+    elif status == "denied":
+        summary.denied += 1
+    elif status == "invalid":
+        summary.invalid += 1
+    else:
+        summary.errors += 1
 
 
 def _finish(turn: Turn) -> tuple[Outcome, str]:
