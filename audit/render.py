@@ -60,11 +60,35 @@ def _point_label(action: Action) -> str:
     return ""
 
 
-def draw_marks(image: Image.Image, marks: list[Mark]) -> Image.Image:
+def draw_action(image: Image.Image, action: Action | None, *, scale: float = 1.0,
+                offset: tuple[int, int] = (0, 0), caption: bool = True) -> Image.Image:
+    """A copy of ``image`` with ``action`` drawn on it: the one drawing of an action.
+
+    ``offset`` is where ``image`` starts in sandbox pixels (a crop) and
+    ``scale`` how much it was shrunk (a terminal thumbnail); ``caption`` adds
+    the action in words along the bottom edge.
+    """
+    marks = [m for m in marks_for(action) if caption or m.kind != "caption"]
+    # A shrunk picture gets thinner lines, as the full frame would have shown them.
+    unit = max(1, round(_unit_for(max(image.size) / scale) * scale)) if scale < 1 else None
+    return draw_marks(image, [_placed(m, scale, offset) for m in marks], unit=unit)
+
+
+def _placed(mark: Mark, scale: float, offset: tuple[int, int]) -> Mark:
+    points = tuple((round((x - offset[0]) * scale), round((y - offset[1]) * scale))
+                   for x, y in mark.points)
+    return Mark(mark.kind, points, mark.text)
+
+
+def _unit_for(longest_side: float) -> int:
+    return max(2, int(longest_side) // 300)
+
+
+def draw_marks(image: Image.Image, marks: list[Mark], *, unit: int | None = None) -> Image.Image:
     """A copy of ``image`` (as RGB) with ``marks`` painted on, sized to stay visible."""
     canvas = image.convert("RGB")
     draw = ImageDraw.Draw(canvas)
-    unit = max(2, max(canvas.size) // 300)
+    unit = unit if unit is not None else _unit_for(max(canvas.size))
     font = ImageFont.load_default(size=max(12, unit * 6))
     for mark in marks:
         _draw_one(draw, mark, unit, font, canvas.size)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw
+from PIL import Image
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from sandbox.actions import Action, Click, Drag, Point, Scroll
+from sandbox.actions import Action, Point
 
 UPPER_HALF = "▀"
-MARKER_RGB = (255, 64, 64)
-PATH_RGB = (255, 200, 0)
 
 MAX_CACHED_STYLES = 65536
 
@@ -111,39 +109,6 @@ def crop_box(points: Sequence[Point], frame_size: tuple[int, int],
     left = min(max(0, cx - crop_w // 2), width - crop_w)
     top = min(max(0, cy - crop_h // 2), height - crop_h)
     return left, top, left + crop_w, top + crop_h
-
-
-def draw_action(image: Image.Image, action: Action | None, *, scale: float = 1.0,
-                offset: tuple[int, int] = (0, 0)) -> Image.Image:
-    """A copy of ``image`` with the action drawn on it: a ring and cross where it
-    clicks, its path where it drags.  ``offset`` is where ``image`` starts in
-    sandbox pixels and ``scale`` how much it was shrunk."""
-    marked = image.copy()
-    if action is None:
-        return marked
-    draw = ImageDraw.Draw(marked)
-    placed = [_place(p, scale, offset) for p in action.points()]
-    radius = max(3, round(12 * scale))
-    if isinstance(action, Drag):
-        draw.line(placed, fill=PATH_RGB, width=max(1, round(3 * scale)))
-        _ring(draw, placed[0], radius, PATH_RGB)
-        _ring(draw, placed[-1], radius, MARKER_RGB)
-    elif isinstance(action, Click | Scroll) or placed:
-        for point in placed:
-            _ring(draw, point, radius, MARKER_RGB)
-    return marked
-
-
-def _place(point: Point, scale: float, offset: tuple[int, int]) -> tuple[int, int]:
-    return round((point.x - offset[0]) * scale), round((point.y - offset[1]) * scale)
-
-
-def _ring(draw: ImageDraw.ImageDraw, at: tuple[int, int], radius: int, colour: RGB) -> None:
-    x, y = at
-    width = max(1, radius // 4)
-    draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=width)
-    draw.line((x - radius * 2, y, x + radius * 2, y), fill=colour, width=width)
-    draw.line((x, y - radius * 2, x, y + radius * 2), fill=colour, width=width)
 
 
 def crop_around(image: Image.Image, action: Action | None,

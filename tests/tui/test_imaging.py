@@ -6,15 +6,13 @@ import pytest
 from PIL import Image
 from rich.color import Color
 
+from audit.render import MARK_COLOR, draw_action
 from sandbox.actions import Click, Drag, Point, TypeText
 from tui.imaging import (
-    MARKER_RGB,
-    PATH_RGB,
     UPPER_HALF,
     HalfBlockPainter,
     crop_around,
     crop_box,
-    draw_action,
     fit_cells,
 )
 from tui.widgets.approval_card import time_left
@@ -71,16 +69,16 @@ def test_crop_around_a_click_is_centred_on_it_and_a_typing_action_keeps_the_fram
 
 def test_draw_action_marks_the_click_in_crop_coordinates() -> None:
     crop = Image.new("RGB", (320, 200))
-    marked = draw_action(crop, Click(x=640, y=400), offset=(480, 300))
-    assert marked.getpixel((160 + 12, 100)) == MARKER_RGB
+    marked = draw_action(crop, Click(x=640, y=400), offset=(480, 300), caption=False)
+    assert marked.getpixel((160 + 12, 100)) == MARK_COLOR
     assert crop.getpixel((172, 100)) == (0, 0, 0), "the original is left alone"
 
 
 def test_draw_action_draws_a_drag_path() -> None:
     image = Image.new("RGB", (400, 400))
     drag = Drag(path=[Point(x=50, y=200), Point(x=350, y=200)])
-    marked = draw_action(image, drag)
-    assert marked.getpixel((200, 200)) == PATH_RGB
+    marked = draw_action(image, drag, caption=False)
+    assert marked.getpixel((200, 200)) == MARK_COLOR
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -138,4 +136,4 @@ async def test_terminal_graphics_views_take_a_shrunk_picture(graphics: str) -> N
         shown = view.query_one("#terminal-image").image  # type: ignore[attr-defined]
         assert isinstance(shown, Image.Image)
         assert shown.width == 960, "shrunk before it is encoded for the terminal"
-        assert shown.getpixel((480 + 6, 270)) == MARKER_RGB
+        assert shown.getpixel((480 + 6, 270)) == MARK_COLOR

@@ -22,8 +22,9 @@ from textual.app import ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
 
+from audit.render import draw_action
 from sandbox.actions import Action
-from tui.imaging import HalfBlockPainter, downscale, draw_action, fit_cells
+from tui.imaging import HalfBlockPainter, downscale, fit_cells
 
 GRAPHICS_MAX_WIDTH = 960
 
@@ -114,7 +115,7 @@ class FrameView(Widget):
         cols, rows = fit_cells(image.width, image.height, width, height)
         small = downscale(image, cols, rows)
         small = draw_action(small, picture.action, scale=cols / image.width,
-                            offset=picture.offset)
+                            offset=picture.offset, caption=False)
         self.paint_count += 1
         self.painted_at = time.perf_counter()
         return _Painted(picture.key, width, height, self._painter.strips(small),
@@ -151,7 +152,7 @@ class GraphicsFrameView(Widget):
         small = image.resize((max(1, round(image.width * scale)),
                               max(1, round(image.height * scale))), Image.Resampling.BOX)
         target.image = draw_action(small, picture.action, scale=scale,  # type: ignore[attr-defined]
-                                   offset=picture.offset)
+                                   offset=picture.offset, caption=False)
 
 
 AnyFrameView = FrameView | GraphicsFrameView
