@@ -56,19 +56,19 @@ class Arranger:
         return None
 
     def _one(self, step: ArrangeStep) -> str | None:
-        spec, box = step.spec, self.checker.sandbox
+        spec, shell = step.spec, self.checker.shell
         if isinstance(spec, specs.ExecSpec):
-            result = box.check(["sh", "-c", spec.run], timeout_s=spec.timeout)
+            result = shell(spec.run, timeout_s=spec.timeout)
             if result.exit_code != 0:
                 return (f"`{spec.run}` exited {result.exit_code}: "
                         f"{(result.stderr or result.stdout).strip()[:300]}")
             return None
         if isinstance(spec, specs.WriteFileSpec):
-            result = box.check(["sh", "-c", _WRITE_FILE, "sh", spec.path, spec.content])
+            result = shell(_WRITE_FILE, spec.path, spec.content)
             return None if result.exit_code == 0 else f"cannot write {spec.path}: " \
                 f"{result.stderr.strip()[:300]}"
         if isinstance(spec, specs.LaunchSpec):
-            result = box.check(["sh", "-c", _LAUNCH, "sh", spec.run])
+            result = shell(_LAUNCH, spec.run)
             return None if result.exit_code == 0 else f"cannot launch `{spec.run}`"
         if isinstance(spec, specs.WindowSpec):
             verdict = self.checker.poll("wait_for_window", spec)

@@ -220,7 +220,9 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
            env: WorkerEnv, tags: dict[str, int]) -> tuple[RunSummary, CaseDriver, SessionTap]:
     deadline = time.monotonic() + case.timeout_s
     tap = SessionTap(env.log)
-    checker = Checker(box, env.perception, deadline=deadline)
+    checker = Checker(box, env.perception, deadline=deadline, environment={
+        "DESKHAND_SUITE": case.suite.name, "DESKHAND_CASE": case.id,
+        "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
     driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
                         oracle=options.oracle)
     perceiver: Perceiver = (env.perception if goal_planner is not None

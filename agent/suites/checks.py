@@ -9,7 +9,6 @@ the screen reader (offline OCR); windows by title (regular expression).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import threading
@@ -21,7 +20,7 @@ from typing import Protocol
 from agent.perception.screen import TextElement
 from agent.suites import specs, textmatch
 from agent.suites.schema import Check
-from sandbox.base import Frame, Sandbox
+from sandbox.base import CheckResult, Frame, Sandbox
 
 POLL_INTERVAL_S = 0.25
 SHOWN_CONTENT_CHARS = 120
@@ -65,12 +64,20 @@ class Checker:
     def __init__(self, sandbox: Sandbox, reader: ScreenReader | None, *,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None,
+                 environment: dict[str, str] | None = None) -> None:
         self.sandbox = sandbox
+        self.environment = dict(environment or {})
         self.reader = reader
         self._clock = clock
         self._sleep = sleep
         self.deadline = deadline
+
+    def shell(self, script: str, *args: str, timeout_s: float = 30.0) -> CheckResult:
+        """Run ``sh -c script`` in the sandbox with the attempt's variables set."""
+        assignments = [f"{k}={v}" for k, v in sorted(self.environment.items())]
+        argv = ["env", *assignments, "sh", "-c", script, "sh", *args]
+        return self.sandbox.check(argv, timeout_s=timeout_s)
 
     # -- polling -----------------------------------------------------------------------
 
@@ -135,7 +142,7 @@ class Checker:
         return Verdict(False, f"no window title matches {spec.title!r}; windows: {shown}")
 
     def window_titles(self) -> list[str]:
-        result = self.sandbox.check(["sh", "-c", _LIST_WINDOWS], timeout_s=10)
+        result = self.shell(_LIST_WINDOWS, timeout_s=10)
         titles = [line for line in result.stdout.splitlines() if line.strip()]
         active = self.sandbox.screenshot().window_title
         return [active, *titles] if active and active not in titles else titles
@@ -143,8 +150,7 @@ class Checker:
     def file(self, spec: specs.FileSpec) -> Verdict:
         script = HOME_PATH_SH + ('test -e "$p" || exit 3; test -f "$p" || exit 4; '
                           'if [ -n "$2" ]; then sha256sum -- "$p"; else cat -- "$p"; fi')
-        result = self.sandbox.check(["sh", "-c", script, "sh", spec.path,
-                                     "hash" if spec.sha256 else ""], timeout_s=10)
+        result = self.shell(script, spec.path, "hash" if spec.sha256 else "", timeout_s=10)
         if result.exit_code == 3:
             return Verdict(not spec.exists, f"{spec.path} does not exist")
         if not spec.exists:
@@ -154,7 +160,7 @@ class Checker:
         return _content_verdict(spec, result.stdout)
 
     def cmd(self, spec: specs.CmdSpec) -> Verdict:
-        result = self.sandbox.check(["sh", "-c", spec.run], timeout_s=spec.timeout)
+        result = self.shell(spec.run, timeout_s=spec.timeout)
         problems = []
         if result.exit_code != spec.exit:
             problems.append(f"exit {result.exit_code}, expected {spec.exit}")
@@ -217,7 +223,3 @@ def _content_failures(spec: specs.FileSpec, content: str) -> Sequence[str]:
 def _shown(text: str) -> str:
     text = text.strip()
     return repr(text if len(text) <= SHOWN_CONTENT_CHARS else text[:SHOWN_CONTENT_CHARS] + "…")
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -246,7 +246,7 @@ class _Parser:
                 self.problem((*at, *error["loc"]), error["msg"].removeprefix("Value error, "))
             return None
         steps = self.steps(data.steps, (*at, "steps"))
-        if not steps and data.goal is None:
+        if not data.steps and data.goal is None:
             self.problem(at, "a case needs steps or a goal")
         if data.precheck == "must_fail" and not data.expect:
             self.problem((*at, "precheck"), "precheck: must_fail needs expect checks to run")
