@@ -225,8 +225,10 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
         "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
     driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
                         oracle=options.oracle)
-    perceiver: Perceiver = (env.perception if goal_planner is not None
-                            else assemble.TriageOnly(env.perception))
+    # A scripted case's title is not an instruction: triaging it would only be noise
+    # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
+    # screens read for injected instructions, as `deskhand run` does for models.
+    perceiver: Perceiver | None = env.perception if goal_planner is not None else None
     loop = AgentLoop(
         sandbox=box, planner=driver, policy=policy, audit=tap,
         approver=BrokerApprover(env.log),

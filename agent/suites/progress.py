@@ -17,7 +17,7 @@ from agent.suites.runner import Progress
 STATUS_STYLE = {"passed": "green", "failed": "red", "flaky": "yellow", "error": "magenta",
                 "skipped": "dim", "blocked_by_policy": "red", "budget_exceeded": "red"}
 STATUS_MARK = {"passed": "✓", "failed": "✗", "flaky": "~", "error": "!", "skipped": "-",
-               "blocked_by_policy": "⛔", "budget_exceeded": "⏱"}
+               "blocked_by_policy": "⊘", "budget_exceeded": "⌛"}
 
 
 class LiveProgress(Progress):
