@@ -28,7 +28,7 @@ from agent.suites.schema import Case
 from audit.records import Outcome, ResultStatus, SessionInfo
 from policies.decision import Decision, Triage
 from sandbox.base import Frame, Sandbox
-from sandbox.errors import SandboxError
+from sandbox.errors import SandboxError, SandboxUnavailable
 
 if TYPE_CHECKING:
     import docker
@@ -46,6 +46,7 @@ class RunOptions:
     approval_timeout_s: float = 0.0
     keep_sandbox_on_failure: bool = False
     oracle: bool = False
+    sandbox: str | None = None  # --sandbox: wins over the suite's defaults
 
 
 class Engine:
@@ -62,12 +63,18 @@ class Engine:
         return self.url or "default"
 
     def client(self) -> docker.DockerClient:
+        """The engine's client; SandboxUnavailable when it does not answer."""
+        import docker
+        import docker.errors
+
         with self._lock:
             if self._client is None:
-                import docker
-
-                self._client = (docker.DockerClient(base_url=self.url) if self.url
-                                else docker.from_env())
+                try:
+                    self._client = (docker.DockerClient(base_url=self.url) if self.url
+                                    else docker.from_env())
+                except docker.errors.DockerException as exc:
+                    raise SandboxUnavailable(f"engine {self.label} does not answer: "
+                                             f"{exc}") from None
             return self._client
 
     def alive(self) -> bool:
@@ -75,7 +82,7 @@ class Engine:
 
         try:
             return bool(self.client().ping())
-        except (docker.errors.DockerException, OSError):
+        except (docker.errors.DockerException, SandboxError, OSError):
             return False
 
     def image_digest(self, image: str) -> str:
@@ -84,7 +91,7 @@ class Engine:
 
             try:
                 self._digests[image] = str(self.client().images.get(image).id)
-            except docker.errors.DockerException:
+            except (docker.errors.DockerException, SandboxError):
                 self._digests[image] = ""
         return self._digests[image]
 
@@ -276,7 +283,7 @@ def _goal_planner(settings: Settings, case: Case, options: RunOptions) -> Planne
 
 def _make_sandbox(settings: Settings, case: Case, options: RunOptions,
                   env: WorkerEnv) -> Sandbox:
-    kind = case.sandbox or settings.sandbox
+    kind = options.sandbox or case.sandbox or settings.sandbox
     if kind == "auto":
         kind = assemble.choose_sandbox_kind(settings, lambda _note: None)
     if kind != "docker":

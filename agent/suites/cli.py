@@ -109,7 +109,7 @@ def run_suites(
                                   reporters=reporters, output=output,
                                   keep=keep_sandbox_on_failure, oracle=oracle,
                                   approval_timeout=approval_timeout if approver == "tui"
-                                  else 0.0, engines=tuple(engine or ())))
+                                  else 0.0, engines=tuple(engine or ()), sandbox=sandbox))
     raise typer.Exit(code)
 
 
@@ -117,7 +117,7 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
           retries: int | None, repeat_each: int, grep: str | None, tags: tuple[str, ...],
           last_failed: bool, max_failures: int | None, fail_on_flaky: bool,
           reporters: frozenset[str], output: Path, keep: bool, oracle: bool,
-          approval_timeout: float, engines: tuple[str, ...]) -> int:
+          approval_timeout: float, engines: tuple[str, ...], sandbox: str | None) -> int:
     import re
 
     from agent.suites import results, runner, schema
@@ -136,20 +136,21 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
     return _run_planned(planned, settings, workers=workers, retries=retries,
                         max_failures=max_failures, fail_on_flaky=fail_on_flaky,
                         reporters=reporters, output=output, keep=keep, oracle=oracle,
-                        approval_timeout=approval_timeout, engines=engines)
+                        approval_timeout=approval_timeout, engines=engines, sandbox=sandbox)
 
 
 def _run_planned(planned: Sequence[object], settings: Settings, *, workers: int,
                  retries: int | None, max_failures: int | None, fail_on_flaky: bool,
                  reporters: frozenset[str], output: Path, keep: bool, oracle: bool,
-                 approval_timeout: float, engines: tuple[str, ...]) -> int:
+                 approval_timeout: float, engines: tuple[str, ...],
+                 sandbox: str | None) -> int:
     from agent.suites import attempt, progress, results, runner
     from audit.log import AuditLog
 
     run_id = uuid.uuid4().hex
     options = attempt.RunOptions(settings=settings, run_id=run_id,
                                  approval_timeout_s=approval_timeout,
-                                 keep_sandbox_on_failure=keep, oracle=oracle)
+                                 keep_sandbox_on_failure=keep, oracle=oracle, sandbox=sandbox)
     pool = runner.engines_for(engines)
     perception = attempt.SharedPerception()
     count = max(1, min(workers, len(planned)))

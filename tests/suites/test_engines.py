@@ -25,16 +25,22 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def wait_for_engine(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_for_engine(socket: Path, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    url = f"unix://{socket}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert process.poll() is None, "the second dockerd exited during start-up"
-        client = docker.DockerClient(base_url=url)
+        if not socket.exists():  # dockerd makes its socket when it listens
+            time.sleep(0.2)
+            continue
+        try:
+            client = docker.DockerClient(base_url=url)
+        except docker.errors.DockerException:
+            time.sleep(0.2)
+            continue
         try:
             if client.ping():
                 return
-        except docker.errors.DockerException:
-            time.sleep(0.2)
         finally:
             client.close()
     raise AssertionError(f"the second dockerd did not answer on {url} in {timeout_s:g} s")
@@ -56,11 +62,11 @@ def second_engine(desktop_image: str) -> Iterator[str]:
          "--bridge", "none", "--iptables=false", "--ip6tables=false"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_engine(url, process, 60)
-        save = subprocess.Popen(["docker", "save", desktop_image], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", url, "load"], stdin=save.stdout, check=True,
-                       capture_output=True, timeout=600)
-        assert save.wait(timeout=60) == 0
+        wait_for_engine(socket, process, 60)
+        with subprocess.Popen(["docker", "save", desktop_image], stdout=subprocess.PIPE) as save:
+            subprocess.run(["docker", "-H", url, "load"], stdin=save.stdout, check=True,
+                           capture_output=True, timeout=600)
+        assert save.returncode == 0
         yield url
     finally:
         process.terminate()
