@@ -237,7 +237,14 @@ class CaseDriver:
 
     def _fail(self, status: CaseStatus, message: str, line: int | None, step: str,
               frame: Frame | None = None) -> None:
+        if status == "failed" and self._out_of_time():
+            status, message = "budget_exceeded", f"the attempt's timeout " \
+                f"({self.case.timeout_s:g} s) ran out: {message}"
         raise _Stop(CaseVerdict(status, message, line, step, frame))
+
+    def _out_of_time(self) -> bool:
+        deadline = self.checker.deadline
+        return deadline is not None and time.monotonic() >= deadline
 
 
 def _timeout(spec: specs.Spec) -> float:
