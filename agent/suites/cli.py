@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from agent.errors import DeskhandError
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.suites.attempt import WorkerEnv
+    from agent.suites.results import AttemptResult
+    from agent.suites.runner import PlannedCase
+    from agent.suites.schema import Suite
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -123,6 +129,7 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
     from agent.suites import results, runner, schema
 
     suites = schema.load_suites(paths)
+    _check_policies(suites)
     try:
         selection = runner.Selection(
             grep=re.compile(grep).pattern if grep else None, tags=tags,
@@ -139,7 +146,30 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
                         approval_timeout=approval_timeout, engines=engines, sandbox=sandbox)
 
 
-def _run_planned(planned: Sequence[object], settings: Settings, *, workers: int,
+def _check_policies(suites: Sequence[Suite]) -> None:
+    """Every policy the cases name loads, before any sandbox starts (SuiteError if not)."""
+    from agent import assemble
+    from agent.suites.errors import SuiteError
+    from policies.errors import Problem
+
+    problems: list[Problem] = []
+    tried: dict[str, str] = {}
+    for suite in suites:
+        for case in suite.cases:
+            if case.policy not in tried:
+                try:
+                    assemble.load_policy_named(case.policy)
+                    tried[case.policy] = ""
+                except ValueError as exc:
+                    tried[case.policy] = str(exc).splitlines()[0]
+            if tried[case.policy]:
+                problems.append(Problem(str(suite.path), case.line, "policy",
+                                        f"{case.policy}: {tried[case.policy]}"))
+    if problems:
+        raise SuiteError(problems)
+
+
+def _run_planned(planned: Sequence[PlannedCase], settings: Settings, *, workers: int,
                  retries: int | None, max_failures: int | None, fail_on_flaky: bool,
                  reporters: frozenset[str], output: Path, keep: bool, oracle: bool,
                  approval_timeout: float, engines: tuple[str, ...],
@@ -164,7 +194,7 @@ def _run_planned(planned: Sequence[object], settings: Settings, *, workers: int,
         envs = [attempt.WorkerEnv(index=i, engine=pool[(i - 1) % len(pool)], log=log,
                                   perception=perception) for i in range(1, count + 1)]
         suite_runner = runner.SuiteRunner(
-            planned, options=options, envs=envs,  # type: ignore[arg-type]
+            planned, options=options, envs=envs,
             results=results.ResultsFile(output / results.RESULTS_FILE), retries=retries,
             max_failures=max_failures, progress=live)
         try:
@@ -178,12 +208,12 @@ def _run_planned(planned: Sequence[object], settings: Settings, *, workers: int,
     return _report(attempts, output, reporters, fail_on_flaky)
 
 
-def _report(attempts: Sequence[object], output: Path, reporters: frozenset[str],
+def _report(attempts: Sequence[AttemptResult], output: Path, reporters: frozenset[str],
             fail_on_flaky: bool) -> int:
     from agent.suites import results
     from agent.suites.reports import write_reports
 
-    cases = results.fold_cases(attempts)  # type: ignore[arg-type]
+    cases = results.fold_cases(attempts)
     write_reports(cases, output, reporters)
     tally = results.counts(cases)
     summary = ", ".join(f"{n} {status}" for status, n in tally.items() if n)
@@ -223,8 +253,8 @@ def merge(dirs: Sequence[Path], *, output: Path, reporter: str) -> int:
     return _guarded(work)
 
 
-def _hold_kept(envs: Sequence[object]) -> None:
-    kept = [box for env in envs for box in getattr(env, "kept", [])]
+def _hold_kept(envs: Sequence[WorkerEnv]) -> None:
+    kept = [box for env in envs for box in env.kept]
     if not kept:
         return
     for box in kept:
@@ -275,11 +305,11 @@ def _usage(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _guarded(work: typer.models.CommandFunctionType) -> int:
+def _guarded(work: Callable[[], int]) -> int:
     from sandbox.errors import SandboxError
 
     try:
-        return int(work())
+        return work()
     except (DeskhandError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         return EXIT_USAGE

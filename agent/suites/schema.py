@@ -256,12 +256,19 @@ class _Parser:
             goal=data.goal, expect=self.checks(data.expect, (*at, "expect")),
             precheck=data.precheck, oracle=self.steps(data.oracle, (*at, "oracle")),
             infeasible=data.infeasible, skip=_skip_reason(data.skip),
-            sandbox=data.sandbox or defaults.sandbox, policy=data.policy or defaults.policy,
+            sandbox=data.sandbox or defaults.sandbox,
+            policy=self.policy_path(data.policy or defaults.policy),
             timeout_s=data.timeout or defaults.timeout,
             max_steps=data.max_steps or defaults.max_steps,
             retries=defaults.retries if data.retries is None else data.retries,
             network=_network(defaults.network if data.network is None else data.network),
             suite=suite)
+
+    def policy_path(self, name: str) -> str:
+        """A profile name as is; a policy file relative to the suite file's folder."""
+        if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
+            return str(self.folder / name)
+        return name
 
     def check_unique_ids(self, cases: Iterable[Case]) -> None:
         seen: dict[str, int] = {}

@@ -153,3 +153,13 @@ def test_bad_flags_exit_2(tmp_path: Path) -> None:
                               text=True, timeout=60)
         assert done.returncode == 2, done.stderr
         assert words in done.stderr
+
+
+def test_a_policy_that_does_not_load_is_a_located_error_before_any_sandbox(
+        tmp_path: Path) -> None:
+    suite = write(tmp_path, "suite: S\ncases:\n  - id: a\n    policy: no-such-profile\n"
+                  "    steps: [{wait: 0}]\n")
+    done = subprocess.run([sys.executable, "-m", "agent", "test", str(suite), "--output",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{suite}:3: policy: no-such-profile:" in done.stderr
