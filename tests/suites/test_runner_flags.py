@@ -89,3 +89,34 @@ def test_help_names_every_flag() -> None:
                  "--output", "--keep-sandbox-on-failure", "--planner", "--model", "--base-url",
                  "--approver", "--engine", "--oracle", "merge"):
         assert flag in done.stdout, flag
+
+
+def test_an_ask_is_a_deny_without_an_approver_and_answered_with_approver_tui(
+        tmp_path: Path) -> None:
+    import time
+
+    from audit.log import AuditLog
+
+    path = suite(tmp_path, case("asks-a", "      - type: \"rm -rf ~/work\\n\"\n"))
+    code, lines, _ = run(path, "--output", tmp_path / "none")
+    assert code == 1
+    assert lines[0]["status"] == "blocked_by_policy"
+
+    output = tmp_path / "tui"
+    runner = subprocess.Popen([sys.executable, "-m", "agent", "test", str(path), "--output",
+                               str(output), "--approver", "tui", "--approval-timeout", "60"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    answered = False
+    while not answered and time.monotonic() < deadline and runner.poll() is None:
+        if (output / "audit.db").exists():
+            with AuditLog.open(output / "audit.db") as log:
+                for request in log.pending_approvals():
+                    log.answer_approval(request.id, approved=True, scope="once",
+                                        approver="test", channel="tui")
+                    answered = True
+        time.sleep(0.1)
+    out, _ = runner.communicate(timeout=120)
+    assert answered
+    assert runner.returncode == 0, out
+    assert "deskhand tui --attach --db" in out
