@@ -209,6 +209,9 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
                                       tags)
         result.session_id, result.steps = tap.session_id, summary.steps
         _apply_outcome(result, summary, driver.verdict)
+        env.log.record_event(tap.session_id, "suite_result", {
+            "status": result.status, "message": result.message, "line": result.line,
+            "step": result.step, "run_id": options.run_id})
         result.overhead_s = (sandbox_ready - started) + driver.overhead_s
         keep = options.keep_sandbox_on_failure and result.status != "passed"
     finally:

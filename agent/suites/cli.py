@@ -60,7 +60,8 @@ def run_suites(
     shard: Annotated[str | None, typer.Option(help="Run only share i of n (e.g. 2/4): a "
                                               "stable split by suite and case id.")] = None,
     retries: Annotated[int | None, typer.Option(min=0, max=20, help="Retry a failing case up "
-                                                "to N times [the suite's defaults.retries].")
+                                                "to N times (default: the suite's "
+                                                "defaults.retries).")
                        ] = None,
     repeat_each: Annotated[int, typer.Option(min=1, max=1000,
                                              help="Run every case N times.")] = 1,
