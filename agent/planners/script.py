@@ -130,6 +130,17 @@ _SHORTHANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
+SCRIPT_ACTION_KINDS = frozenset(_SHORTHANDS)
+
+
+def parse_script_action(kind: str, value: Any) -> Action:
+    """The action of one shorthand step (``key: ctrl+s``); ValueError or ActionError if malformed.
+
+    Suite files (``agent.suites``) write the same steps as scripts.
+    """
+    return parse_action(_SHORTHANDS[kind](value))
+
+
 _GROUNDED_FIELDS = {"text", "timeout", "button", "count"}
 
 

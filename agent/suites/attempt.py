@@ -1,0 +1,332 @@
+"""One attempt of one case, wired end to end: the one place a suite builds a run.
+
+:func:`run_attempt` makes the attempt's fresh sandbox, the policy, the
+approver, the goal planner (for ``goal`` cases), the case driver and the
+agent loop, using the helpers of :mod:`agent.assemble`, runs it as one audit
+session tagged with the suite, case and attempt, and returns the attempt's
+:class:`~agent.suites.results.AttemptResult`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agent import assemble
+from agent.approvals import BrokerApprover
+from agent.loop import AgentLoop, LoopConfig, Perceiver, PolicyEngine, RunSummary
+from agent.perception.screen import TextElement
+from agent.planners.base import Planner, Usage
+from agent.settings import Settings
+from agent.suites.checks import Checker
+from agent.suites.driver import CaseDriver, CaseVerdict
+from agent.suites.results import AttemptResult
+from agent.suites.schema import Case
+from audit.records import Outcome, ResultStatus, SessionInfo
+from policies.decision import Decision, Triage
+from sandbox.base import Frame, Sandbox
+from sandbox.errors import SandboxError, SandboxUnavailable
+
+if TYPE_CHECKING:
+    import docker
+
+    from agent.perception.perceiver import Perception
+    from audit.log import AuditLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """What every attempt of a run shares, from the command line."""
+
+    settings: Settings
+    run_id: str
+    approval_timeout_s: float = 0.0
+    keep_sandbox_on_failure: bool = False
+    oracle: bool = False
+    sandbox: str | None = None  # --sandbox: wins over the suite's defaults
+    # Set by the runner at Ctrl-C: every attempt's loop stops at its next step.
+    interrupted: threading.Event = field(default_factory=threading.Event)
+
+
+class Engine:
+    """A Docker engine of the pool (``--engine URL``); the client is made on first use."""
+
+    def __init__(self, url: str | None, environment: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        # DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to a tcp:// engine, as for `docker -H`.
+        self._environment = dict(environment or {})
+        self._client: docker.DockerClient | None = None
+        self._digests: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return self.url or "default"
+
+    def client(self) -> docker.DockerClient:
+        """The engine's client; SandboxUnavailable when it does not answer."""
+        import docker
+        import docker.errors
+
+        with self._lock:
+            if self._client is None:
+                try:
+                    environment = dict(self._environment)
+                    if self.url:
+                        environment["DOCKER_HOST"] = self.url
+                    self._client = docker.from_env(environment=environment)
+                except docker.errors.DockerException as exc:
+                    raise SandboxUnavailable(f"engine {self.label} does not answer: "
+                                             f"{exc}") from None
+            return self._client
+
+    def alive(self) -> bool:
+        import docker.errors
+
+        try:
+            return bool(self.client().ping())
+        except (docker.errors.DockerException, SandboxError, OSError):
+            return False
+
+    def image_digest(self, image: str) -> str:
+        if image not in self._digests:
+            import docker.errors
+
+            try:
+                self._digests[image] = str(self.client().images.get(image).id)
+            except (docker.errors.DockerException, SandboxError):
+                self._digests[image] = ""
+        return self._digests[image]
+
+
+class SharedPerception:
+    """The offline perception models, loaded once and used by one worker at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: Perception | None = None
+
+    def _get(self) -> Perception:
+        if self._loaded is None:
+            from agent.perception.perceiver import Perception
+
+            self._loaded = Perception.load()
+        return self._loaded
+
+    def parse(self, frame: Frame) -> list[TextElement]:
+        with self._lock:
+            return self._get().parser.parse(frame)
+
+    def triage(self, task: str) -> Triage | None:
+        with self._lock:
+            return self._get().triage(task)
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        with self._lock:
+            return self._get().injection_risk(frame, task)
+
+
+@dataclass(slots=True)
+class WorkerEnv:
+    """What one worker owns or shares: its engine, the run's log and perception."""
+
+    index: int
+    engine: Engine
+    log: AuditLog
+    perception: SharedPerception
+    kept: list[Sandbox] = field(default_factory=list)
+    on_activity: Callable[[str], None] = lambda _text: None
+
+
+class SessionTap:
+    """The audit log as the loop sees it, remembering the attempt's session id.
+
+    The case driver records its own events (setup, checks) into the same session.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.session_id = ""
+
+    def start_session(self, info: SessionInfo) -> str:
+        self.session_id = self.log.start_session(info)
+        return self.session_id
+
+    def put_frame(self, frame: Frame) -> str:
+        return self.log.put_frame(frame)
+
+    def record_intent(self, session_id: str, *, index: int, action: dict[str, Any] | None,
+                      proposed_raw: object, validation_error: str | None,
+                      decision: Decision | None, frame_before_sha256: str | None,
+                      secret: bool) -> int:
+        return self.log.record_intent(session_id, index=index, action=action,
+                                      proposed_raw=proposed_raw,
+                                      validation_error=validation_error, decision=decision,
+                                      frame_before_sha256=frame_before_sha256, secret=secret)
+
+    def record_result(self, step_id: int, *, status: ResultStatus, output: dict[str, Any],
+                      error: str | None, frame_after_sha256: str | None,
+                      timings_ms: dict[str, float], usage: Usage | None = None) -> None:
+        self.log.record_result(step_id, status=status, output=output, error=error,
+                               frame_after_sha256=frame_after_sha256, timings_ms=timings_ms,
+                               usage=usage)
+
+    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.log.record_event(session_id, kind, data)
+
+    def end_session(self, session_id: str, *, outcome: Outcome, reason: str) -> None:
+        self.log.end_session(session_id, outcome=outcome, reason=reason)
+
+    # -- the driver's sink ----------------------------------------------------------
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.session_id:
+            self.log.record_event(self.session_id, kind, data)
+
+    def frame(self, frame: Frame) -> str:
+        return self.log.put_frame(frame)
+
+
+def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
+                env: WorkerEnv) -> AttemptResult:
+    """Run one attempt of ``case`` in a fresh sandbox; never raises for a failing case."""
+    started, wall = time.monotonic(), time.time()
+    result = _blank_result(case, attempt, repeat, options, env, wall)
+    settings = _case_settings(options.settings, case)
+    try:
+        policy = assemble.load_policy_named(case.policy)
+        goal_planner = _goal_planner(settings, case, options)
+        box = _make_sandbox(settings, case, options, env)
+    except (SandboxError, ValueError) as exc:
+        return _ended(result, "error", f"cannot prepare the attempt: {exc}", started)
+    result.policy_sha256 = policy.sha256
+    try:
+        box.start()
+    except SandboxError as exc:
+        return _ended(result, "error", f"the sandbox did not start: {exc}", started)
+    sandbox_ready = time.monotonic()
+    keep = False
+    try:
+        tags = {"attempt": attempt, "repeat": repeat}
+        summary, driver, tap = _drive(case, box, policy, goal_planner, settings, options, env,
+                                      tags)
+        result.session_id, result.steps = tap.session_id, summary.steps
+        _apply_outcome(result, summary, driver.verdict)
+        if options.interrupted.is_set() and result.status != "passed":
+            result.status, result.message = "error", "interrupted by the user (Ctrl-C)"
+        env.log.record_event(tap.session_id, "suite_result", {
+            "status": result.status, "message": result.message, "line": result.line,
+            "step": result.step, "run_id": options.run_id})
+        result.overhead_s = (sandbox_ready - started) + driver.overhead_s
+        keep = options.keep_sandbox_on_failure and result.status != "passed"
+    finally:
+        if keep:
+            env.kept.append(box)
+        else:
+            stop_started = time.monotonic()
+            box.stop()
+            result.overhead_s += time.monotonic() - stop_started
+    result.image = _image(box, env)
+    return _ended(result, result.status, result.message, started)
+
+
+def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
+           goal_planner: Planner | None, settings: Settings, options: RunOptions,
+           env: WorkerEnv, tags: dict[str, int]) -> tuple[RunSummary, CaseDriver, SessionTap]:
+    deadline = time.monotonic() + case.timeout_s
+    tap = SessionTap(env.log)
+    checker = Checker(box, env.perception, deadline=deadline, environment={
+        "DESKHAND_SUITE": case.suite.name, "DESKHAND_CASE": case.id,
+        "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
+    driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
+                        oracle=options.oracle)
+    # A scripted case's title is not an instruction: triaging it would only be noise
+    # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
+    # screens read for injected instructions, as `deskhand run` does for models.
+    perceiver: Perceiver | None = env.perception if goal_planner is not None else None
+    loop = AgentLoop(
+        sandbox=box, planner=driver, policy=policy, audit=tap,
+        approver=BrokerApprover(env.log),
+        config=LoopConfig(max_turns=case.max_steps,
+                          approval_timeout_s=options.approval_timeout_s,
+                          action_deadline_s=settings.action_deadline_s,
+                          max_cost_usd=settings.max_cost_usd),
+        session_extra={**assemble.session_extra(box, settings), "suite": case.suite.name,
+                       "suite_file": str(case.suite.path), "case": case.id,
+                       **tags, "run_id": options.run_id, "engine": env.engine.label,
+                       "worker": env.index},
+        perceiver=perceiver,
+        should_stop=lambda: options.interrupted.is_set() or time.monotonic() > deadline,
+    )
+    summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
+    return summary, driver, tap
+
+
+def _apply_outcome(result: AttemptResult, summary: RunSummary,
+                   verdict: CaseVerdict | None) -> None:
+    if verdict is not None:
+        result.status, result.message = verdict.status, verdict.message
+        result.line, result.step = verdict.line, verdict.step
+        if verdict.frame is not None:
+            result.frame_sha256 = verdict.frame.sha256
+        return
+    if summary.outcome in {"budget", "interrupted"} or summary.reason.startswith("stopped after"):
+        result.status = "budget_exceeded"
+        result.message = (f"the attempt ran out of time ({summary.reason})"
+                          if summary.outcome == "interrupted" else summary.reason)
+        return
+    result.status, result.message = "error", summary.reason
+
+
+def _case_settings(settings: Settings, case: Case) -> Settings:
+    return settings.with_overrides(policy=case.policy, network=case.network or None,
+                                   max_steps=case.max_steps)
+
+
+def _goal_planner(settings: Settings, case: Case, options: RunOptions) -> Planner | None:
+    if case.goal is None or options.oracle or settings.planner == "script":
+        return None
+    return assemble.make_planner(settings, None)
+
+
+def _make_sandbox(settings: Settings, case: Case, options: RunOptions,
+                  env: WorkerEnv) -> Sandbox:
+    kind = options.sandbox or case.sandbox or settings.sandbox
+    if kind == "auto":
+        kind = assemble.choose_sandbox_kind(settings, lambda _note: None)
+    if kind != "docker":
+        return assemble.make_sandbox(kind, settings)
+    from sandbox.docker import DockerSandbox, DockerSandboxConfig
+
+    config = DockerSandboxConfig(size=assemble.screen_size(settings), network=case.network,
+                                 vnc=options.keep_sandbox_on_failure,
+                                 session=f"{options.run_id[:8]}-{case.id}"[:60])
+    return DockerSandbox(env.engine.client(), config)
+
+
+def _image(box: Sandbox, env: WorkerEnv) -> str:
+    image = str(getattr(box, "image", "") or "")
+    if box.kind != "docker":
+        return image
+    from sandbox.build import DEFAULT_IMAGE
+
+    return env.engine.image_digest(image or DEFAULT_IMAGE)
+
+
+def _blank_result(case: Case, attempt: int, repeat: int, options: RunOptions, env: WorkerEnv,
+                  wall: float) -> AttemptResult:
+    return AttemptResult(
+        run_id=options.run_id, suite=case.suite.name, file=str(case.suite.path), case=case.id,
+        name=case.name, attempt=attempt, repeat=repeat, status="error", policy=case.policy,
+        engine=env.engine.label, worker=env.index, started_at=wall, tags=list(case.tags),
+        case_line=case.line, audit_db=str(env.log.path))
+
+
+def _ended(result: AttemptResult, status: str, message: str, started: float) -> AttemptResult:
+    result.status, result.message = status, message
+    result.duration_s = round(time.monotonic() - started, 3)
+    result.overhead_s = round(result.overhead_s, 3)
+    return result

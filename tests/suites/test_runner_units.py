@@ -1,0 +1,71 @@
+"""Selection, shards, statuses and exit codes (no sandbox needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.suites.cli import exit_code
+from agent.suites.results import AttemptResult, counts, fold_cases, read_results
+from agent.suites.runner import Selection, parse_shard, select_cases, shard_of
+from agent.suites.schema import load_suite
+
+
+def suite_file(tmp_path: Path, n: int = 40) -> Path:
+    cases = "".join(f"  - id: case-{i}\n    tags: [{'even' if i % 2 == 0 else 'odd'}]\n"
+                    "    steps: [{wait: 0}]\n" for i in range(n))
+    path = tmp_path / "many.suite.yaml"
+    path.write_text(f"suite: Many\ncases:\n{cases}", encoding="utf-8")
+    return path
+
+
+def test_shards_split_every_case_exactly_once_and_stably(tmp_path: Path) -> None:
+    suite = load_suite(suite_file(tmp_path))
+    shares = [select_cases([suite], Selection(shard=(i, 3))) for i in (1, 2, 3)]
+    ids = [p.case.id for share in shares for p in share]
+    assert sorted(ids) == sorted(c.id for c in suite.cases)
+    assert all(share for share in shares)
+    again = load_suite(suite_file(tmp_path))
+    assert [shard_of(c, 3) for c in again.cases] == [shard_of(c, 3) for c in suite.cases]
+
+
+def test_grep_tag_and_repeat_select_cases(tmp_path: Path) -> None:
+    suite = load_suite(suite_file(tmp_path, 6))
+    assert [p.case.id for p in select_cases([suite], Selection(grep=r"case-[12]$"))] == \
+        ["case-1", "case-2"]
+    assert [p.case.id for p in select_cases([suite], Selection(tags=("odd",)))] == \
+        ["case-1", "case-3", "case-5"]
+    repeated = select_cases([suite], Selection(grep="case-0", repeat_each=3))
+    assert [p.repeat for p in repeated] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1-2", "x"])
+def test_bad_shards_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="--shard"):
+        parse_shard(text)
+
+
+def attempt(case: str, number: int, status: str) -> AttemptResult:
+    return AttemptResult(run_id="r", suite="S", file="s.suite.yaml", case=case, name=case,
+                         attempt=number, repeat=1, status=status)
+
+
+def test_a_pass_after_a_failure_is_flaky_and_keeps_every_attempt(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    lines = [attempt("a", 1, "failed"), attempt("a", 2, "passed"), attempt("b", 1, "passed"),
+             attempt("c", 1, "failed"), attempt("c", 2, "failed")]
+    path.write_text("".join(a.to_json() + "\n" for a in lines) + '{"cut off', encoding="utf-8")
+    cases = fold_cases(read_results(path))
+    assert [(c.key.split("::")[1], c.status, len(c.attempts)) for c in cases] == [
+        ("a", "flaky", 2), ("b", "passed", 1), ("c", "failed", 2)]
+
+
+def test_exit_codes() -> None:
+    assert exit_code(counts([]), fail_on_flaky=False) == 0
+    passed_and_flaky = fold_cases([attempt("a", 1, "failed"), attempt("a", 2, "passed")])
+    assert exit_code(counts(passed_and_flaky), fail_on_flaky=False) == 0
+    assert exit_code(counts(passed_and_flaky), fail_on_flaky=True) == 1
+    assert exit_code(counts(fold_cases([attempt("b", 1, "blocked_by_policy")])), False) == 1
+    assert exit_code(counts(fold_cases([attempt("b", 1, "failed"),
+                                        attempt("c", 1, "error")])), False) == 3
