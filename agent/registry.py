@@ -43,6 +43,10 @@ class SandboxInputs:
     size: Size
     watch: bool = False
     engine_url: str | None = None
+    docker_client: object | None = None
+    """A Docker engine's client to use instead of one made from ``engine_url``."""
+    label: str = ""
+    """What the sandbox is labelled with (a suite case, say); random when empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +209,14 @@ def _local(inputs: SandboxInputs) -> Sandbox:
 def _docker(inputs: SandboxInputs) -> Sandbox:
     import docker
 
-    from sandbox.docker import DockerSandbox
+    from sandbox.docker import DockerSandbox, DockerSandboxConfig
 
-    client = docker.DockerClient(base_url=inputs.engine_url) if inputs.engine_url \
-        else docker.from_env()
-    return DockerSandbox(client, size=inputs.size, network=inputs.settings.network,
-                         vnc=inputs.watch)
+    client = inputs.docker_client or (
+        docker.DockerClient(base_url=inputs.engine_url) if inputs.engine_url
+        else docker.from_env())
+    config = DockerSandboxConfig(size=inputs.size, network=inputs.settings.network,
+                                 vnc=inputs.watch, session=inputs.label)
+    return DockerSandbox(client, config)
 
 
 register_sandbox(SandboxKind(

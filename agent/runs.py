@@ -32,6 +32,7 @@ from sandbox.base import Frame, Sandbox, Size
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
     from agent.planners.base import Planner
+    from agent.planners.script import TextLocator
 
 Note = Callable[[str], None]
 
@@ -92,6 +93,13 @@ def load_policy_named(name_or_path: str) -> PolicyEngine:
     return engine.load_profile(name_or_path)
 
 
+def build_planner(settings: Settings, *, script: Path | None = None,
+                  locator: TextLocator | None = None) -> Planner:
+    """The planner the settings name, its client built by its registered factory."""
+    return PLANNERS.get(settings.planner).build(PlannerInputs(
+        settings=settings, size=screen_size(settings), script=script, locator=locator))
+
+
 def plan_run(settings: Settings, *, task: str | None = None,
              script: Path | None = None) -> RunPlan:
     """Build the planner and load the policy; raises :class:`ConfigError` on bad input."""
@@ -99,8 +107,7 @@ def plan_run(settings: Settings, *, task: str | None = None,
     if settings.sandbox != "auto":
         SANDBOXES.get(settings.sandbox)
     perception = LazyPerception() if settings.perception else None
-    planner = kind.build(PlannerInputs(settings=settings, size=screen_size(settings),
-                                       script=script, locator=perception))
+    planner = build_planner(settings, script=script, locator=perception)
     task_text = (task or "").strip() or _script_task(planner)
     if not task_text:
         raise ConfigError("say what to do: give a TASK, or a script that brings one")

@@ -2,7 +2,7 @@
 
 :func:`run_attempt` makes the attempt's fresh sandbox, the policy, the
 approver, the goal planner (for ``goal`` cases), the case driver and the
-agent loop, using the helpers of :mod:`agent.assemble`, runs it as one audit
+agent loop, from the pieces of the run builder (:mod:`agent.runs`), runs it as one audit
 session tagged with the suite, case and attempt, and returns the attempt's
 :class:`~agent.suites.results.AttemptResult`.
 """
@@ -12,21 +12,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from agent import assemble
+from agent import runs
 from agent.approvals import BrokerApprover
-from agent.loop import AgentLoop, LoopConfig, Perceiver, PolicyEngine, RunSummary
+from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
 from agent.perception.screen import TextElement
-from agent.planners.base import Planner, Usage
+from agent.planners.base import Planner
+from agent.registry import SandboxInputs
 from agent.settings import Settings
 from agent.suites.checks import Checker
 from agent.suites.driver import CaseDriver, CaseVerdict
 from agent.suites.results import AttemptResult
 from agent.suites.schema import Case
-from audit.records import Outcome, ResultStatus, SessionInfo
+from audit.records import Outcome, ResultStatus, SessionInfo, Usage
 from policies.decision import Decision, Triage
+from sandbox.actions import Action
 from sandbox.base import Frame, Sandbox
 from sandbox.errors import SandboxError, SandboxUnavailable
 
@@ -158,7 +160,7 @@ class SessionTap:
     def put_frame(self, frame: Frame) -> str:
         return self.log.put_frame(frame)
 
-    def record_intent(self, session_id: str, *, index: int, action: dict[str, Any] | None,
+    def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
                       secret: bool) -> int:
@@ -197,7 +199,7 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
     result = _blank_result(case, attempt, repeat, options, env, wall)
     settings = _case_settings(options.settings, case)
     try:
-        policy = assemble.load_policy_named(case.policy)
+        policy = runs.load_policy_named(case.policy)
         goal_planner = _goal_planner(settings, case, options)
         box = _make_sandbox(settings, case, options, env)
     except (SandboxError, ValueError) as exc:
@@ -250,11 +252,9 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     loop = AgentLoop(
         sandbox=box, planner=driver, policy=policy, audit=tap,
         approver=BrokerApprover(env.log),
-        config=LoopConfig(max_turns=case.max_steps,
-                          approval_timeout_s=options.approval_timeout_s,
-                          action_deadline_s=settings.action_deadline_s,
-                          max_cost_usd=settings.max_cost_usd),
-        session_extra={**assemble.session_extra(box, settings), "suite": case.suite.name,
+        config=replace(runs.loop_config(settings), max_turns=case.max_steps,
+                       approval_timeout_s=options.approval_timeout_s),
+        session_extra={**runs.session_extra(box, settings), "suite": case.suite.name,
                        "suite_file": str(case.suite.path), "case": case.id,
                        **tags, "run_id": options.run_id, "engine": env.engine.label,
                        "worker": env.index},
@@ -289,22 +289,18 @@ def _case_settings(settings: Settings, case: Case) -> Settings:
 def _goal_planner(settings: Settings, case: Case, options: RunOptions) -> Planner | None:
     if case.goal is None or options.oracle or settings.planner == "script":
         return None
-    return assemble.make_planner(settings, None)
+    return runs.build_planner(settings)
 
 
 def _make_sandbox(settings: Settings, case: Case, options: RunOptions,
                   env: WorkerEnv) -> Sandbox:
     kind = options.sandbox or case.sandbox or settings.sandbox
     if kind == "auto":
-        kind = assemble.choose_sandbox_kind(settings, lambda _note: None)
-    if kind != "docker":
-        return assemble.make_sandbox(kind, settings)
-    from sandbox.docker import DockerSandbox, DockerSandboxConfig
-
-    config = DockerSandboxConfig(size=assemble.screen_size(settings), network=case.network,
-                                 vnc=options.keep_sandbox_on_failure,
-                                 session=f"{options.run_id[:8]}-{case.id}"[:60])
-    return DockerSandbox(env.engine.client(), config)
+        kind = runs.choose_sandbox_kind(settings, lambda _note: None)
+    return runs.build_sandbox(kind, SandboxInputs(
+        settings=settings.with_overrides(network=case.network), size=runs.screen_size(settings),
+        watch=options.keep_sandbox_on_failure, label=f"{options.run_id[:8]}-{case.id}"[:60],
+        docker_client=env.engine.client() if kind == "docker" else None))
 
 
 def _image(box: Sandbox, env: WorkerEnv) -> str:

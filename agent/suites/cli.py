@@ -152,7 +152,7 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
 
 def _check_policies(suites: Sequence[Suite]) -> None:
     """Every policy the cases name loads, before any sandbox starts (SuiteError if not)."""
-    from agent import assemble
+    from agent import runs
     from agent.suites.errors import SuiteError
     from policies.errors import Problem
 
@@ -162,7 +162,7 @@ def _check_policies(suites: Sequence[Suite]) -> None:
         for case in suite.cases:
             if case.policy not in tried:
                 try:
-                    assemble.load_policy_named(case.policy)
+                    runs.load_policy_named(case.policy)
                     tried[case.policy] = ""
                 except ValueError as exc:
                     tried[case.policy] = str(exc).splitlines()[0]

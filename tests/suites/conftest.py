@@ -11,8 +11,7 @@ import docker
 import docker.errors
 import pytest
 
-from sandbox.build import BuildOptions, SilentProgress, build_image
-from sandbox.cli import default_cache_dir
+from sandbox.build import BuildOptions, SilentProgress, build_image, default_cache_dir
 
 TERMINAL_SETUP = """\
 setup:

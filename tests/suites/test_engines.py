@@ -20,7 +20,7 @@ import docker.errors
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import SuiteKit
+    from tests.suites.conftest import SuiteKit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import docker
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import SuiteKit
+    from tests.suites.conftest import SuiteKit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from audit.verify import verify
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 
 if TYPE_CHECKING:
-    from conftest import SuiteKit
+    from tests.suites.conftest import SuiteKit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ from audit.log import AuditLog
 from audit.verify import verify
 
 if TYPE_CHECKING:
-    from conftest import SuiteKit
+    from tests.suites.conftest import SuiteKit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -117,7 +117,8 @@ def test_junit_reads_back_field_by_field(
     assert testsuite.tests == 6
     assert testsuite.failures == 2
     assert testsuite.skipped == 1
-    cases = {c.name: DeskhandTestCase.fromelem(c) for c in testsuite}
+    cases = {c.name: DeskhandTestCase.fromelem(c)  # type: ignore[no-untyped-call]
+             for c in testsuite}
     assert set(cases) == set(EXPECTED)
     for name, case in cases.items():
         assert case.classname == str(suite)
