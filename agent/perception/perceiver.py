@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.perception import textmatch
 from agent.perception.errors import PerceptionError
 from agent.perception.injection import InjectionGuard
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.screen import ScreenParser, find_text
+from agent.perception.screen import ScreenParser
 from agent.perception.triage import CentroidTriager, Triager
 from policies.decision import Triage
 from sandbox.base import Frame
@@ -49,8 +50,9 @@ class Perception:
             return Triage(category=UNKNOWN_CATEGORY, risk="high", confidence=0.0)
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
-        """The centre of ``text`` on ``frame`` (a script's ``click_text``), or None."""
-        element = find_text(self.parser.parse(frame), text)
+        """The centre of ``text`` on ``frame`` (a script's ``click_text`` and
+        ``wait_for_text``), read as a person reads it (:mod:`agent.perception.textmatch`)."""
+        element = textmatch.find(self.parser.parse(frame), text)
         return None if element is None else element.center
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from agent.perception import textmatch
 from agent.perception.screen import TextElement
-from agent.suites import specs, textmatch
+from agent.suites import specs
 from agent.suites.schema import Check
 from sandbox.base import CheckResult, Frame, Sandbox
 

@@ -13,8 +13,9 @@ import random
 import shlex
 from dataclasses import dataclass
 
+from agent.perception import textmatch
 from agent.perception.screen import find_text
-from agent.suites import specs, textmatch
+from agent.suites import specs
 from agent.suites.checks import Checker, ScreenReader
 from sandbox.base import Frame, Sandbox
 

@@ -22,15 +22,18 @@ task: find text on screen
 steps:
   - key: ctrl+alt+t
   - wait: 1
-  - type: "echo grounded-ok\\n"
-  - wait_for_text: {text: grounded-ok, timeout: 10}
-  - click_text: {text: grounded-ok, count: 2}
+  - type: "echo WORD\\n"
+  - wait_for_text: {text: WORD, timeout: 10}
+  - click_text: {text: WORD, count: 2}
 """
 
 
-def test_wait_for_text_and_click_text_find_what_the_terminal_shows(tmp_path: Path) -> None:
+# KEEP-OK-42 is read by the OCR as KEEP-0K-42: found only when text is read as a person reads.
+@pytest.mark.parametrize("word", ["grounded-ok", "KEEP-OK-42"])
+def test_wait_for_text_and_click_text_find_what_the_terminal_shows(tmp_path: Path,
+                                                                   word: str) -> None:
     path = tmp_path / "grounded.yaml"
-    path.write_text(SCRIPT, encoding="utf-8")
+    path.write_text(SCRIPT.replace("WORD", word), encoding="utf-8")
     perception = LazyPerception()
     with AuditLog.open(tmp_path / "audit.db") as log, LocalSandbox() as box:
         planner = ScriptPlanner(load_script(path), locator=perception)

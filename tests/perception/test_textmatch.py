@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.perception.screen import TextElement
-from agent.suites.textmatch import closest, explain_miss, find, fold
+from agent.perception.textmatch import closest, explain_miss, find, fold
 
 
 def line(*words: str, y: int = 10) -> list[TextElement]:
