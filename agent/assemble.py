@@ -21,6 +21,7 @@ from sandbox.base import Frame, Sandbox, Size
 
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
+    from agent.perception.screen import TextElement
 
 Note = Callable[[str], None]
 
@@ -192,3 +193,6 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+    def read(self, frame: Frame) -> list[TextElement]:
+        return self._get().read(frame)

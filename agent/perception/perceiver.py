@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from agent.perception.errors import PerceptionError
 from agent.perception.injection import InjectionGuard
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.screen import ScreenParser, find_text
+from agent.perception.screen import ScreenParser, TextElement, find_text
 from agent.perception.triage import CentroidTriager, Triager
 from policies.decision import Triage
 from sandbox.base import Frame
@@ -47,6 +47,10 @@ class Perception:
             return self.triager.classify(task)
         except PerceptionError:
             return Triage(category=UNKNOWN_CATEGORY, risk="high", confidence=0.0)
+
+    def read(self, frame: Frame) -> list[TextElement]:
+        """Every piece of text on ``frame`` with its box (cached by frame hash)."""
+        return self.parser.parse(frame)
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         """The centre of ``text`` on ``frame`` (a script's ``click_text``), or None."""
