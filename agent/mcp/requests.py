@@ -110,7 +110,7 @@ def _denial(settled: Settled, step: int | None) -> Reply:
                   "effect": decision.effect if decision else "deny"}
     named = ", ".join(rules) or "(no rule matched)"
     if decision is None or decision.effect == "deny":
-        text = f"denied by policy rule {named}: {reason}. Do not repeat it; find another way."
+        text = f"denied by policy rule {named}: {reason.rstrip('.')}. Do not repeat it; find another way."
         return Reply(text, data, error=True)
     who = _who_refused(settled.approval)
     data["approver"] = who
@@ -183,10 +183,11 @@ class ActRequest:
     tool: str
     arguments: Json
     space: ScreenSpace
+    action: Json
     with_screenshot: bool = True
 
     def start(self, frame: Frame) -> ProposedAction | Reply:
-        return propose_in_screenshot_space(self.arguments, self.space)
+        return propose_in_screenshot_space(self.action, self.space)
 
     def advance(self, settled: Settled) -> ProposedAction | Reply:
         refused = refusal(settled)

@@ -97,7 +97,7 @@ class DeskhandTools:
 
     async def screenshot(self, ctx: McpContext) -> CallToolResult:
         return await self._call(ctx, "screenshot", {}, lambda space: ActRequest(
-            "screenshot", {"type": "screenshot"}, space, with_screenshot=True))
+            "screenshot", {}, space, action={"type": "screenshot"}, with_screenshot=True))
 
     async def read_screen(self, ctx: McpContext) -> CallToolResult:
         reader = self._reader()
@@ -143,7 +143,7 @@ class DeskhandTools:
                        screenshot: bool = True) -> CallToolResult:
         arguments = {"action": action, "screenshot": screenshot}
         return await self._call(ctx, "computer", arguments, lambda space: ActRequest(
-            "computer", action, space, with_screenshot=screenshot))
+            "computer", arguments, space, action=action, with_screenshot=screenshot))
 
     async def click_text(self, text: str, ctx: McpContext,
                          button: Literal["left", "right", "middle"] = "left", count: int = 1,
