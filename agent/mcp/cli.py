@@ -237,11 +237,11 @@ def _serve_stdio(plan: _Plan, options: ServerOptions, make_desktop: Callable[[st
     import anyio
 
     from agent.mcp.server import build_server
+    from agent.mcp.stdio import serve_stdio
 
     server = build_server(options, make_desktop, desktops)
     _banner(settings, plan, "stdio")
-    anyio.run(server.run_stdio_async)
-    return 0
+    return anyio.run(serve_stdio, server)
 
 
 def _serve_http(plan: _Plan, options: ServerOptions, make_desktop: Callable[[str], Any],

@@ -110,7 +110,8 @@ def _denial(settled: Settled, step: int | None) -> Reply:
                   "effect": decision.effect if decision else "deny"}
     named = ", ".join(rules) or "(no rule matched)"
     if decision is None or decision.effect == "deny":
-        text = f"denied by policy rule {named}: {reason.rstrip('.')}. Do not repeat it; find another way."
+        text = (f"denied by policy rule {named}: {reason.rstrip('.')}. "
+                "Do not repeat it; find another way.")
         return Reply(text, data, error=True)
     who = _who_refused(settled.approval)
     data["approver"] = who

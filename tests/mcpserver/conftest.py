@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
@@ -73,8 +75,10 @@ def http_server(args: list[str]) -> Iterator[HttpServer]:
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env=server_env())
     lines: list[str] = []
+    drain = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
     try:
         url, token = _read_address(process, lines)
+        drain.start()
         yield HttpServer(process, url, token, lines)
     finally:
         if process.poll() is None:
@@ -84,6 +88,10 @@ def http_server(args: list[str]) -> Iterator[HttpServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if drain.is_alive():
+            drain.join(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _read_address(process: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
@@ -101,7 +109,8 @@ def _read_address(process: subprocess.Popen[str], lines: list[str]) -> tuple[str
 
 @asynccontextmanager
 async def http_session(server: HttpServer) -> AsyncIterator[ClientSession]:
-    async with streamablehttp_client(server.url, headers=server.headers()) as (read, write, _), \
+    client = httpx.AsyncClient(headers=server.headers(), timeout=httpx.Timeout(120, read=300))
+    async with client, streamable_http_client(server.url, http_client=client) as (read, write, _), \
             ClientSession(read, write) as session:
         await session.initialize()
         yield session

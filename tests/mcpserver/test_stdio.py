@@ -120,3 +120,15 @@ def test_the_client_ending_the_session_closes_it_as_done(tmp_path: Path, db_path
     assert record.outcome == "done"
     assert "MCP client ended the session" in record.reason
     assert sys.executable
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+async def test_a_client_drives_a_docker_desktop(tmp_path: Path, db_path: Path) -> None:
+    args = ["--sandbox", "docker", "--db", str(db_path), "--approval-timeout", "4"]
+    async with stdio_session(args, tmp_path / "server.log") as session:
+        session_id = await full_desktop_session(session, db_path)
+        about = data_of(await session.call_tool("session", {}))
+    assert about["sandbox"] == "docker"
+    assert str(about["vnc"]).startswith("127.0.0.1:")
+    check_audit(db_path, session_id, client="mcp")
