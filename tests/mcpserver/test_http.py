@@ -57,7 +57,8 @@ def test_it_listens_on_loopback_only(db_path: Path) -> None:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
         other = _non_loopback_address()
         if other is not None:
-            with pytest.raises(ConnectionRefusedError), socket.create_connection((other, port), timeout=5):
+            with pytest.raises(ConnectionRefusedError), \
+                    socket.create_connection((other, port), timeout=5):
                 pass
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
