@@ -91,14 +91,14 @@ async def mcp_call_ms(calls: list[tuple[str, dict[str, Any]]], db: Path, *,
             await session.call_tool("screenshot", {})  # the desktop starts on first use
             for _ in range(ROUNDS):
                 for index, (tool, arguments) in enumerate(calls):
-                    timings[index].append(await _timed(lambda t=tool, a=arguments:
-                                                       session.call_tool(t, a)))
+                    timings[index].append(await _timed(session.call_tool, tool, arguments))
     return timings
 
 
-async def _timed(call: Callable[[], Awaitable[Any]]) -> float:
+async def _timed(call: Callable[[str, dict[str, Any]], Awaitable[Any]], tool: str,
+                 arguments: dict[str, Any]) -> float:
     started = time.perf_counter()
-    result = await call()
+    result = await call(tool, arguments)
     if getattr(result, "isError", False):
         raise RuntimeError(f"benchmark call failed: {result.content}")
     return (time.perf_counter() - started) * 1000
