@@ -11,7 +11,8 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +24,7 @@ from agent.errors import ConfigError
 from agent.settings import Settings
 
 if TYPE_CHECKING:
+    from agent.mcp.run import RunParts
     from agent.mcp.server import ServerOptions
     from agent.mcp.session import Desktops, DesktopSession
 
@@ -177,8 +179,7 @@ def _server_options(plan: _Plan, settings: Settings) -> ServerOptions:
     perception = assemble.make_perception(settings)
     hint = (f"A human answers approvals with `deskhand tui --attach --db {settings.db_path}`.")
     return ServerOptions(tools=plan.tools, approval_wait_s=plan.approval_wait_s,
-                         attach_hint=hint, read_text=perception.read if perception else None,
-                         note=_note)
+                         attach_hint=hint, read_text=perception.read if perception else None)
 
 
 def _note(text: str) -> None:
@@ -206,23 +207,18 @@ def _desktop_factory(settings: Settings, *, watch: bool,
     return make
 
 
-def _announced(run: Any) -> Any:
-    """``run`` (a context manager of RunParts) that says where to watch once it is up."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def announcing() -> Any:
-        with run as parts:
-            viewer = parts.sandbox.viewer
-            _note(f"{parts.sandbox.kind} desktop {parts.sandbox.size} is up, policy "
-                  f"{parts.policy.name} ({parts.policy.sha256[:12]})")
-            if viewer is not None:
-                _note(f"watch over VNC (view-only): vncviewer {viewer.host}::{viewer.port}  "
-                      f"password: {viewer.password}")
-            yield parts
-        _note(f"{parts.sandbox.kind} desktop removed")
-
-    return announcing()
+@contextmanager
+def _announced(run: AbstractContextManager[RunParts]) -> Iterator[RunParts]:
+    """``run``, saying on stderr where to watch once it is up and when it is gone."""
+    with run as parts:
+        viewer = parts.sandbox.viewer
+        _note(f"{parts.sandbox.kind} desktop {parts.sandbox.size} is up, policy "
+              f"{parts.policy.name} ({parts.policy.sha256[:12]})")
+        if viewer is not None:
+            _note(f"watch over VNC (view-only): vncviewer {viewer.host}::{viewer.port}  "
+                  f"password: {viewer.password}")
+        yield parts
+    _note(f"{parts.sandbox.kind} desktop removed")
 
 
 def _banner(settings: Settings, plan: _Plan, transport: str) -> None:

@@ -18,12 +18,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.session import ServerSession
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from pydantic import Field
 
 from agent.mcp.requests import (
     ActRequest,
@@ -35,13 +36,15 @@ from agent.mcp.requests import (
 )
 from agent.mcp.screen import ScreenSpace
 from agent.mcp.session import Desktops, DesktopSession, SessionEnded, Ticket
-from agent.mcp.tools import ACT_TOOLS, COMPUTER_DESCRIPTION, DESCRIPTIONS, READ_ONLY, TEXT_TOOLS
+from agent.mcp.tools import ACT_TOOLS, DESCRIPTIONS, READ_ONLY
 from sandbox.base import Frame
 
 # Seconds between progress notifications while a human decides.
 PROGRESS_INTERVAL_S = 2.0
 
 DesktopFactory = Callable[[str], DesktopSession]
+Seconds = Annotated[float, Field(gt=0, le=120, description="Seconds to keep looking.")]
+Clicks = Annotated[int, Field(ge=1, le=3, description="1 click, 2 double, 3 triple.")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,6 @@ class ServerOptions:
     approval_wait_s: float
     attach_hint: str
     read_text: TextReader | None
-    note: Callable[[str], None]
 
 
 class SessionSlot:
@@ -105,11 +107,11 @@ class DeskhandTools:
             "read_screen", {}, space, reader))
 
     async def wait_for_text(self, text: str, ctx: McpContext,
-                            timeout: float = 10.0) -> CallToolResult:
+                            timeout: Seconds = 10.0) -> CallToolResult:
         arguments = {"text": text, "timeout": timeout}
         return await self._call(ctx, "wait_for_text", arguments, lambda space: FindTextRequest(
             "wait_for_text", arguments, space, self._reader(), text=text,
-            timeout_s=_bounded(timeout), clock=time.monotonic))
+            timeout_s=timeout, clock=time.monotonic))
 
     async def session(self, ctx: McpContext) -> CallToolResult:
         desktop = ctx.request_context.lifespan_context.get(client_name(ctx))
@@ -146,13 +148,12 @@ class DeskhandTools:
             "computer", arguments, space, action=action, with_screenshot=screenshot))
 
     async def click_text(self, text: str, ctx: McpContext,
-                         button: Literal["left", "right", "middle"] = "left", count: int = 1,
-                         timeout: float = 5.0) -> CallToolResult:
+                         button: Literal["left", "right", "middle"] = "left", count: Clicks = 1,
+                         timeout: Seconds = 5.0) -> CallToolResult:
         arguments = {"text": text, "button": button, "count": count, "timeout": timeout}
-        clicks = min(max(count, 1), 3)
         return await self._call(ctx, "click_text", arguments, lambda space: FindTextRequest(
             "click_text", arguments, space, self._reader(), text=text,
-            timeout_s=_bounded(timeout), clock=time.monotonic, click=(button, clicks)))
+            timeout_s=timeout, clock=time.monotonic, click=(button, count)))
 
     # -- following a call ------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class DeskhandTools:
         await ctx.report_progress(
             min(elapsed, asked.timeout_s), asked.timeout_s,
             f"waiting for a human to approve: {asked.summary} (rule {rules}: {asked.reason}); "
-            f"denied if nobody answers within {asked.timeout_s:g} s")
+            f"denied if nobody answers within {asked.timeout_s:g} s. {self.options.attach_hint}")
 
     def _pending(self, ticket: Ticket) -> CallToolResult:
         asked = ticket.approval
@@ -198,7 +199,8 @@ class DeskhandTools:
             text = (f"approval pending: ticket {ticket.id}. A human must approve "
                     f"{asked.summary!r} (rule {', '.join(asked.rule_ids)}: {asked.reason}). "
                     f"Call await_approval with ticket {ticket.id!r} to collect the answer; "
-                    f"it is denied if nobody answers within {asked.timeout_s:g} s.")
+                    f"it is denied if nobody answers within {asked.timeout_s:g} s. "
+                    f"{self.options.attach_hint}")
             data = {"status": "approval_pending", "ticket": ticket.id,
                     "summary": asked.summary, "rule_ids": list(asked.rule_ids),
                     "reason": asked.reason}
@@ -233,10 +235,6 @@ def _encode(space: ScreenSpace, frame: Frame) -> ImageContent:
 
 def _decoded_length(data: str) -> int:
     return len(data) * 3 // 4 - data[-2:].count("=")
-
-
-def _bounded(timeout: float) -> float:
-    return min(max(timeout, 0.0), 120.0)
 
 
 def _error(text: str) -> CallToolResult:
@@ -277,6 +275,3 @@ def build_server(options: ServerOptions, make_desktop: DesktopFactory, desktops:
                                                     destructiveHint=name in ACT_TOOLS,
                                                     openWorldHint=False))
     return server
-
-
-__all__ = ["COMPUTER_DESCRIPTION", "TEXT_TOOLS", "ServerOptions", "build_server"]

@@ -100,3 +100,26 @@ def test_sigterm_to_a_stdio_server_removes_the_desktop(db_path: Path) -> None:
                  what="the desktop processes to end")
     finally:
         _kill_client(client)
+
+
+@pytest.mark.x11
+async def test_an_http_client_that_vanishes_loses_its_desktop_after_the_idle_timeout(
+        db_path: Path) -> None:
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    args = ["--sandbox", "local", "--db", str(db_path), "--no-perception", "--idle-timeout", "2"]
+    with http_server(args) as server:
+        client = httpx.AsyncClient(headers=server.headers(), timeout=60)
+        # Without terminate_on_close the client leaves as a killed one would: no goodbye.
+        async with client, streamable_http_client(server.url, http_client=client,
+                                                  terminate_on_close=False) as (read, write, _), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            await session.call_tool("screenshot", {})
+            desktop = descendants(server.process.pid)
+        assert desktop
+        wait_for(lambda: not any(alive(pid) for pid in desktop), timeout_s=60,
+                 what="the idle session's desktop to be removed")
+        assert server.process.poll() is None, "the server itself keeps serving"
