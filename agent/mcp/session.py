@@ -328,6 +328,8 @@ class DesktopSession:
         ticket = Ticket(id=f"t{next(self._numbers)}", tool=tool)
         self._tickets[ticket.id] = ticket
         self._inbox.put(Job(build(space), ticket))
+        if self._ended is not None:  # the loop ended while this call was being queued
+            self._fail_outstanding()
         return ticket
 
     def ticket(self, ticket_id: str) -> Ticket | None:

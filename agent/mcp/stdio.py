@@ -1,4 +1,9 @@
-"""Serving MCP over stdio so that a signal ends the session like end of input does.
+"""Serving MCP over stdio: a channel nothing else can touch, ended by signals too.
+
+The protocol owns stdin and stdout.  :func:`claim_stdio` moves them to
+private descriptors first, so a library or a child process (Xvfb, the
+window manager) that prints can only reach stderr, and none can read the
+client's messages.
 
 The SDK's own stdio loop reads stdin in a worker thread that cancellation
 cannot interrupt: on SIGTERM the server would wait for the client's next
@@ -12,6 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from io import TextIOWrapper
 from typing import Any
 
 import anyio
@@ -58,10 +64,27 @@ async def serve_stdio(server: FastMCP[Any]) -> int:
     return EXIT_CODES.get(signal.Signals(stopped_by[0]), 1) if stopped_by else 0
 
 
+def claim_stdio() -> tuple[int, int]:
+    """Move the protocol off fds 0/1; returns its input and output descriptors.
+
+    Afterwards fd 0 reads /dev/null and fd 1 (and ``sys.stdout``) write to stderr.
+    """
+    sys.stdout.flush()
+    channel_in, channel_out = os.dup(0), os.dup(1)  # os.dup fds are not inherited
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return channel_in, channel_out
+
+
 async def _run(server: FastMCP[Any]) -> None:
     # FastMCP.run_stdio_async is these two calls with the SDK's thread-bound stdin.
-    lines: Any = StdinLines(sys.stdin.fileno())
-    async with stdio_server(stdin=lines) as (read_stream, write_stream):
+    channel_in, channel_out = claim_stdio()
+    lines: Any = StdinLines(channel_in)
+    out = anyio.wrap_file(TextIOWrapper(os.fdopen(channel_out, "wb"), encoding="utf-8"))
+    async with stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
         lowlevel = server._mcp_server
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
