@@ -36,7 +36,7 @@ from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
 from audit.records import ApprovalAnswer, ApprovalRecord, Outcome, ResultStatus, Scope, SessionInfo
 from policies.decision import Decision
-from sandbox.base import Frame, Viewer
+from sandbox.base import Frame, Sandbox, Viewer
 
 log = logging.getLogger("deskhand.mcp")
 
@@ -309,6 +309,11 @@ class DesktopSession:
     @property
     def viewer(self) -> Viewer | None:
         return self._parts.sandbox.viewer if self._parts else None
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """The running sandbox (the last one, once the session ended)."""
+        return self._parts.sandbox if self._parts else None
 
     @property
     def sandbox_kind(self) -> str:
