@@ -26,6 +26,7 @@ from mcp.server.session import ServerSession
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
+from agent.mcp.planner import Ticket
 from agent.mcp.requests import (
     ActRequest,
     FindTextRequest,
@@ -35,7 +36,7 @@ from agent.mcp.requests import (
     ToolRequest,
 )
 from agent.mcp.screen import ScreenSpace
-from agent.mcp.session import Desktops, DesktopSession, SessionEnded, Ticket
+from agent.mcp.session import Desktops, DesktopSession, SessionEnded
 from agent.mcp.tools import ACT_TOOLS, DESCRIPTIONS, READ_ONLY
 from sandbox.base import Frame
 
