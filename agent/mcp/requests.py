@@ -39,6 +39,8 @@ from sandbox.actions import (
 from sandbox.base import Frame
 
 Json = dict[str, Any]
+# The longest pause between two looks for text.
+MAX_POLL_S = 1.0
 TextReader = Callable[[Frame], Sequence[TextElement]]
 
 
@@ -256,7 +258,8 @@ class ReadScreenRequest:
 class FindTextRequest:
     """Look for text until it shows or ``timeout_s`` passes; click it if asked to.
 
-    Each look is an audited step: a fresh screenshot first, then short waits.
+    Each look is an audited step: a fresh screenshot first, then waits that
+    grow from a quarter second to one second.
     """
 
     tool: str
@@ -269,6 +272,7 @@ class FindTextRequest:
     click: tuple[MouseButton, int] | None = None
     _started: float = field(default=0.0, init=False)
     _clicked: bool = field(default=False, init=False)
+    _looks: int = field(default=0, init=False)
 
     def start(self, frame: Frame) -> ProposedAction | Reply:
         self._started = self.clock()
@@ -285,10 +289,21 @@ class FindTextRequest:
         found = find_text(self.read(settled.frame), self.text)
         if found is not None:
             return self._found(found, settled)
-        if self.clock() - self._started >= self.timeout_s:
+        remaining = self.timeout_s - (self.clock() - self._started)
+        if remaining <= 0:
             return Reply(f"{self.text!r} is not on screen after {self.timeout_s:g} s",
                          {"status": "not_found", "text": self.text}, error=True)
-        return ProposedAction(Wait(seconds=GROUNDING_POLL_S))
+        return ProposedAction(Wait(seconds=round(min(self._next_pause(), remaining), 3)))
+
+    def _next_pause(self) -> float:
+        """Pauses double up to :data:`MAX_POLL_S`: quick to notice, few steps on long waits.
+
+        Every look is a step that counts against the session's step and
+        actions-per-minute budgets.
+        """
+        pause: float = min(GROUNDING_POLL_S * float(2 ** min(self._looks, 8)), MAX_POLL_S)
+        self._looks += 1
+        return pause
 
     def _found(self, found: TextElement, settled: Settled) -> ProposedAction | Reply:
         if self.click is not None:

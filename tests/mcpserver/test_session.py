@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from agent.mcp.requests import ActRequest, FindTextRequest, Reply, ToolRequest
+from agent.mcp.requests import ActRequest, FindTextRequest, Reply, Settled, ToolRequest
 from agent.mcp.run import open_run
 from agent.mcp.screen import ScreenSpace
 from agent.mcp.session import DesktopSession, SessionEnded, SessionOptions
 from agent.perception.screen import TextElement
+from agent.planners.base import ActionOutcome, ProposedAction
 from agent.settings import Settings
 from audit.log import AuditLog
-from sandbox.actions import Click
+from sandbox.actions import Click, Wait
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
 
@@ -131,3 +132,23 @@ def test_screen_space_is_fixed_when_the_desktop_starts(tmp_path: Path) -> None:
         space = desktop.ensure_started()
     assert isinstance(space, ScreenSpace)
     assert str(space.size) == "1280x800"
+
+
+def test_looking_for_text_backs_off_so_long_waits_take_few_steps() -> None:
+    space = ScreenSpace(FakeSandbox().size)
+    now = [0.0]
+    request = FindTextRequest("wait_for_text", {}, space, _no_text, text="Done", timeout_s=10,
+                              clock=lambda: now[0])
+    with FakeSandbox() as box:
+        frame = box.screenshot()
+    request.start(frame)
+    pauses = []
+    settled = Settled(outcome=ActionOutcome(action=None, status="done"), frame=frame,
+                      trace=None)
+    while isinstance(step := request.advance(settled), ProposedAction):
+        assert isinstance(step.action, Wait)
+        pauses.append(step.action.seconds)
+        now[0] += step.action.seconds
+    assert pauses[:4] == [0.25, 0.5, 1.0, 1.0]
+    assert sum(pauses) == pytest.approx(10)
+    assert len(pauses) <= 12
