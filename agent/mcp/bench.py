@@ -7,6 +7,10 @@ MCP side adds the client SDK, JSON-RPC over stdio, the worker hand-off and
 encoding the screenshot for the client.  Perception is off on both sides so
 that the figures compare the plumbing; one more figure shows a click with the
 injection guard reading every new frame, as MCP sessions run by default.
+
+A click on the bare desktop changes nothing, so both sides wait out the
+settle's change window (about a second); the difference between them is
+what MCP adds.
 """
 
 from __future__ import annotations
