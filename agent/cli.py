@@ -43,7 +43,7 @@ out = Console(highlight=False, soft_wrap=True)
 
 # Modules that add their commands to the app, each with register(app).
 _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
-                    "agent.perception.cli", "agent.suites.cli")
+                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli")
 
 
 @app.command()

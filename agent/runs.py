@@ -31,6 +31,7 @@ from sandbox.base import Frame, Sandbox, Size
 
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
+    from agent.perception.screen import TextElement
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
 
@@ -246,6 +247,9 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+    def read(self, frame: Frame) -> list[TextElement]:
+        return self._get().read(frame)
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

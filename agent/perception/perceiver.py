@@ -20,7 +20,7 @@ from agent.perception import textmatch
 from agent.perception.errors import PerceptionError
 from agent.perception.injection import InjectionGuard
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.screen import ScreenParser
+from agent.perception.screen import ScreenParser, TextElement
 from agent.perception.triage import CentroidTriager, Triager
 from policies.decision import Triage
 from sandbox.base import Frame
@@ -48,6 +48,10 @@ class Perception:
             return self.triager.classify(task)
         except PerceptionError:
             return Triage(category=UNKNOWN_CATEGORY, risk="high", confidence=0.0)
+
+    def read(self, frame: Frame) -> list[TextElement]:
+        """Every piece of text on ``frame`` with its box (cached by frame hash)."""
+        return self.parser.parse(frame)
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         """The centre of ``text`` on ``frame`` (a script's ``click_text`` and
