@@ -182,6 +182,8 @@ class Mux:
         try:
             while (frame := self._next_frame()) is not None:
                 self._dispatch(*frame, on_open)
+        except (OSError, ValueError):
+            pass  # the stream is gone: the same as its end
         finally:
             self.broken = True
             with self._channels_lock:
