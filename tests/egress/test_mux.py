@@ -65,10 +65,14 @@ def carried(handler: Handler) -> Iterator[int]:
         host_end.close()
 
 
+def send_all_then_end(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+
+
 def round_trip(port: int, payload: bytes, results: dict[int, bytes], key: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sender = threading.Thread(target=lambda: (sock.sendall(payload),
-                                                  sock.shutdown(socket.SHUT_WR)))
+        sender = threading.Thread(target=send_all_then_end, args=(sock, payload))
         sender.start()
         received = bytearray()
         while chunk := sock.recv(65536):
