@@ -18,11 +18,15 @@ from agent.errors import ConfigError
 from agent.settings import Settings
 
 if TYPE_CHECKING:
+    import socket
+
     import openai
 
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
     from sandbox.base import Sandbox, Size
+
+    EgressHandler = Callable[[socket.socket], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,8 @@ class SandboxInputs:
     size: Size
     watch: bool = False
     engine_url: str | None = None
+    egress: EgressHandler | None = None
+    """Serves the desktop's proxy connections (allowlist mode; docker only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,9 @@ def _local(inputs: SandboxInputs) -> Sandbox:
 
     if inputs.settings.network:
         raise ConfigError("--network is only for the docker sandbox; the local one has none")
+    if inputs.egress is not None:
+        raise ConfigError("network allowlist (--allow-host, policy network.mode) needs the "
+                          "docker sandbox; the local one has no network")
     return LocalSandbox(size=inputs.size)
 
 
@@ -209,7 +218,10 @@ def _docker(inputs: SandboxInputs) -> Sandbox:
 
     client = docker.DockerClient(base_url=inputs.engine_url) if inputs.engine_url \
         else docker.from_env()
-    return DockerSandbox(client, size=inputs.size, network=inputs.settings.network,
+    from sandbox.docker import DockerSandboxConfig
+
+    config = DockerSandboxConfig(egress=inputs.egress)
+    return DockerSandbox(client, config, size=inputs.size, network=inputs.settings.network,
                          vnc=inputs.watch)
 
 
