@@ -8,8 +8,9 @@
 
 An entry is a host name, ``*.`` and a domain (any name below it, not the domain
 itself), an IP address or network (``10.0.0.0/24``, ``[fd00::1]``), each with an
-optional ``:port`` (no port: any port).  Deny beats allow; a host in neither
-list is an approval for a human (``network.unlisted``).  Only an entry that is
+optional ``:port`` (no port: any port).  Deny beats allow; a host name in neither
+list is an approval for a human (``network.unlisted``); a bare address in
+neither is denied (``network.unlisted-address``).  Only an entry that is
 an address lifts the proxy's refusal of private and loopback addresses.
 ``methods: read_only`` can only see plain HTTP: an HTTPS tunnel's requests are
 encrypted, and deskhand does not intercept TLS.
@@ -137,6 +138,10 @@ class NetworkRules:
                 return NetworkDecision("allow", f"network.allow:{pattern.text}",
                                        f"{host} is on the {where}'s allow list",
                                        addresses_allowed=pattern.names_address)
+        if parse_address(host) is not None:
+            return NetworkDecision("deny", "network.unlisted-address",
+                                   f"{host} is a bare address; only an allow entry naming it "
+                                   "reaches it")
         return NetworkDecision("ask", "network.unlisted", f"{host}:{port} is not on the allow list")
 
     def describe(self) -> dict[str, object]:

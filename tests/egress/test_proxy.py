@@ -118,7 +118,7 @@ def test_a_direct_ip_is_not_an_allowed_name(origin: OriginServer) -> None:
         sock, response = open_tunnel(proxy.port, "127.0.0.1", origin.port)
         sock.close()
     assert response.startswith(b"HTTP/1.1 403")
-    assert rule_header(response) == "network.unlisted"
+    assert rule_header(response) == "network.unlisted-address"
 
 
 def test_an_sni_other_than_the_connect_host_is_refused(origin: OriginServer,
@@ -173,7 +173,7 @@ def test_an_allow_entry_naming_an_address_lifts_the_refusal_for_it(
         other, refused = open_tunnel(proxy.port, "127.0.0.1", origin.port + 1)
         other.close()
     assert response.startswith(b"HTTP/1.1 200")
-    assert rule_header(refused) == "network.unlisted"
+    assert rule_header(refused) == "network.unlisted-address"
 
 
 def test_plain_http_goes_through_in_origin_form_and_read_only_refuses_a_post(

@@ -45,7 +45,7 @@ def test_a_profile_network_section_is_compiled(tmp_path: Path) -> None:
     ("example.org", 443, "CONNECT", "ask", "network.unlisted"),
     ("ads.example.org", 443, "CONNECT", "deny", "network.deny:ads.example.org"),
     ("10.0.0.5", 8443, "CONNECT", "allow", "network.allow:10.0.0.5:8443"),
-    ("10.0.0.5", 443, "CONNECT", "ask", "network.unlisted"),
+    ("10.0.0.5", 443, "CONNECT", "deny", "network.unlisted-address"),
     ("example.com", 80, "POST", "deny", "network.read_only"),
     ("notexample.com", 443, "CONNECT", "ask", "network.unlisted"),
 ])
