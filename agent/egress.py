@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
+from audit.network import NETWORK_EVENT, SELFCHECK_EVENT
 from audit.records import ApprovalAnswer, ResultStatus, Scope
 from policies.network import NetworkDecision, NetworkRules
 from sandbox.egress.decisions import ConnectionRecord, ConnectionRequest, Verdict
 from sandbox.egress.proxy import EgressProxy
 from sandbox.egress.resolver import Resolver
-
-NETWORK_EVENT = "network"
-SELFCHECK_EVENT = "network_selfcheck"
 
 
 class NetworkLog(Protocol):
