@@ -36,6 +36,7 @@ from sandbox.egress.decisions import (
     ConnectionRequest,
     ForgetRecords,
     Gate,
+    Outcome,
     Recorder,
     Verdict,
 )
@@ -55,7 +56,7 @@ class Refused(Exception):
     """The connection may not go on; ``status`` is the HTTP answer (None once tunnelling)."""
 
     def __init__(self, rule: str, reason: str, *, status: int | None = 403,
-                 outcome: str = "refused") -> None:
+                 outcome: Outcome = "refused") -> None:
         super().__init__(reason)
         self.rule = rule
         self.reason = reason
@@ -111,8 +112,8 @@ class EgressProxy:
             _close(upstream)
             record.outcome = "allowed"
         except Refused as refusal:
-            record.outcome, record.rule, record.reason = "denied", refusal.rule, refusal.reason
-            record.outcome = "failed" if refusal.outcome == "failed" else record.outcome
+            record.rule, record.reason = refusal.rule, refusal.reason
+            record.outcome = "failed" if refusal.outcome == "failed" else "denied"
         record.duration_ms = round((self._clock() - started) * 1000, 3)
         self._record(record)
         return record
@@ -198,9 +199,7 @@ class EgressProxy:
     # -- answers ------------------------------------------------------------------------
 
     def _refuse(self, client: socket.socket, record: ConnectionRecord, refusal: Refused) -> None:
-        record.rule, record.reason = refusal.rule, refusal.reason
-        record.outcome = "failed" if refusal.outcome == "failed" else (
-            "denied" if refusal.outcome == "denied" else "refused")
+        record.rule, record.reason, record.outcome = refusal.rule, refusal.reason, refusal.outcome
         record.status = refusal.status
         if refusal.status is not None:
             with contextlib.suppress(OSError):
