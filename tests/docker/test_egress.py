@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 
 from agent.egress import RunEgress, egress_for_run
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 # Its own tag: parallel rebuilds of :latest on a shared engine cannot swap the image mid-module.
 EGRESS_IMAGE = "deskhand/desktop:egress"
+BROWSER_IMAGE = "deskhand/desktop:egress-browser"
 APPROVAL_TIMEOUT_S = 2.0
 PUBLIC_IP = "93.184.215.14"  # any public address: the proxy must not dial it
 RESOLVER = MappedResolver(public={"allowed.example": "127.0.0.1", "other.example": "127.0.0.1",
@@ -188,15 +190,33 @@ def test_the_container_keeps_network_none_and_only_lo(setup: Egress,
     assert interfaces == ["lo"]
 
 
-def test_the_browser_reaches_an_allowed_host_when_the_image_has_one(setup: Egress) -> None:
-    found = setup.box.check(["sh", "-c", "command -v chromium"])
-    if found.exit_code != 0:
-        pytest.skip("this image has no browser (build it with `deskhand sandbox build "
-                    "--browser`); its proxy setting is the managed policy ProxyMode=system")
-    result = setup.box.check(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                              "--ignore-certificate-errors", "--dump-dom",
-                              setup.url("allowed.example")], timeout_s=60)
-    assert "hello from allowed.example" in result.stdout
+@pytest.fixture(scope="module")
+def browser_box(setup: Egress, docker_client: docker.DockerClient) -> Iterator[DockerSandbox]:
+    """A second desktop with the browser, on the same proxy and session (only when the
+    browser variant of this image is built: it is large, so the tests never build it)."""
+    try:
+        docker_client.images.get(BROWSER_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"no {BROWSER_IMAGE}: build the image with WITH_BROWSER=1 under that tag")
+    assert setup.egress.proxy is not None
+    config = DockerSandboxConfig(image=BROWSER_IMAGE, egress=setup.egress.proxy.handle)
+    with DockerSandbox(docker_client, config) as box:
+        yield box
+
+
+def test_the_browser_reaches_an_allowed_host_and_not_a_denied_one(
+        setup: Egress, browser_box: DockerSandbox) -> None:
+    def dump(host: str) -> CheckResult:
+        return browser_box.check(["chromium", "--headless", "--disable-gpu",
+                                  "--ignore-certificate-errors", "--dump-dom", setup.url(host)],
+                                 timeout_s=90)
+
+    allowed = dump("allowed.example")
+    assert f"hello from allowed.example:{setup.origin.port}" in allowed.stdout, allowed.stderr
+    dump("denied.example")
+    assert all(a["outcome"] == "denied" for a in setup.attempts("denied.example", count=2))
+    sni = [a["sni"] for a in setup.attempts("allowed.example", count=3)]
+    assert sni.count("allowed.example") >= 2  # curl's and the browser's
 
 
 def wait_until(probe: Callable[[], list[Any]], timeout_s: float = 15.0) -> list[Any]:
