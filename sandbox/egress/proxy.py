@@ -102,13 +102,14 @@ class EgressProxy:
             _close(client)
             self._record(record)
 
-    def probe(self, host: str, port: int) -> ConnectionRecord:
+    def probe(self, host: str, port: int, *, timeout_s: float = 3.0) -> ConnectionRecord:
         """Decide, resolve, screen and dial ``host:port`` without carrying anything (the
-        start-up self-check); never asks a human."""
+        start-up self-check, kept short by ``timeout_s``); never asks a human."""
         started = self._clock()
         record = ConnectionRecord(host=host, port=port, kind="selfcheck", method="PROBE")
         try:
-            upstream = self._admit(ConnectionRequest(host, port, "selfcheck", "PROBE"), record)
+            upstream = self._admit(ConnectionRequest(host, port, "selfcheck", "PROBE"), record,
+                                   dial_timeout_s=timeout_s)
             _close(upstream)
             record.outcome = "allowed"
         except Refused as refusal:
@@ -138,14 +139,16 @@ class EgressProxy:
 
     # -- the checks -------------------------------------------------------------------
 
-    def _admit(self, request: ConnectionRequest, record: ConnectionRecord) -> socket.socket:
+    def _admit(self, request: ConnectionRequest, record: ConnectionRecord, *,
+               dial_timeout_s: float | None = None) -> socket.socket:
         """The gate's verdict, the screened addresses, then an open upstream socket."""
         verdict = self.gate.decide(request)
         record.rule, record.reason = verdict.rule, verdict.reason
         if not verdict.allowed:
             raise Refused(verdict.rule, verdict.reason, outcome="denied")
         addresses = self._screened(request, verdict)
-        return self._dial(addresses, request.port, record)
+        return self._dial(addresses, request.port, record,
+                          dial_timeout_s or self.dial_timeout_s)
 
     def _screened(self, request: ConnectionRequest, verdict: Verdict) -> list[Resolved]:
         literal = parse_address(request.host)
@@ -162,13 +165,13 @@ class EgressProxy:
                               "rule naming that address may reach it")
         return found
 
-    def _dial(self, addresses: list[Resolved], port: int,
-              record: ConnectionRecord) -> socket.socket:
+    def _dial(self, addresses: list[Resolved], port: int, record: ConnectionRecord,
+              timeout_s: float) -> socket.socket:
         problems = []
         for item in addresses:
             try:
                 upstream = socket.create_connection((str(item.address), port),
-                                                    timeout=self.dial_timeout_s)
+                                                    timeout=timeout_s)
             except OSError as exc:
                 problems.append(f"{item.address}: {exc}")
                 continue
