@@ -158,7 +158,7 @@ def _measure(image: str, certificate: Certificate, origin: OriginServer) -> list
     direct_up = _on_host(_client_args("upload", "127.0.0.1", port, 0, certificate))
     added = statistics.median(boxed) - statistics.median(direct)
     rows = _latency_rows("egress.https_request_ms", boxed, added_ms=round(added, 2),
-                         requests=len(boxed))
+                         baseline=round(statistics.median(direct), 2), requests=len(boxed))
     rows += _latency_rows("egress.direct_https_request_ms", direct)
     rows += _latency_rows("egress.host_proxy_https_request_ms", host_proxy)
     rows += [

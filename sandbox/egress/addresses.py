@@ -32,13 +32,13 @@ def forbidden_reason(address: IPAddress) -> str | None:
         return forbidden_reason(address.ipv4_mapped)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    checks = (("loopback", address.is_loopback), ("link-local", address.is_link_local),
-              ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
-              ("unique-local", _unique_local(address)), ("private", address.is_private),
-              ("reserved", address.is_reserved or not address.is_global))
+    checks = (("a loopback", address.is_loopback), ("a link-local", address.is_link_local),
+              ("a multicast", address.is_multicast), ("an unspecified", address.is_unspecified),
+              ("a unique-local", _unique_local(address)), ("a private", address.is_private),
+              ("a reserved", address.is_reserved or not address.is_global))
     for name, hit in checks:
         if hit:
-            return f"a {name} address"
+            return f"{name} address"
     return None
 
 
