@@ -53,6 +53,9 @@ class NetworkLog(Protocol):
 def network_rules(policy_rules: NetworkRules, *, allow_hosts: Sequence[str] = (),
                   full: bool = False) -> NetworkRules:
     """The policy's rules with the run's overrides; ConfigError names a bad entry."""
+    if full and allow_hosts:
+        raise ConfigError("give --network or --allow-host, not both: --network lets the "
+                          "desktop reach everything, --allow-host only the hosts named")
     try:
         rules = policy_rules.with_allowed_hosts(list(allow_hosts))
     except ValueError as exc:

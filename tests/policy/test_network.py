@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from agent.cli import app
 from agent.egress import network_rules
 from agent.errors import ConfigError
 from policies import PolicyError, load_policy
@@ -99,3 +101,17 @@ def test_a_bad_allow_host_is_a_config_error_naming_it() -> None:
 
 def test_network_full_is_recorded_as_full_mode() -> None:
     assert network_rules(NetworkRules(), full=True).mode == "full"
+
+
+def test_full_network_and_allowed_hosts_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="--network or --allow-host, not both"):
+        network_rules(NetworkRules(), allow_hosts=["wiki.example"], full=True)
+
+
+def test_policy_check_summarises_the_network_section(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    result = CliRunner().invoke(app, ["policy", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("network: allowlist: example.com, *.example.org, 10.0.0.5:8443; deny "
+            "ads.example.org; read only") in result.output
