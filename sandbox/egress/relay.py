@@ -67,7 +67,9 @@ class EgressRelay:
         if not mux.ready.wait(timeout_s):
             recent = "; ".join(stream.stderr.recent) or "no output"
             self.stop()
-            raise SandboxError(f"the egress shim did not start listening ({recent})")
+            raise SandboxError(f"the egress shim did not start listening ({recent}); an image "
+                               "older than the egress proxy lacks it: run `deskhand sandbox "
+                               "build`")
 
     def open_channels(self) -> int:
         return 0 if self._mux is None else self._mux.open_count()
