@@ -110,8 +110,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     perceiver: Perceiver | None = perception
     if perception is not None and not kind.follows_screen:
         perceiver = TriageOnly(perception)
-    return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
+    plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver)
+    run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
+    return plan
 
 
 def _script_task(planner: Planner) -> str:
