@@ -19,7 +19,7 @@ import docker
 
 from sandbox.docker_exec import ExecStream
 from sandbox.errors import SandboxError
-from sandbox.image.egress_shim import GO, Mux
+from sandbox.image.egress_shim import GO, HELLO, Mux
 
 PROXY_PORT = 3128
 SHIM_COMMAND = ("/usr/bin/python3", "/opt/deskhand/egress_shim.py")
@@ -70,6 +70,10 @@ class EgressRelay:
             raise SandboxError(f"the egress shim did not start listening ({recent}); an image "
                                "older than the egress proxy lacks it: run `deskhand sandbox "
                                "build`")
+        if mux.peer_hello != HELLO:
+            self.stop()
+            raise SandboxError(f"the image's egress shim speaks {mux.peer_hello!r}, not "
+                               f"{HELLO!r}: run `deskhand sandbox build`")
 
     def open_channels(self) -> int:
         return 0 if self._mux is None else self._mux.open_count()

@@ -16,7 +16,8 @@ Frames: kind (1 byte), channel (4), length (4), payload.  Each direction of a
 channel may have at most ``WINDOW`` bytes unacknowledged, so a slow reader on
 one connection never stalls the others nor fills a buffer without bound.  The
 host first sends one byte, GO (see ``vnc_bridge.py``: nothing of ours may reach
-docker's stream before the host reads it); we answer READY once listening.
+docker's stream before the host reads it); we answer READY once listening, with
+HELLO, so that a host never talks to a shim from another version.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CHUNK = 65536
 WINDOW = 1 << 20
 MAX_PAYLOAD = CHUNK
 GO = b"\x00"
+# What READY carries: the host refuses a shim whose frames or window differ from its own.
+HELLO = f"deskhand-egress/1 window={WINDOW} chunk={CHUNK}".encode()
 
 ReadExactly = Callable[[int], "bytes | None"]
 WriteAll = Callable[[bytes], None]
@@ -150,6 +153,7 @@ class Mux:
         self._channels: dict[int, Channel] = {}
         self._channels_lock = threading.Lock()
         self.ready = threading.Event()
+        self.peer_hello = b""
         self.broken = False
 
     def send(self, kind: int, number: int, payload: bytes = b"") -> None:
@@ -203,6 +207,7 @@ class Mux:
 
     def _dispatch(self, kind: int, number: int, payload: bytes, on_open: OnOpen) -> None:
         if kind == READY:
+            self.peer_hello = payload
             self.ready.set()
             return
         if kind == OPEN:
@@ -288,7 +293,7 @@ def main(argv: list[str]) -> int:
         return 1
     mux = Mux(read_exactly_from(0), write_all_to(1))
     threading.Thread(target=accept_connections, args=(listener, mux), daemon=True).start()
-    mux.send(READY, 0)
+    mux.send(READY, 0, HELLO)
     mux.serve(refuse_opens)  # returns when the host closes our stdin
     listener.close()
     return 0
