@@ -63,6 +63,10 @@ def run(
     watch: Annotated[bool, typer.Option(help="Docker: print how to watch over VNC.")] = False,
     network: Annotated[bool, typer.Option(help="Docker: give the desktop full network "
                                           "access (recorded in the session).")] = False,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="Docker: let the desktop reach this host through deskhand's "
+        "egress proxy (repeatable; example.com, '*.example.org', 10.0.0.5:8443); added to "
+        "the policy's network allow list.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
     approval_timeout: Annotated[float | None, typer.Option(
         help="Seconds to wait for an approval before denying [120 on a terminal; "
@@ -84,6 +88,7 @@ def run(
         else (None if on_terminal else 0.0),
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
+        allow_hosts=tuple(allow_host) if allow_host else None,
     )
     summary = _guarded(lambda: _run(settings, task, script, watch, on_terminal))
     print_summary(out, summary)

@@ -152,7 +152,8 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_session: Callable[[str], None] = lambda _session_id: None) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -164,6 +165,7 @@ class AgentLoop:
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
         self._clock = clock
+        self.on_session = on_session  # told the session id once it is recorded (egress)
 
     # -- the run -------------------------------------------------------------
 
@@ -193,6 +195,7 @@ class AgentLoop:
             triage=_triage_dict(triage), extra=self.session_extra,
         )
         session_id = self.audit.start_session(info)
+        self.on_session(session_id)
         frame = self.sandbox.screenshot()
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)

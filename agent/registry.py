@@ -18,11 +18,15 @@ from agent.errors import ConfigError
 from agent.settings import Settings
 
 if TYPE_CHECKING:
+    import socket
+
     import openai
 
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
     from sandbox.base import Sandbox, Size
+
+    EgressHandler = Callable[[socket.socket], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class SandboxInputs:
     """A Docker engine's client to use instead of one made from ``engine_url``."""
     label: str = ""
     """What the sandbox is labelled with (a suite case, say); random when empty."""
+    egress: EgressHandler | None = None
+    """Serves the desktop's proxy connections (allowlist mode; docker only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,9 @@ def _local(inputs: SandboxInputs) -> Sandbox:
 
     if inputs.settings.network:
         raise ConfigError("--network is only for the docker sandbox; the local one has none")
+    if inputs.egress is not None:
+        raise ConfigError("network allowlist (--allow-host, policy network.mode) needs the "
+                          "docker sandbox; the local one has no network")
     return LocalSandbox(size=inputs.size)
 
 
@@ -215,7 +224,7 @@ def _docker(inputs: SandboxInputs) -> Sandbox:
         docker.DockerClient(base_url=inputs.engine_url) if inputs.engine_url
         else docker.from_env())
     config = DockerSandboxConfig(size=inputs.size, network=inputs.settings.network,
-                                 vnc=inputs.watch, session=inputs.label)
+                                 vnc=inputs.watch, session=inputs.label, egress=inputs.egress)
     return DockerSandbox(client, config)
 
 

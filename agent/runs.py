@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
+from agent.egress import NetworkLog, RunEgress, egress_for_run, network_rules
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.settings import Settings
 from policies.decision import Triage
+from policies.network import NetworkRules
 from sandbox.base import Frame, Sandbox, Size
+from sandbox.egress.resolver import Resolver
 
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
@@ -38,8 +41,8 @@ if TYPE_CHECKING:
 Note = Callable[[str], None]
 
 
-class RunLog(AuditRecorder, BrokerLog, Protocol):
-    """What a run needs of the audit log: the recorder and the approval broker."""
+class RunLog(AuditRecorder, BrokerLog, NetworkLog, Protocol):
+    """What a run needs of the audit log: the recorder, the approval broker, egress."""
 
 
 SandboxFactory = Callable[[str, SandboxInputs], Sandbox]
@@ -115,8 +118,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     perceiver: Perceiver | None = perception
     if perception is not None and not kind.follows_screen:
         perceiver = TriageOnly(perception)
-    return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
+    plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver)
+    run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
+    return plan
 
 
 def _script_task(planner: Planner) -> str:
@@ -170,6 +175,7 @@ class RunOptions:
     note: Note = lambda _text: None
     session_extra: dict[str, object] = field(default_factory=dict)
     services: RunServices = field(default_factory=RunServices)
+    resolver: Resolver | None = None  # the egress proxy's name resolution (tests map names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,21 +191,41 @@ class OpenRun:
 def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenRun]:
     """Open the audit log and the sandbox, yield the loop; close both after."""
     options = options or RunOptions()
-    settings = plan.settings
+    rules = run_network_rules(plan)
+    settings = plan.settings.with_overrides(network=True if rules.mode == "full" else None)
     kind = choose_sandbox_kind(settings, options.note)
-    inputs = SandboxInputs(settings=settings, size=screen_size(settings), watch=options.watch,
-                           engine_url=options.engine_url)
     services = options.services
-    with services.open_log(settings.db_path, settings.secrets()) as log, \
-            services.make_sandbox(kind, inputs) as box:
-        approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
-        loop = AgentLoop(
-            sandbox=box, planner=plan.planner, policy=plan.policy, audit=log,
-            approver=approver, reporter=options.reporter, config=loop_config(settings),
-            session_extra=session_extra(box, settings, options.session_extra),
-            perceiver=plan.perceiver, should_stop=options.should_stop,
-        )
-        yield OpenRun(loop=loop, log=log, sandbox=box)
+    with services.open_log(settings.db_path, settings.secrets()) as log:
+        egress = egress_for_run(rules, log, approval_timeout_s=settings.approval_timeout_s,
+                                resolver=options.resolver)
+        inputs = SandboxInputs(settings=settings, size=screen_size(settings),
+                               watch=options.watch, engine_url=options.engine_url,
+                               egress=egress.proxy.handle if egress.proxy else None)
+        with services.make_sandbox(kind, inputs) as box:
+            yield OpenRun(loop=_loop(plan, options, log, box, egress), log=log, sandbox=box)
+
+
+def run_network_rules(plan: RunPlan) -> NetworkRules:
+    """The policy's network section with the run's ``--allow-host`` and ``--network``."""
+    policy_rules = getattr(plan.policy, "network", None)
+    return network_rules(policy_rules if isinstance(policy_rules, NetworkRules)
+                         else NetworkRules(), allow_hosts=plan.settings.allow_hosts,
+                         full=plan.settings.network)
+
+
+def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
+          egress: RunEgress) -> AgentLoop:
+    settings = plan.settings
+    approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
+    extra = {**options.session_extra, "egress": {**egress.describe(),
+                                                 "sandbox": getattr(box, "egress_mode", "off")}}
+    return AgentLoop(
+        sandbox=box, planner=plan.planner, policy=plan.policy, audit=log,
+        approver=approver, reporter=options.reporter, config=loop_config(settings),
+        session_extra=session_extra(box, settings, extra),
+        perceiver=plan.perceiver, should_stop=options.should_stop,
+        on_session=egress.start_session,
+    )
 
 
 # -- perception --------------------------------------------------------------

@@ -267,6 +267,25 @@ class AuditLog:
                 raise AuditStateError(f"step {step_id} is {current or 'missing'}, not pending")
             tx.update("step.result", "steps", step_id, changes)
 
+    def record_network_step(self, session_id: str, *, request: dict[str, Any],
+                            rule_ids: Sequence[str], reason: str) -> int:
+        """Commit a step that stands for a connection the desktop wants (no action, no
+        frame), so that a human can be asked about it like any step; it is ``pending``
+        until :meth:`record_result` closes it."""
+        with self._transaction() as tx:
+            index = tx.value("SELECT COALESCE(MAX(idx) + 1, 0) FROM steps WHERE session_id = ?",
+                             session_id)
+            now = self._clock()
+            body = {
+                "session_id": session_id, "idx": int(index), "action": None,
+                "action_type": "network", "proposed_raw": jsonable({"network": request}),
+                "validation_error": None, "decision_effect": "ask", "rule_ids": list(rule_ids),
+                "decision_reason": reason, "policy_sha256": None, "secret": False,
+                "frame_before_sha256": None, "status": "pending", "created_at": now,
+                "finished_at": None,
+            }
+            return int(tx.create("step.intent", "steps", body))
+
     def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         """Record something that happened in a session besides its steps."""
         body = {"session_id": session_id, "kind": kind, "data": jsonable(data),

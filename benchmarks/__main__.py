@@ -56,6 +56,7 @@ BENCHES: dict[str, Bench] = {
     "tui": _module_bench("tui.bench"),
     "suites": _module_bench("benchmarks.suites"),
     "mcp": _module_bench("agent.mcp.bench"),
+    "egress": _module_bench("benchmarks.egress"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -21,8 +21,9 @@ from policies.conditions import (
     Unless,
     WindowTitleMatches,
 )
+from policies.network import NetworkRules, parse_host_pattern
 from policies.rules import Budgets, Rule
-from policies.schema import MatchSpec, PolicyFile, RegionSpec, RuleSpec
+from policies.schema import MatchSpec, NetworkSpec, PolicyFile, RegionSpec, RuleSpec
 from policies.source import FieldPath, PolicySource
 from sandbox.keys import parse_combo
 
@@ -36,6 +37,7 @@ class CompiledPolicy:
     rules: tuple[Rule, ...]
     budgets: Budgets
     regions: dict[str, Region]
+    network: NetworkRules = field(default_factory=NetworkRules)
 
 
 def compile_source(source: PolicySource, default_name: str) -> CompiledPolicy:
@@ -54,7 +56,13 @@ def compile_source(source: PolicySource, default_name: str) -> CompiledPolicy:
         rules=tuple(_rule(r, regions) for r in spec.rules),
         budgets=Budgets(**spec.budgets.model_dump()),
         regions=regions,
+        network=_network(spec.network),
     )
+
+
+def _network(spec: NetworkSpec) -> NetworkRules:
+    return NetworkRules(mode=spec.mode, allow=tuple(map(parse_host_pattern, spec.allow)),
+                        deny=tuple(map(parse_host_pattern, spec.deny)), methods=spec.methods)
 
 
 def _cross_reference_problems(spec: PolicyFile) -> Iterator[tuple[FieldPath, str]]:

@@ -59,10 +59,21 @@ def summarize(policy: Policy) -> list[str]:
     counts = ", ".join(f"{e} {effects.count(e)}" for e in ("allow", "ask", "deny") if e in effects)
     lines = [f"  name:    {policy.name}", f"  sha256:  {policy.sha256}",
              f"  budgets: {_budget_summary(policy)}",
+             f"  network: {_network_summary(policy)}",
              f"  rules:   {len(policy.rules)} ({counts})"]
     width = max(len(rule.id) for rule in policy.rules)
     lines += [f"    {rule.effect:<5}  {rule.id:<{width}}  {rule.reason}" for rule in policy.rules]
     return lines
+
+
+def _network_summary(policy: Policy) -> str:
+    network = policy.network
+    if network.mode != "allowlist":
+        return network.mode
+    allowed = ", ".join(p.text for p in network.allow) or "nothing"
+    denied = ", ".join(p.text for p in network.deny)
+    return (f"allowlist: {allowed}" + (f"; deny {denied}" if denied else "")
+            + ("; read only" if network.methods == "read_only" else ""))
 
 
 def _budget_summary(policy: Policy) -> str:

@@ -29,6 +29,7 @@ from policies.conditions import Probe, Region
 from policies.decision import Decision, Effect, PolicyContext
 from policies.errors import PolicyError, UnknownProfileError
 from policies.explanation import ConditionTrace, Explanation, RuleTrace
+from policies.network import NetworkRules
 from policies.rules import BudgetCheck, Budgets, Rule
 from policies.source import read_source
 from sandbox.actions import Action
@@ -42,7 +43,8 @@ class Policy:
 
     def __init__(self, *, name: str, sha256: str, rules: Sequence[Rule],
                  budgets: Budgets | None = None, regions: dict[str, Region] | None = None,
-                 description: str = "", source: str = "") -> None:
+                 description: str = "", source: str = "",
+                 network: NetworkRules | None = None) -> None:
         ids = [rule.id for rule in rules]
         if len(set(ids)) != len(ids):
             raise ValueError("rule ids must be unique")
@@ -53,6 +55,7 @@ class Policy:
         self.regions: dict[str, Region] = dict(regions or {})
         self.description = description
         self.source = source
+        self.network = network or NetworkRules()
 
     def __repr__(self) -> str:
         return f"Policy(name={self.name!r}, sha256={self.sha256[:12]!r}, rules={len(self.rules)})"
@@ -60,7 +63,8 @@ class Policy:
     def with_rules(self, rules: Sequence[Rule]) -> Policy:
         """The same policy (name, hash, budgets) with other rules — for tools and tests."""
         return Policy(name=self.name, sha256=self.sha256, rules=rules, budgets=self.budgets,
-                      regions=self.regions, description=self.description, source=self.source)
+                      regions=self.regions, description=self.description, source=self.source,
+                      network=self.network)
 
     def rule_ids(self) -> tuple[str, ...]:
         """Every id a decision of this policy can name, budgets first."""
@@ -155,7 +159,7 @@ def parse_policy(raw: bytes, *, file: str, default_name: str) -> Policy:
     compiled = compile_source(source, default_name)
     return Policy(name=compiled.name, sha256=source.sha256, rules=compiled.rules,
                   budgets=compiled.budgets, regions=compiled.regions,
-                  description=compiled.description, source=file)
+                  description=compiled.description, source=file, network=compiled.network)
 
 
 def load_policy(path: str | Path) -> Policy:

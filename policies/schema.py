@@ -45,7 +45,9 @@ rule not apply.  A list of one may be written without brackets.
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
 ``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
 ``{triage_category}`` and ``{triage_risk}``.  Rule ids starting with
-``budget.``, ``default.`` or ``planner.`` are reserved.  Cross-references
+``budget.``, ``default.`` or ``planner.`` are reserved.  ``network`` says
+which hosts the desktop may reach through the egress proxy
+(:mod:`policies.network`).  Cross-references
 (region names, duplicate rule ids) are checked by :mod:`policies.build`,
 which knows their lines.
 """
@@ -60,6 +62,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from policies.detectors import DETECTORS
+from policies.network import parse_host_pattern
 from sandbox.actions import Action
 from sandbox.keys import UnknownKeyError, parse_combo
 
@@ -208,6 +211,23 @@ class BudgetSpec(_Strict):
     max_typed_chars: Annotated[int, Field(gt=0)] | None = None
 
 
+def _host_entry(value: str) -> str:
+    parse_host_pattern(value)
+    return value
+
+
+HostEntry = Annotated[str, AfterValidator(_host_entry)]
+
+
+class NetworkSpec(_Strict):
+    """Which hosts the desktop may reach (see :mod:`policies.network`)."""
+
+    mode: Literal["off", "allowlist", "full"] = "off"
+    allow: Annotated[list[HostEntry], ListOf] = Field(default_factory=list)
+    deny: Annotated[list[HostEntry], ListOf] = Field(default_factory=list)
+    methods: Literal["all", "read_only"] = "all"
+
+
 class PolicyFile(_Strict):
     """A whole policy file."""
 
@@ -216,4 +236,5 @@ class PolicyFile(_Strict):
     description: str = ""
     regions: dict[str, RegionSpec] = Field(default_factory=dict)
     budgets: BudgetSpec = Field(default_factory=BudgetSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
     rules: Annotated[list[RuleSpec], Field(min_length=1)]
