@@ -4,7 +4,8 @@ Every approval goes through the audit database (the *broker*): the loop's
 approver writes a request row, and whoever answers first wins — the
 terminal prompt of ``deskhand run``, a TUI in this process, or a TUI in
 another terminal attached to the same database.  No answer before the
-timeout, end of input, Ctrl-C or a closed terminal all mean *deny*.
+timeout means *deny*; end of input (a closed terminal), Ctrl-C, SIGTERM and
+SIGHUP deny the step *and stop the run* (:mod:`agent.interrupts`).
 
 An approval is bound to the frame it was shown with: before the action runs
 the loop compares the region around its target (:func:`frames_match_near`)
@@ -24,6 +25,7 @@ from typing import Protocol, TextIO
 
 from PIL import Image, ImageChops
 
+from agent.interrupts import TERMINAL_CLOSED, interrupted_reason, stop_now
 from audit.records import ApprovalAnswer, Scope
 from policies.decision import Decision
 from sandbox.actions import Action, TypeText
@@ -90,10 +92,21 @@ class BrokerApprover:
             rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
             timeout_s=request.timeout_s,
         )
-        if self.prompt is not None:
-            self._ask_here(approval_id, request)
-        return self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
-                                        request.timeout_s)
+        try:
+            if self.prompt is not None:
+                self._ask_here(approval_id, request)
+            return self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
+                                            request.timeout_s)
+        except KeyboardInterrupt as exc:
+            self._deny_interrupted(approval_id, exc)
+            raise
+
+    def _deny_interrupted(self, approval_id: int, exc: KeyboardInterrupt) -> None:
+        """A stop while waiting denies the step, recorded with what stopped it."""
+        who = self.prompt.who if self.prompt is not None else "deskhand"
+        self.log.answer_approval(approval_id, approved=False, scope="once",
+                                 approver=f"{who} ({interrupted_reason(exc)})",
+                                 channel="terminal" if self.prompt is not None else "signal")
 
     def _ask_here(self, approval_id: int, request: ApprovalRequest) -> None:
         assert self.prompt is not None
@@ -106,6 +119,8 @@ class BrokerApprover:
             choice = self.prompt.read_choice(min(remaining, 0.2))
             if choice == "":
                 continue
+            if choice == "eof":
+                stop_now(TERMINAL_CLOSED)
             approved, scope = _CHOICES.get(choice, (False, "once"))
             self.log.answer_approval(approval_id, approved=approved, scope=scope,
                                      approver=self.prompt.who, channel="terminal")
@@ -118,8 +133,7 @@ class BrokerApprover:
 
 _CHOICES: dict[str, tuple[bool, Scope]] = {
     "y": (True, "once"), "yes": (True, "once"), "s": (True, "session"),
-    "n": (False, "once"), "no": (False, "once"), "eof": (False, "once"),
-    "interrupt": (False, "once"),
+    "n": (False, "once"), "no": (False, "once"),
 }
 
 
@@ -149,14 +163,16 @@ class TerminalPrompt:
         self.stdout.flush()
 
     def read_choice(self, wait_s: float) -> str:
-        """One answer, ``""`` if none yet, ``eof``/``interrupt`` when input is gone."""
+        """One answer, ``""`` if none yet, ``eof`` when input is gone.
+
+        Ctrl-C is not an answer: it propagates and stops the run (the broker
+        records the step as denied on the way out).
+        """
         try:
             ready, _, _ = select.select([self.stdin], [], [], wait_s)
             if not ready:
                 return ""
             line = self.stdin.readline()
-        except KeyboardInterrupt:
-            return "interrupt"
         except (OSError, ValueError):
             return "eof"
         return line.strip().lower() if line else "eof"

@@ -21,13 +21,13 @@ from agent import assemble
 from agent.approvals import BrokerApprover, TerminalPrompt, stdin_is_terminal
 from agent.console import ConsoleReporter, print_summary
 from agent.errors import DeskhandError
+from agent.interrupts import EXIT_INTERRUPTED, interrupted_reason, stop_on_signals
 from agent.loop import AgentLoop, LoopConfig, RunSummary
 from agent.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SANDBOX = 3
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="deskhand",
@@ -151,8 +151,8 @@ def _guarded(work: Any) -> Any:
     except SandboxError as exc:
         err.print(f"[red]sandbox error:[/] {exc}")
         raise typer.Exit(EXIT_SANDBOX) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt as exc:
+        err.print(interrupted_reason(exc))
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -165,8 +165,10 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Ctrl-C, SIGTERM and SIGHUP all stop cleanly (exit 130)."""
     try:
-        app()
-    except KeyboardInterrupt:
+        with stop_on_signals():
+            app()
+    except KeyboardInterrupt as exc:
+        err.print(interrupted_reason(exc))
         sys.exit(EXIT_INTERRUPTED)

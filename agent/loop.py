@@ -12,14 +12,17 @@ Exceptions are for crashes (the sandbox died, the database is gone).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
+from agent.interrupts import interrupted_reason
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
+from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.actions import (
@@ -143,6 +146,7 @@ class _RunState:
     context: PolicyContext
     idle_turns: int = 0
     assessed_frame: str = ""
+    awaiting_approval: bool = False
 
 
 class AgentLoop:
@@ -173,8 +177,8 @@ class AgentLoop:
         state = self._open_session(task)
         try:
             outcome, reason = self._drive(state)
-        except KeyboardInterrupt:
-            outcome, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        except KeyboardInterrupt as exc:
+            outcome, reason = "interrupted", interrupted_reason(exc)
         except SandboxError as exc:
             outcome, reason = "error", f"sandbox failed: {exc}"
         except PlannerError as exc:
@@ -281,15 +285,36 @@ class AgentLoop:
         if decision.effect == "deny":
             return self._finish_denied(state, index, action, decision, step_id, started,
                                        approver=None, call_id=proposed.call_id)
-        approver = None
-        if decision.effect == "ask":
-            approved, approver = self._approve(state, action, decision, step_id)
-            if not approved:
-                return self._finish_denied(state, index, action, decision, step_id, started,
-                                           approver=approver, call_id=proposed.call_id)
-        outcome = self._execute(state, index, action, decision, step_id, started, timings,
-                                approver, usage)
+        with self._closed_on_stop(state, step_id):
+            approver = None
+            if decision.effect == "ask":
+                approved, approver = self._approve(state, action, decision, step_id)
+                if not approved:
+                    return self._finish_denied(state, index, action, decision, step_id,
+                                               started, approver=approver,
+                                               call_id=proposed.call_id)
+            outcome = self._execute(state, index, action, decision, step_id, started, timings,
+                                    approver, usage)
         return replace(outcome, call_id=proposed.call_id)
+
+    @contextlib.contextmanager
+    def _closed_on_stop(self, state: _RunState, step_id: int) -> Iterator[None]:
+        """Close the step in flight when a stop arrives, so that none stays pending:
+        denied when it waited for an approval, interrupted otherwise.
+
+        The stop may land just after the step's result was committed; then
+        there is nothing left to close.
+        """
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            status: ResultStatus = "denied" if state.awaiting_approval else "interrupted"
+            why = interrupted_reason(exc)
+            with contextlib.suppress(AuditStateError):
+                self.audit.record_result(
+                    step_id, status=status, output={}, frame_after_sha256=None, timings_ms={},
+                    error=f"not approved ({why})" if status == "denied" else why)
+            raise
 
     def _validate(self, proposed: ProposedAction) -> tuple[Action | None, str]:
         if proposed.action is None:
@@ -358,6 +383,14 @@ class AgentLoop:
 
     def _approve(self, state: _RunState, action: Action, decision: Decision,
                  step_id: int) -> tuple[bool, str]:
+        state.awaiting_approval = True  # stays set if a stop unwinds through here
+        answer = self._ask_until_fresh(state, action, decision, step_id)
+        state.awaiting_approval = False
+        return answer
+
+    def _ask_until_fresh(self, state: _RunState, action: Action, decision: Decision,
+                         step_id: int) -> tuple[bool, str]:
+        """Ask; when the screen near the target changed before it ran, ask again."""
         shown = state.frame
         for _attempt in range(self.config.reask_limit + 1):
             request = ApprovalRequest(session_id=state.session_id, step_id=step_id,

@@ -122,17 +122,25 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
        port: Annotated[int, typer.Option(help="Preferred loopback port for the viewer.")] = 5901,
        browser: Annotated[bool, typer.Option(help="Run the image with chromium.")] = False,
        ) -> None:
-    """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C."""
+    """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C.
+
+    Ctrl-C, SIGTERM and SIGHUP remove the desktop and exit 0; exit 1 when its
+    container was removed from outside (``deskhand sandbox down``).
+    """
     config = DockerSandboxConfig(image=image_for(browser=browser), network=network,
                                  vnc=True, vnc_write=vnc_write, vnc_port=port)
     sandbox = DockerSandbox(_client_or_exit(), config)
     _or_exit(sandbox.start)
     try:
         _print_connection(sandbox)
-        _wait_for_interrupt()
+        removed = _wait_for_stop_or_removal(sandbox)
     finally:
         sandbox.stop()
-        console.print("stopped; the container is gone")
+    if removed:
+        console.print(f"the container {sandbox.container_id[:12]} was removed from outside "
+                      "(`deskhand sandbox down`?); stopped")
+        raise typer.Exit(1)
+    console.print("stopped; the container is gone")
 
 
 def _print_connection(sandbox: DockerSandbox) -> None:
@@ -147,13 +155,20 @@ def _print_connection(sandbox: DockerSandbox) -> None:
     console.print("Ctrl-C stops it.")
 
 
-def _wait_for_interrupt() -> None:
-    forever = threading.Event()
+# How often `sandbox up` looks whether its container is still there.
+UP_CHECK_S = 1.0
+
+
+def _wait_for_stop_or_removal(sandbox: DockerSandbox) -> bool:
+    """Wait for Ctrl-C, SIGTERM or SIGHUP (False) or for the container to vanish (True)."""
+    tick = threading.Event()
     try:
-        while not forever.wait(3600):
-            pass
+        while sandbox.is_running():
+            tick.wait(UP_CHECK_S)
     except KeyboardInterrupt:
         console.print()
+        return False
+    return True
 
 
 def ls() -> None:
