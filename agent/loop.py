@@ -101,10 +101,17 @@ class RunSummary:
     errors: int = 0
     cost_usd: float = 0.0
     duration_s: float = 0.0
+    # For an ``error`` outcome: which part failed, "sandbox" or "planner".
+    failed_part: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outcome == "done"
+
+    @property
+    def clean(self) -> bool:
+        """Done, with no step invalid or denied on the way."""
+        return self.ok and self.invalid == 0 and self.denied == 0
 
 
 class Reporter(Protocol):
@@ -181,8 +188,10 @@ class AgentLoop:
             outcome, reason = "interrupted", interrupted_reason(exc)
         except SandboxError as exc:
             outcome, reason = "error", f"sandbox failed: {exc}"
+            state.summary.failed_part = "sandbox"
         except PlannerError as exc:
             outcome, reason = "error", f"planner failed: {exc}"
+            state.summary.failed_part = "planner"
         self._close_session(state, outcome, reason)
         return state.summary
 

@@ -16,34 +16,32 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import docker
-import docker.errors
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-)
-from rich.table import Table
 
-from sandbox.build import BuildOptions, build_image, image_for
-from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxError, SandboxUnavailable
-from sandbox.manage import SandboxContainer, docker_ready, down, list_sandboxes, reap_strays
+
+# The Docker SDK, the image builder and rich's progress bars load in the
+# commands that use them: `deskhand --help` must not pay for them.
+if TYPE_CHECKING:
+    import docker
+    from rich.progress import Progress, TaskID
+
+    from sandbox.docker import DockerSandbox
+    from sandbox.manage import SandboxContainer
 
 console = Console(stderr=True)
 T = TypeVar("T")
-ClientFactory = Callable[[], docker.DockerClient]
+ClientFactory = Callable[[], "docker.DockerClient"]
 
 
 def docker_client() -> docker.DockerClient:
     """A client for the engine named by the usual DOCKER_* variables; SandboxUnavailable if none."""
+    import docker
+    import docker.errors
+
     try:
         client = docker.from_env()
         client.ping()
@@ -53,11 +51,17 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
-def docker_available(client_factory: ClientFactory = docker.from_env, *,
-                     image: str = image_for(browser=False)) -> bool:
+def docker_available(client_factory: ClientFactory | None = None, *,
+                     image: str | None = None) -> bool:
     """Whether the docker backend can run now: an engine answers and the image is built
     (:func:`sandbox.manage.docker_ready` also says why not)."""
-    return docker_ready(client_factory, image=image)[0]
+    import docker
+
+    from sandbox.build import image_for
+    from sandbox.manage import docker_ready
+
+    return docker_ready(client_factory or docker.from_env,
+                        image=image or image_for(browser=False))[0]
 
 
 def default_cache_dir() -> Path:
@@ -102,6 +106,10 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
           cache_dir: Annotated[Path | None, typer.Option(help="Wheels and context cache.")] = None,
           ) -> None:
     """Build (or verify) the desktop image; bootstraps the Debian base when none can be pulled."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    from sandbox.build import BuildOptions, build_image, image_for
+
     options = BuildOptions(cache_dir=cache_dir or default_cache_dir(),
                            image=image_for(browser=browser), browser=browser, force=force)
     client = _client_or_exit()
@@ -127,6 +135,9 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
     Ctrl-C, SIGTERM and SIGHUP remove the desktop and exit 0; exit 1 when its
     container was removed from outside (``deskhand sandbox down``).
     """
+    from sandbox.build import image_for
+    from sandbox.docker import DockerSandbox, DockerSandboxConfig
+
     config = DockerSandboxConfig(image=image_for(browser=browser), network=network,
                                  vnc=True, vnc_write=vnc_write, vnc_port=port)
     sandbox = DockerSandbox(_client_or_exit(), config)
@@ -173,6 +184,10 @@ def _wait_for_stop_or_removal(sandbox: DockerSandbox) -> bool:
 
 def ls() -> None:
     """List deskhand's containers, with their owners."""
+    from rich.table import Table
+
+    from sandbox.manage import list_sandboxes
+
     found = _or_exit(lambda: list_sandboxes(_client_or_exit()))
     if not found:
         console.print("no deskhand containers")
@@ -200,6 +215,8 @@ def down_command(
     if not key and not everything:
         console.print("name a container (see `deskhand sandbox ls`) or pass --all")
         raise typer.Exit(2)
+    from sandbox.manage import down
+
     removed = _or_exit(lambda: down(_client_or_exit(), key, everything=everything))
     if key and not removed:
         console.print(f"no deskhand container matches {key!r}")
@@ -209,6 +226,8 @@ def down_command(
 
 def prune() -> None:
     """Remove containers whose owning process died, and stopped ones."""
+    from sandbox.manage import reap_strays
+
     removed = _or_exit(lambda: reap_strays(_client_or_exit()))
     for item in removed:
         console.print(f"removed {item.short_id} (session {item.session}, owner {item.owner_pid})")

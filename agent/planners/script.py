@@ -152,10 +152,7 @@ def _grounded(kind: str, value: Any) -> GroundedStep:
 
 def load_script(path: Path) -> Script:
     """Load and validate a script file, raising :class:`ScriptError` on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot read script: {exc.strerror}") from None
+    text = _read_text(path)
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -169,6 +166,24 @@ def load_script(path: Path) -> Script:
     task = _task(path, fields.get("task"))
     steps = _steps(path, fields.get("steps"))
     return Script(task=task, steps=tuple(steps), path=path)
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; ScriptError naming the file when it is anything else."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read script: {exc.strerror}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ScriptError(f"{path}: the script is UTF-16 text; save it as UTF-8")
+    if b"\x00" in data:
+        raise ScriptError(f"{path}: a binary file, not a YAML script")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ScriptError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at "
+                          f"offset {exc.start}); save the script as UTF-8") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
