@@ -6,20 +6,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anthropic
-import openai
-
 from agent.errors import ConfigError
 from agent.loop import Perceiver, PolicyEngine
-from agent.planners.anthropic import AnthropicPlanner
 from agent.planners.base import Planner
-from agent.planners.openai import OpenAIChatPlanner, OpenAIComputerUsePlanner
 from agent.planners.script import ScriptPlanner, TextLocator, load_script
 from agent.settings import Settings
 from policies.decision import Triage
 from sandbox.base import Frame, Sandbox, Size
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the provider SDKs load only for the planner that needs one
+    import anthropic
+    import openai
+
     from agent.perception.perceiver import Perception
 
 Note = Callable[[str], None]
@@ -100,7 +98,11 @@ def make_planner(settings: Settings, script: Path | None,
     if settings.planner == "script":
         return make_script_planner(script, locator)
     if settings.planner == "anthropic":
+        from agent.planners.anthropic import AnthropicPlanner
+
         return AnthropicPlanner(_anthropic_client(settings), model=model, sandbox_size=size)
+    from agent.planners.openai import OpenAIChatPlanner, OpenAIComputerUsePlanner
+
     if settings.planner == "openai":
         return OpenAIChatPlanner(_openai_client(settings), model=model, sandbox_size=size)
     if settings.planner == "openai-cua":
@@ -113,6 +115,8 @@ def _anthropic_client(settings: Settings) -> anthropic.Anthropic:
     key = settings.anthropic_api_key
     if key is None:
         raise ConfigError("--planner anthropic needs ANTHROPIC_API_KEY in the environment")
+    import anthropic
+
     return anthropic.Anthropic(api_key=key.get_secret_value(), base_url=settings.base_url)
 
 
@@ -123,6 +127,8 @@ def _openai_client(settings: Settings) -> openai.OpenAI:
                           "OpenAI-compatible server (vLLM, Ollama, llama.cpp)")
     # Local servers usually ignore the key, but the SDK insists on one.
     secret = key.get_secret_value() if key is not None else "not-needed"
+    import openai
+
     return openai.OpenAI(api_key=secret, base_url=settings.base_url)
 
 

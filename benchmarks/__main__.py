@@ -54,6 +54,7 @@ BENCHES: dict[str, Bench] = {
     "perception": _module_bench("agent.perception.bench"),
     "planner": _module_bench("agent.planners.bench"),
     "tui": _module_bench("tui.bench"),
+    "startup": _module_bench("benchmarks.startup"),
 }
 
 
