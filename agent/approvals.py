@@ -20,6 +20,7 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -75,16 +76,27 @@ class BrokerLog(Protocol):
                         poll_s: float = 0.05) -> ApprovalAnswer | None: ...
 
 
+NO_APPROVER = "nobody (no approver attached)"
+
+
 class BrokerApprover:
     """Writes each request to the database and waits for any attached approver.
 
     With a ``prompt`` (a terminal), the human here can answer too; the first
-    answer recorded in the database wins.
+    answer recorded in the database wins.  Without one, ``anyone_attached``
+    (when given) says whether an approver is attached to the database at all
+    (``deskhand tui --attach``): if so the request waits for it up to its
+    timeout, if not it is denied at once and recorded as such.  ``say``
+    tells the person watching the output which of the two happened.
     """
 
-    def __init__(self, log: BrokerLog, *, prompt: TerminalPrompt | None = None) -> None:
+    def __init__(self, log: BrokerLog, *, prompt: TerminalPrompt | None = None,
+                 anyone_attached: Callable[[], bool] | None = None,
+                 say: Callable[[str], None] = lambda _text: None) -> None:
         self.log = log
         self.prompt = prompt
+        self.anyone_attached = anyone_attached
+        self.say = say
 
     def request(self, request: ApprovalRequest) -> ApprovalAnswer | None:
         approval_id = self.log.request_approval(
@@ -95,11 +107,23 @@ class BrokerApprover:
         try:
             if self.prompt is not None:
                 self._ask_here(approval_id, request)
-            return self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
-                                            request.timeout_s)
+                return self.log.wait_for_answer(approval_id, timeout_s=0)
+            if self.anyone_attached is not None and not self.anyone_attached():
+                return self._deny_unattended(approval_id, request)
+            self.say(f"waiting up to {request.timeout_s:g} s for an attached approver: "
+                     f"{request.summary()}")
+            return self.log.wait_for_answer(approval_id, timeout_s=request.timeout_s)
         except KeyboardInterrupt as exc:
             self._deny_interrupted(approval_id, exc)
             raise
+
+    def _deny_unattended(self, approval_id: int, request: ApprovalRequest) -> ApprovalAnswer | None:
+        """Nobody could answer: deny now rather than wait out the timeout."""
+        self.say(f"no approver attached: denied {request.summary()} "
+                 "(answer from a terminal, or attach one with `deskhand tui --attach`)")
+        self.log.answer_approval(approval_id, approved=False, scope="once",
+                                 approver=NO_APPROVER, channel="none")
+        return self.log.wait_for_answer(approval_id, timeout_s=0)
 
     def _deny_interrupted(self, approval_id: int, exc: KeyboardInterrupt) -> None:
         """A stop while waiting denies the step, recorded with what stopped it."""

@@ -102,8 +102,9 @@ def run(
                                           "access (recorded in the session).")] = False,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
     approval_timeout: Annotated[float | None, typer.Option(
-        help="Seconds to wait for an approval before denying [120 on a terminal; "
-             "0 otherwise: deny at once unless a TUI is attached and this is set].")] = None,
+        help="Seconds to wait for an approval before denying [120]. Without a terminal "
+             "the wait is for an approver attached with `deskhand tui --attach`; with "
+             "none attached the step is denied at once.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for model planners.")] = None,
     base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible "
                                                  "servers, proxies).")] = None,
@@ -128,8 +129,7 @@ def run(
     on_terminal = stdin_is_terminal()
     settings = Settings().with_overrides(
         db=db, policy=policy, sandbox=sandbox, screen=screen, max_steps=max_steps,
-        approval_timeout_s=approval_timeout if approval_timeout is not None
-        else (None if on_terminal else 0.0),
+        approval_timeout_s=approval_timeout,
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
     )
@@ -141,7 +141,6 @@ def run(
 def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
          on_terminal: bool) -> RunSummary:
     from agent import assemble
-    from agent.approvals import BrokerApprover, TerminalPrompt
     from agent.console import ConsoleReporter
     from agent.loop import AgentLoop, LoopConfig
     from audit.log import AuditLog
@@ -156,10 +155,9 @@ def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
     with AuditLog.open(settings.db_path, redact=settings.secrets()) as log, \
             assemble.make_sandbox(kind, settings, watch=watch) as box:
         _announce(box, policy, settings)
-        prompt = TerminalPrompt() if on_terminal else None
         loop = AgentLoop(
             sandbox=box, planner=chosen_planner, policy=policy, audit=log,
-            approver=BrokerApprover(log, prompt=prompt), reporter=ConsoleReporter(out),
+            approver=_approver(log, settings, on_terminal), reporter=ConsoleReporter(out),
             config=LoopConfig(max_turns=settings.max_steps,
                               approval_timeout_s=settings.approval_timeout_s,
                               action_deadline_s=settings.action_deadline_s,
@@ -168,6 +166,17 @@ def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
             perceiver=assemble.loop_perceiver(chosen_planner, perception),
         )
         return loop.run(task_text)
+
+
+def _approver(log: Any, settings: Settings, on_terminal: bool) -> Any:
+    """The terminal prompt on a terminal; otherwise whoever is attached to the database."""
+    from agent.approvals import BrokerApprover, TerminalPrompt
+    from audit.presence import ApproverPresence
+
+    if on_terminal:
+        return BrokerApprover(log, prompt=TerminalPrompt())
+    return BrokerApprover(log, anyone_attached=ApproverPresence(settings.db_path).anyone_attached,
+                          say=lambda text: err.print(f"  {escape(text)}"))
 
 
 def _announce(box: Any, policy: Any, settings: Settings) -> None:

@@ -23,6 +23,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from agent.settings import Settings
+from audit.presence import ApproverPresence
 from tui.errors import REQUEST_ERRORS
 from tui.graphics import Graphics
 from tui.runner import RunRequest, RunServices, prepare_run
@@ -95,7 +96,9 @@ class DeskhandApp(App[None]):
         if self.options.attach:
             self.push_screen(AttachScreen(self.store, self.options.approver,
                                           graphics=self.graphics, poll_s=self.options.poll_s,
-                                          db_name=db_name))
+                                          db_name=db_name,
+                                          presence=ApproverPresence(
+                                              self.options.settings.db_path)))
         else:
             self.push_screen(TaskScreen(self.options.run_defaults()))
 
