@@ -45,7 +45,8 @@ def test_with_nobody_attached_the_step_is_denied_at_once(tmp_path: Path) -> None
         [approval] = log.approvals(session.id)
     assert [s.status for s in steps] == ["done", "denied"]
     assert approval.status == "denied"
-    assert approval.answer is not None and approval.answer.approver == NO_APPROVER
+    assert approval.answer is not None
+    assert approval.answer.approver == NO_APPROVER
 
 
 def test_an_attached_approver_is_waited_for_and_answers(tmp_path: Path) -> None:
