@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import ClassVar
@@ -89,8 +90,11 @@ class DeskhandApp(App[None]):
         self.store = store
         self.services = services or RunServices()
         self.graphics: str = options.graphics
+        # The signal that made the app quit, if one did (the CLI then exits 130).
+        self.stopped_by: str | None = None
 
     def on_mount(self) -> None:
+        self._stop_on_signals()
         db_name = self.options.settings.db_path.name
         self.sub_title = db_name
         if self.options.attach:
@@ -112,6 +116,22 @@ class DeskhandApp(App[None]):
         self.push_screen(LiveScreen(self.store, self.options.approver, prepared=prepared,
                                     services=self.services, graphics=self.graphics,
                                     poll_s=self.options.poll_s))
+
+    def _stop_on_signals(self) -> None:
+        """SIGTERM and SIGHUP quit as Ctrl-Q does: runs stopped, their approvals denied.
+
+        (Ctrl-C is a key in the TUI.)  Handled on the event loop, so Textual
+        restores the terminal on the way out.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._quit_for_signal, signum)
+
+    def _quit_for_signal(self, signum: int) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = signal.Signals(signum).name
+            self.run_worker(self.action_quit(), exclusive=False)
 
     async def action_quit(self) -> None:
         """Stop any run (denying what it waits for), give it a moment to close its

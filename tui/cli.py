@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # settings, Textual and the log load when the TUI starts
 
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
@@ -73,4 +74,8 @@ def _run_app(settings: Settings, *, attach: bool, script: Path | None, task: str
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     with log:
-        DeskhandApp(options, TuiStore(log)).run()
+        app = DeskhandApp(options, TuiStore(log))
+        app.run()
+    if app.stopped_by is not None:
+        typer.echo(f"interrupted by {app.stopped_by}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
