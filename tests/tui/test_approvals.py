@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -222,3 +223,23 @@ async def test_a_secret_is_masked_in_the_queue_the_timeline_and_the_log(
     assert live.summary is not None
     (step,) = audit_log.steps(live.summary.session_id)
     assert secret not in str(step.action)
+
+
+async def test_the_card_shows_the_typed_line_and_f_writes_the_full_frame(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, sandboxes: FakeSandboxes) -> None:
+    script = tmp_path / "chained.yaml"
+    script.write_text('task: chain a command\nsteps:\n  - type: "cd ~ && "\n'
+                      '  - type: "rm -rf ~/keep\\n"\n', encoding="utf-8")
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        line = str(queue.query_one("#approval-line", Static).render())
+        assert "cd ~ && rm -rf ~/keep⏎" in line
+        await pilot.press("f")
+        shown = str(queue.query_one("#approval-full", Static).render())
+        await pilot.press("d")
+    path = Path(shown.removeprefix("full frame").strip())
+    assert path.is_file(), shown
+    with Image.open(path) as full:
+        assert full.size == (1280, 800), "the frame at full resolution, not the crop"

@@ -8,7 +8,10 @@ first answer written to the database wins, whoever gave it.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.message import Message
@@ -16,8 +19,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from audit.errors import AuditError
-from audit.records import ApprovalRequest, Scope
-from tui.imaging import crop_around
+from audit.records import ApprovalRequest, Scope, StepRecord
+from tui.imaging import crop_around, draw_action
 from tui.store import TuiStore, action_of
 from tui.widgets.approval_card import ApprovalCard
 from tui.widgets.frame_view import Picture
@@ -110,6 +113,21 @@ class ApprovalQueue(Widget):
         self.poll()
         return won
 
+    def save_full_frame(self, folder: Path | None = None) -> Path | None:
+        """Write the current request's frame, full size with its target marked, as a PNG
+        (in the temporary folder unless ``folder``); show the path on the card."""
+        request = self.current
+        image = self.store.frame(request.frame_sha256) if request is not None else None
+        if request is None or image is None:
+            self.notify("no frame stored for this request", severity="warning")
+            return None
+        action = action_of(self.store.step_for(request))
+        path = (folder or Path(tempfile.gettempdir())) / \
+            f"deskhand-approval-{request.id}-{request.frame_sha256[:12]}.png"
+        draw_action(image, action).save(path, format="PNG")
+        self.query_one(ApprovalCard).show_full_frame_path(path)
+        return path
+
     def _show_current(self) -> None:
         request = self.current
         self.set_class(request is None, "empty")
@@ -122,7 +140,8 @@ class ApprovalQueue(Widget):
         step = self.store.step_for(request)
         self.query_one(ApprovalCard).show(request, self._picture(request),
                                           task=self._task_of(request.session_id),
-                                          step_index=step.index if step else None)
+                                          step_index=step.index if step else None,
+                                          typed_line=self._typed_line(request))
         self._forget_answered()
 
     def _picture(self, request: ApprovalRequest) -> Picture | None:
@@ -138,6 +157,13 @@ class ApprovalQueue(Widget):
         crop, offset = crop_around(image, action, CROP_SIZE)
         return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset)
 
+    def _typed_line(self, request: ApprovalRequest) -> str | None:
+        """For typing: the line as it will read on screen, with what this step adds."""
+        step = self.store.step_for(request)
+        if step is None or step.action_type != "type" or step.secret:
+            return None
+        return reconstructed_line(self.store.steps(request.session_id), step)
+
     def _task_of(self, session_id: str) -> str:
         if session_id not in self._tasks:
             session = self.store.session(session_id)
@@ -148,3 +174,29 @@ class ApprovalQueue(Widget):
         waiting = {r.id for r in self.pending}
         for approval_id in [i for i in self._pictures if i not in waiting]:
             del self._pictures[approval_id]
+
+
+def reconstructed_line(steps: Sequence[StepRecord], asking: StepRecord) -> str:
+    """The text on the current input line once ``asking`` (a type step) runs: what the
+    steps before it typed since the last Enter, then its own text.
+
+    Keys other than Enter and typing that did not run are left out: this is
+    what deskhand typed, not a reading of the screen.
+    """
+    typed = ""
+    for step in steps:
+        if step.id == asking.id:
+            break
+        if step.status != "done" or step.action is None:
+            continue
+        if step.action_type == "type" and not step.secret:
+            typed += str(step.action.get("text", ""))
+        elif step.action_type == "key" and _is_enter(step.action.get("keys")):
+            typed += "\n"
+    own = str((asking.action or {}).get("text", ""))
+    line = (typed.rsplit("\n", 1)[-1] + own.split("\n", 1)[0])
+    return line + ("⏎" if "\n" in own else "")
+
+
+def _is_enter(keys: object) -> bool:
+    return isinstance(keys, list) and [str(k).lower() for k in keys] in (["enter"], ["return"])
