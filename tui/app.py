@@ -29,7 +29,7 @@ from tui.errors import REQUEST_ERRORS
 from tui.graphics import Graphics
 from tui.runner import RunRequest, RunServices, prepare_run
 from tui.screens.attach import AttachScreen
-from tui.screens.live import LiveScreen
+from tui.screens.live import STOPPING_NOTICE, LiveScreen
 from tui.screens.sessions import SessionsScreen
 from tui.screens.task import TaskScreen
 from tui.store import TuiStore
@@ -142,6 +142,8 @@ class DeskhandApp(App[None]):
     async def stop_runs(self) -> None:
         """Stop every run started here and wait (briefly) for their threads to end."""
         live = [s for s in self.screen_stack if isinstance(s, LiveScreen) and s.running]
+        if live:
+            self.notify(STOPPING_NOTICE, title="quitting")
         for screen in live:
             screen.stop_run()
         workers = [s.worker for s in live if s.worker is not None]

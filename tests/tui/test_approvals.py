@@ -13,7 +13,7 @@ from audit.log import AuditLog
 from audit.records import StepRecord
 from tests.tui.conftest import RISKY_TEXT, USER, FakeSandboxes, make_app, make_settings, wait_until
 from tui.app import DeskhandApp
-from tui.screens.live import LiveScreen
+from tui.screens.live import STOPPING_NOTICE, LiveScreen
 from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.frame_view import FrameView
 from tui.widgets.timeline import StepTimeline
@@ -243,3 +243,20 @@ async def test_the_card_shows_the_typed_line_and_f_writes_the_full_frame(
     assert path.is_file(), shown
     with Image.open(path) as full:
         assert full.size == (1280, 800), "the frame at full resolution, not the crop"
+
+
+async def test_stopping_says_it_waits_for_the_current_step(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _start_and_wait_for_approval(app, pilot)
+        await pilot.press("x")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to stop")
+        said = [notice.message for notice in app._notifications]
+    assert STOPPING_NOTICE in said
+    (session,) = audit_log.list_sessions()
+    assert session.outcome == "interrupted"
+    assert "pending" not in [s.status for s in audit_log.steps(session.id)]

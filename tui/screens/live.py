@@ -24,6 +24,10 @@ from tui.widgets.cost_meter import CostMeter
 from tui.widgets.frame_view import Picture, make_frame_view
 from tui.widgets.timeline import StepTimeline
 
+# What `x` and Ctrl-Q say while a run is stopping: an action already sent to
+# the sandbox finishes first (up to its deadline), then the run ends.
+STOPPING_NOTICE = "waiting for the current step to finish, then the run stops"
+
 
 class LiveScreen(ApprovingScreen):
     """Watch one run and answer its approvals."""
@@ -117,6 +121,8 @@ class LiveScreen(ApprovingScreen):
 
     def action_stop_run(self) -> None:
         """Stop the run: the loop ends it as interrupted at the next step."""
+        if self.running:
+            self.notify(STOPPING_NOTICE, title="stopping")
         self.stop_run()
 
     def action_leave(self) -> None:
