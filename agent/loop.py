@@ -164,6 +164,7 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
+                 stop_reason: Callable[[], str] = lambda: "stopped by the user",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sandbox = sandbox
         self.planner = planner
@@ -175,6 +176,7 @@ class AgentLoop:
         self.perceiver = perceiver
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
+        self.stop_reason = stop_reason
         self._clock = clock
 
     # -- the run -------------------------------------------------------------
@@ -225,7 +227,7 @@ class AgentLoop:
         outcomes: list[ActionOutcome] = []
         for turn_index in range(self.config.max_turns):
             if self.should_stop():
-                return "interrupted", "stopped by the user"
+                return "interrupted", self.stop_reason()
             turn = self._plan(state, outcomes)
             if turn.finished is not None:
                 return _finish(turn)

@@ -131,7 +131,11 @@ class DeskhandApp(App[None]):
     def _quit_for_signal(self, signum: int) -> None:
         if self.stopped_by is None:
             self.stopped_by = signal.Signals(signum).name
-            self.run_worker(self.action_quit(), exclusive=False)
+            self.run_worker(self._quit(f"interrupted by {self.stopped_by}"), exclusive=False)
+
+    async def _quit(self, reason: str) -> None:
+        await self.stop_runs(reason)
+        self.exit()
 
     async def action_quit(self) -> None:
         """Stop any run (denying what it waits for), give it a moment to close its
@@ -139,13 +143,13 @@ class DeskhandApp(App[None]):
         await self.stop_runs()
         await super().action_quit()
 
-    async def stop_runs(self) -> None:
+    async def stop_runs(self, reason: str | None = None) -> None:
         """Stop every run started here and wait (briefly) for their threads to end."""
         live = [s for s in self.screen_stack if isinstance(s, LiveScreen) and s.running]
         if live:
             self.notify(STOPPING_NOTICE, title="quitting")
         for screen in live:
-            screen.stop_run()
+            screen.stop_run(reason)
         workers = [s.worker for s in live if s.worker is not None]
         if not workers:
             return  # (an empty list would wait for every worker of the app)

@@ -102,6 +102,7 @@ class RunControl:
 
     stop: threading.Event = field(default_factory=threading.Event)
     waiting_session: str | None = None
+    reason: str = "stopped by the user"
 
 
 class WatchedApprover:
@@ -159,7 +160,8 @@ def execute_run(prepared: PreparedRun, services: RunServices, reporter: Reporter
             approver=WatchedApprover(BrokerApprover(log, prompt=None), control),
             reporter=reporter, config=loop_config(settings),
             session_extra=assemble.session_extra(box, settings),
-            should_stop=control.stop.is_set, perceiver=prepared.perceiver,
+            should_stop=control.stop.is_set, stop_reason=lambda: control.reason,
+            perceiver=prepared.perceiver,
         )
         return loop.run(prepared.task)
 

@@ -134,10 +134,13 @@ class LiveScreen(ApprovingScreen):
         """True while the run's thread has not returned (whatever Textual calls it)."""
         return self.worker is not None and not self.worker.is_finished
 
-    def stop_run(self) -> None:
-        """Ask the run to stop, denying the approval it waits for if any."""
+    def stop_run(self, reason: str | None = None) -> None:
+        """Ask the run to stop, denying the approval it waits for if any; ``reason``
+        is what its session records (a signal's name), else "stopped by the user"."""
         if self.worker is None:
             return
+        if reason is not None and not self.control.stop.is_set():
+            self.control.reason = reason
         self.control.stop.set()
         waiting = self.control.waiting_session
         if waiting is not None:
