@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from PIL import Image, ImageChops
 
@@ -75,8 +75,12 @@ class BrokerLog(Protocol):
     def wait_for_answer(self, approval_id: int, *, timeout_s: float,
                         poll_s: float = 0.05) -> ApprovalAnswer | None: ...
 
+    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None: ...
+
 
 NO_APPROVER = "nobody (no approver attached)"
+# The event beside each approval request that says what the frame alone does not.
+APPROVAL_CONTEXT = "approval_context"
 
 
 class BrokerApprover:
@@ -104,6 +108,7 @@ class BrokerApprover:
             rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
             timeout_s=request.timeout_s,
         )
+        self._record_context(approval_id, request)
         try:
             if self.prompt is not None:
                 self._ask_here(approval_id, request)
@@ -116,6 +121,15 @@ class BrokerApprover:
         except KeyboardInterrupt as exc:
             self._deny_interrupted(approval_id, exc)
             raise
+
+    def _record_context(self, approval_id: int, request: ApprovalRequest) -> None:
+        """What an approver elsewhere needs beside the frame: which window had the focus."""
+        frame = request.frame
+        self.log.record_event(request.session_id, APPROVAL_CONTEXT, {
+            "approval_id": approval_id, "step_id": request.step_id,
+            "window_title": frame.window_title,
+            "cursor": list(frame.cursor) if frame.cursor else None,
+        })
 
     def _deny_unattended(self, approval_id: int, request: ApprovalRequest) -> ApprovalAnswer | None:
         """Nobody could answer: deny now rather than wait out the timeout."""

@@ -28,6 +28,7 @@ from audit.presence import ApproverPresence
 from tui.errors import REQUEST_ERRORS
 from tui.graphics import Graphics
 from tui.runner import RunRequest, RunServices, prepare_run
+from tui.screen_words import OcrWords, WordsReader
 from tui.screens.attach import AttachScreen
 from tui.screens.live import STOPPING_NOTICE, LiveScreen
 from tui.screens.sessions import SessionsScreen
@@ -52,6 +53,8 @@ class TuiOptions:
     user: str = "user"
     graphics: Graphics = "halfblock"
     poll_s: float = 0.2
+    # Read the words around an approval's target with the offline OCR.
+    read_screen_words: bool = True
 
     @property
     def approver(self) -> Approver:
@@ -92,6 +95,7 @@ class DeskhandApp(App[None]):
         self.graphics: str = options.graphics
         # The signal that made the app quit, if one did (the CLI then exits 130).
         self.stopped_by: str | None = None
+        self.screen_words: WordsReader | None = OcrWords() if options.read_screen_words else None
 
     def on_mount(self) -> None:
         self._stop_on_signals()

@@ -260,3 +260,18 @@ async def test_stopping_says_it_waits_for_the_current_step(
     (session,) = audit_log.list_sessions()
     assert session.outcome == "interrupted"
     assert "pending" not in [s.status for s in audit_log.steps(session.id)]
+
+
+async def test_the_card_names_the_window_and_reads_the_words_on_screen(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes, read_screen_words=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        window = str(queue.query_one("#approval-window", Static).render())
+        words = queue.query_one("#approval-words", Static)
+        await wait_until(pilot, lambda: "echo hello" in str(words.render()), timeout_s=60,
+                         what="the OCR of the approval's frame")
+        await pilot.press("d")
+    assert "fake desktop" in window

@@ -36,6 +36,8 @@ class ApprovalCard(Widget):
             with Vertical(id="approval-text"):
                 yield Static(id="approval-action")
                 yield Static(id="approval-line")
+                yield Static(id="approval-window")
+                yield Static(id="approval-words")
                 yield Static(id="approval-rule")
                 yield Static(id="approval-session")
                 yield Static(id="approval-deadline")
@@ -44,13 +46,18 @@ class ApprovalCard(Widget):
 
     def show(self, request: ApprovalRequest, picture: Picture | None, *,
              task: str = "", step_index: int | None = None, now: float | None = None,
-             typed_line: str | None = None) -> None:
+             typed_line: str | None = None, window_title: str | None = None,
+             reading_words: bool = False) -> None:
         """Show ``request``; ``picture`` is the crop around its target, ``typed_line``
         (for typing) the input line as it will read once the text is typed."""
         self.request = request
         self.query_one("#approval-line", Static).update(
             Text.assemble(("line  ", "dim"), (typed_line, "bold")) if typed_line else "")
         self.query_one("#approval-full", Static).update("")
+        self.query_one("#approval-window", Static).update(
+            Text.assemble(("window  ", "dim"), window_title) if window_title else "")
+        self.query_one("#approval-words", Static).update(
+            Text("reading the screen…", style="dim") if reading_words else "")
         self.query_one("#approval-crop").show(picture)  # type: ignore[attr-defined]
         self.query_one("#approval-action", Static).update(
             Text.assemble(("approve?  ", "bold"), (request.summary, "bold yellow")))
@@ -61,6 +68,11 @@ class ApprovalCard(Widget):
         self.query_one("#approval-session", Static).update(
             Text.assemble(("step ", "dim"), step, ("  of task ", "dim"), task))
         self.show_deadline(now)
+
+    def show_words(self, words: str) -> None:
+        """The words the screen shows around the target (empty: none could be read)."""
+        self.query_one("#approval-words", Static).update(
+            Text.assemble(("screen  ", "dim"), words) if words else "")
 
     def show_full_frame_path(self, path: Path) -> None:
         """Say where the full-resolution frame of this request was written."""

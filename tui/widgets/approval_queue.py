@@ -11,8 +11,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from PIL import Image
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widget import Widget
@@ -21,6 +23,7 @@ from textual.widgets import Static
 from audit.errors import AuditError
 from audit.records import ApprovalRequest, Scope, StepRecord
 from tui.imaging import crop_around, draw_action
+from tui.screen_words import WordsReader
 from tui.store import TuiStore, action_of
 from tui.widgets.approval_card import ApprovalCard
 from tui.widgets.frame_view import Picture
@@ -56,8 +59,11 @@ class ApprovalQueue(Widget):
 
     def __init__(self, store: TuiStore, approver: Approver, *, poll_s: float = 0.2,
                  graphics: str = "halfblock", id: str | None = None,
-                 classes: str | None = None) -> None:
+                 classes: str | None = None, read_words: WordsReader | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        # Reads the words around the target (OCR) in a worker thread; by default the
+        # app's reader (:attr:`tui.app.DeskhandApp.screen_words`), if it has one.
+        self._read_words = read_words
         self.store = store
         self.approver = approver
         self.poll_s = poll_s
@@ -141,7 +147,10 @@ class ApprovalQueue(Widget):
         self.query_one(ApprovalCard).show(request, self._picture(request),
                                           task=self._task_of(request.session_id),
                                           step_index=step.index if step else None,
-                                          typed_line=self._typed_line(request))
+                                          typed_line=self._typed_line(request),
+                                          window_title=self.store.window_title_for(request),
+                                          reading_words=self.read_words is not None)
+        self._read_words_of(request)
         self._forget_answered()
 
     def _picture(self, request: ApprovalRequest) -> Picture | None:
@@ -156,6 +165,25 @@ class ApprovalQueue(Widget):
         action = action_of(self.store.step_for(request))
         crop, offset = crop_around(image, action, CROP_SIZE)
         return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset)
+
+    @property
+    def read_words(self) -> WordsReader | None:
+        return self._read_words or getattr(self.app, "screen_words", None)
+
+    def _read_words_of(self, request: ApprovalRequest) -> None:
+        picture = self._picture(request)
+        if picture is not None and self.read_words is not None:
+            self.run_worker(partial(self._words_worker, request.id, picture.image),
+                            thread=True, exclusive=True, group="approval-words")
+
+    def _words_worker(self, approval_id: int, image: Image.Image) -> None:
+        reader = self.read_words
+        words = reader(image) if reader is not None else ""
+        self.app.call_from_thread(self._show_words, approval_id, words)
+
+    def _show_words(self, approval_id: int, words: str) -> None:
+        if self.current is not None and self.current.id == approval_id:
+            self.query_one(ApprovalCard).show_words(words)
 
     def _typed_line(self, request: ApprovalRequest) -> str | None:
         """For typing: the line as it will read on screen, with what this step adds."""
