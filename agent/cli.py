@@ -10,7 +10,9 @@ readable line and an exit code.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -75,6 +77,8 @@ def _global_flags(
     deskhand; 130 stopped by Ctrl-C, SIGTERM, SIGHUP or a closed terminal.
     """
     _Flags.debug = debug
+    if debug:  # the command modules below agent/ read it from here
+        os.environ["DESKHAND_DEBUG"] = "1"
 
 
 # Modules that add their commands to the app, each with register(app).
@@ -206,12 +210,14 @@ def _guarded(work: Any) -> Any:
 
     try:
         return work()
-    except (DeskhandError, AuditError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (DeskhandError, AuditError, ValueError, SandboxError) as exc:
+        if _Flags.debug:
+            traceback.print_exc()
+        if isinstance(exc, SandboxError):
+            err.print(f"[red]sandbox error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_SANDBOX) from None
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
-    except SandboxError as exc:
-        err.print(f"[red]sandbox error:[/] {exc}")
-        raise typer.Exit(EXIT_SANDBOX) from None
     except KeyboardInterrupt as exc:
         err.print(interrupted_reason(exc))
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,8 @@ def _existing_db(db: Path | None) -> Path:
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    if os.environ.get("DESKHAND_DEBUG") and sys.exc_info()[0] is not None:
+        traceback.print_exc()  # `deskhand --debug`: the failure behind the line
     Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 

@@ -183,3 +183,13 @@ def test_version_prints_the_version(tmp_path: Path) -> None:
     proc = deskhand(tmp_path, "--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("deskhand ")
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["run", "--script", str(DEMO),
+                                                   "--sandbox", "fake", "--no-perception"]])
+def test_debug_shows_the_traceback_behind_the_line(tmp_path: Path, not_a_database: Path,
+                                                   command: list[str]) -> None:
+    proc = deskhand(tmp_path, "--debug", *command, "--db", str(not_a_database))
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr
+    assert "not an audit database" in proc.stderr
