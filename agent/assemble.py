@@ -134,11 +134,15 @@ def _openai_client(settings: Settings) -> openai.OpenAI:
 
 def session_extra(box: Sandbox, settings: Settings) -> dict[str, object]:
     """What the session record says about the sandbox beyond its kind and size."""
-    return {
+    extra: dict[str, object] = {
         "image": getattr(box, "image", ""),
         "network": bool(getattr(box, "network", False)),
         "policy_source": settings.policy,
     }
+    viewer = box.viewer
+    if viewer is not None:  # where to watch (never the password), for approvers elsewhere
+        extra["viewer"] = f"{viewer.host}::{viewer.port}"
+    return extra
 
 
 def make_perception(settings: Settings) -> LazyPerception | None:

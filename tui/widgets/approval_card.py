@@ -74,10 +74,13 @@ class ApprovalCard(Widget):
         self.query_one("#approval-words", Static).update(
             Text.assemble(("screen  ", "dim"), words) if words else "")
 
-    def show_full_frame_path(self, path: Path) -> None:
-        """Say where the full-resolution frame of this request was written."""
-        self.query_one("#approval-full", Static).update(
-            Text.assemble(("full frame  ", "dim"), str(path)))
+    def show_full_frame_path(self, path: Path, *, viewer: str | None = None) -> None:
+        """Say where the full-resolution frame of this request was written, and where to
+        watch the desktop live when its run offers a VNC viewer."""
+        parts: list[tuple[str, str] | str] = [("full frame  ", "dim"), str(path)]
+        if viewer:
+            parts += [("   watch live  ", "dim"), f"vncviewer {viewer}"]
+        self.query_one("#approval-full", Static).update(Text.assemble(*parts))
 
     def show_deadline(self, now: float | None = None) -> None:
         """Refresh the countdown to the automatic deny."""

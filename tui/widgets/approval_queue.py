@@ -131,7 +131,9 @@ class ApprovalQueue(Widget):
         path = (folder or Path(tempfile.gettempdir())) / \
             f"deskhand-approval-{request.id}-{request.frame_sha256[:12]}.png"
         draw_action(image, action).save(path, format="PNG")
-        self.query_one(ApprovalCard).show_full_frame_path(path)
+        session = self.store.session(request.session_id)
+        viewer = str(session.extra.get("viewer", "")) if session is not None else ""
+        self.query_one(ApprovalCard).show_full_frame_path(path, viewer=viewer or None)
         return path
 
     def _show_current(self) -> None:
