@@ -97,3 +97,25 @@ def test_sandbox_up_notices_its_container_removed_by_sandbox_down(
         output = proc.stdout.read()
         assert proc.wait(timeout=30) == 1, output
     assert "was removed" in output
+
+
+def test_more_signals_during_clean_up_leave_no_container_or_pending_step(
+        tmp_path: Path, docker_client: docker.DockerClient, desktop_image: str) -> None:
+    script = tmp_path / "wait.yaml"
+    script.write_text(WAITING_SCRIPT, encoding="utf-8")
+    db = tmp_path / "audit.db"
+    with spawn(tmp_path, "run", "--script", str(script), "--sandbox", "docker", "--db", str(db),
+               "--no-perception") as proc:
+        read_until(proc, "#0")
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # impatient: again, while the container goes
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout is not None
+        output = proc.stdout.read()
+        assert proc.wait(timeout=60) == 130, output
+    assert owned_containers(docker_client, proc.pid) == []
+    with AuditLog.open(db) as log:
+        [session] = log.list_sessions()
+        steps = log.steps(session.id)
+    assert session.outcome == "interrupted"
+    assert "pending" not in [s.status for s in steps]
