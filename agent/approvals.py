@@ -79,6 +79,8 @@ class BrokerLog(Protocol):
 
 
 NO_APPROVER = "nobody (no approver attached)"
+# How often a run without a terminal looks for an answer and for its approvers.
+PRESENCE_POLL_S = 0.1
 # The event beside each approval request that says what the frame alone does not.
 APPROVAL_CONTEXT = "approval_context"
 
@@ -115,12 +117,28 @@ class BrokerApprover:
                 return self.log.wait_for_answer(approval_id, timeout_s=0)
             if self.anyone_attached is not None and not self.anyone_attached():
                 return self._deny_unattended(approval_id, request)
+            if self.anyone_attached is None:
+                return self.log.wait_for_answer(approval_id, timeout_s=request.timeout_s)
             self.say(f"waiting up to {request.timeout_s:g} s for an attached approver: "
                      f"{request.summary()}")
-            return self.log.wait_for_answer(approval_id, timeout_s=request.timeout_s)
+            return self._wait_while_attached(approval_id, request)
         except KeyboardInterrupt as exc:
             self._deny_interrupted(approval_id, exc)
             raise
+
+    def _wait_while_attached(self, approval_id: int,
+                             request: ApprovalRequest) -> ApprovalAnswer | None:
+        """Wait for the attached approvers' answer; deny at once if the last one leaves."""
+        assert self.anyone_attached is not None
+        deadline = time.monotonic() + request.timeout_s
+        while time.monotonic() < deadline:
+            answer = self.log.wait_for_answer(approval_id, timeout_s=0)
+            if answer is not None:
+                return answer
+            if not self.anyone_attached():
+                return self._deny_unattended(approval_id, request)
+            time.sleep(PRESENCE_POLL_S)
+        return self.log.wait_for_answer(approval_id, timeout_s=PRESENCE_POLL_S)
 
     def _record_context(self, approval_id: int, request: ApprovalRequest) -> None:
         """What an approver elsewhere needs beside the frame: which window had the focus."""

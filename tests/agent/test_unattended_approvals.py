@@ -79,3 +79,23 @@ def wait_for_pending_approval(log: AuditLog, proc: subprocess.Popen[str]):  # ty
         assert proc.poll() is None, proc.communicate()[0]
         time.sleep(0.05)  # polling the database for a state, not sleeping to synchronise
     raise AssertionError("the run never asked")
+
+
+def test_when_the_last_approver_leaves_the_waiting_step_is_denied_at_once(
+        tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    with AuditLog.open(db) as log:
+        attached = ApproverPresence(db).attach("tester@tui")
+        try:
+            with start_run(tmp_path, db) as proc:
+                request = wait_for_pending_approval(log, proc)
+                attached.detach()  # the attached TUI was closed
+                output, _ = proc.communicate(timeout=30)
+        finally:
+            attached.detach()
+        approval = log.approval(request.id)
+    assert proc.returncode == 0, output
+    assert "no approver attached: denied" in output
+    assert approval.status == "denied"
+    assert approval.answer is not None
+    assert approval.answer.approver == NO_APPROVER
