@@ -9,7 +9,8 @@ sandbox is removed.
 
 Only the first signal interrupts.  Later ones arrive while that clean-up
 runs; they are noted and ignored, so that a second Ctrl-C cannot leave a
-container or a pending step behind.
+container or a pending step behind.  Only a fourth, for a clean-up that
+hangs, ends the process at once (the next run reaps what it left).
 
 Every cause exits with :data:`EXIT_INTERRUPTED` (130, the shell's code for
 Ctrl-C), SIGTERM and SIGHUP included: a caller tells "deskhand was
@@ -18,6 +19,7 @@ stopped" from one code, and the session's reason names the signal.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +34,8 @@ STOP_SIGNALS: dict[signal.Signals, str] = {
     signal.SIGHUP: "SIGHUP (the terminal closed)",
 }
 CTRL_C = STOP_SIGNALS[signal.SIGINT]
+# Signals ignored during clean-up before one more ends the process outright.
+IGNORED_BEFORE_FORCE = 2
 TERMINAL_CLOSED = "the terminal closed (end of input)"
 
 
@@ -64,6 +68,7 @@ class StopSignals:
     def __init__(self, notice: Callable[[str], None] = _say_on_stderr) -> None:
         self.notice = notice
         self.stopping: str | None = None
+        self.ignored = 0
         self._previous: dict[signal.Signals, object] = {}
 
     def install(self) -> None:
@@ -84,6 +89,13 @@ class StopSignals:
         raise Interrupted(cause)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping is not None:
+            self.ignored += 1
+            if self.ignored > IGNORED_BEFORE_FORCE:
+                self.notice("forced to stop before the clean-up finished")
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
         self.stop(STOP_SIGNALS.get(signal.Signals(signum), f"signal {signum}"))
 
 
