@@ -12,14 +12,17 @@ Exceptions are for crashes (the sandbox died, the database is gone).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
+from agent.interrupts import interrupted_reason
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
+from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.actions import (
@@ -97,10 +100,17 @@ class RunSummary:
     errors: int = 0
     cost_usd: float = 0.0
     duration_s: float = 0.0
+    # For an ``error`` outcome: which part failed, "sandbox" or "planner".
+    failed_part: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outcome == "done"
+
+    @property
+    def clean(self) -> bool:
+        """Done, with no step invalid or denied on the way."""
+        return self.ok and self.invalid == 0 and self.denied == 0
 
 
 class Reporter(Protocol):
@@ -142,6 +152,7 @@ class _RunState:
     context: PolicyContext
     idle_turns: int = 0
     assessed_frame: str = ""
+    awaiting_approval: bool = False
 
 
 class AgentLoop:
@@ -152,6 +163,7 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
+                 stop_reason: Callable[[], str] = lambda: "stopped by the user",
                  clock: Callable[[], float] = time.monotonic,
                  on_session: Callable[[str], None] = lambda _session_id: None) -> None:
         self.sandbox = sandbox
@@ -164,6 +176,7 @@ class AgentLoop:
         self.perceiver = perceiver
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
+        self.stop_reason = stop_reason
         self._clock = clock
         self.on_session = on_session  # told the session id once it is recorded (egress)
 
@@ -174,12 +187,14 @@ class AgentLoop:
         state = self._open_session(task)
         try:
             outcome, reason = self._drive(state)
-        except KeyboardInterrupt:
-            outcome, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        except KeyboardInterrupt as exc:
+            outcome, reason = "interrupted", interrupted_reason(exc)
         except SandboxError as exc:
             outcome, reason = "error", f"sandbox failed: {exc}"
+            state.summary.failed_part = "sandbox"
         except PlannerError as exc:
             outcome, reason = "error", f"planner failed: {exc}"
+            state.summary.failed_part = "planner"
         self._close_session(state, outcome, reason)
         return state.summary
 
@@ -214,7 +229,7 @@ class AgentLoop:
         outcomes: list[ActionOutcome] = []
         for turn_index in range(self.config.max_turns):
             if self.should_stop():
-                return "interrupted", "stopped by the user"
+                return "interrupted", self.stop_reason()
             turn = self._plan(state, outcomes)
             if turn.finished is not None:
                 return _finish(turn)
@@ -281,9 +296,29 @@ class AgentLoop:
         step.step_id = self._record_intent(state, step)
         if step.decision.effect == "deny":
             return self._close_step(state, step, "denied")
-        if step.decision.effect == "ask" and not self._approve(state, step):
-            return self._close_step(state, step, "denied")
-        return self._execute(state, step)
+        with self._closed_on_stop(state, step.step_id):
+            if step.decision.effect == "ask" and not self._approve(state, step):
+                return self._close_step(state, step, "denied")
+            return self._execute(state, step)
+
+    @contextlib.contextmanager
+    def _closed_on_stop(self, state: _RunState, step_id: int) -> Iterator[None]:
+        """Close the step in flight when a stop arrives, so that none stays pending:
+        denied when it waited for an approval, interrupted otherwise.
+
+        The stop may land just after the step's result was committed; then
+        there is nothing left to close.
+        """
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            status: ResultStatus = "denied" if state.awaiting_approval else "interrupted"
+            why = interrupted_reason(exc)
+            with contextlib.suppress(AuditStateError):
+                self.audit.record_result(
+                    step_id, status=status, output={}, frame_after_sha256=None, timings_ms={},
+                    error=f"not approved ({why})" if status == "denied" else why)
+            raise
 
     def _validate(self, step: _Step) -> str:
         """Set ``step.action`` when the proposal is a valid action for this screen; else why not."""
@@ -376,7 +411,13 @@ class AgentLoop:
     # -- approval ------------------------------------------------------------
 
     def _approve(self, state: _RunState, step: _Step) -> bool:
-        """Ask for approval until the answer still holds for the current screen."""
+        state.awaiting_approval = True  # stays set if a stop unwinds through here
+        approved = self._ask_until_fresh(state, step)
+        state.awaiting_approval = False
+        return approved
+
+    def _ask_until_fresh(self, state: _RunState, step: _Step) -> bool:
+        """Ask; when the screen near the target changed before it ran, ask again."""
         action, decision, step_id = step.recorded()
         step.asked = True
         shown = state.frame

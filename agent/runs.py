@@ -154,12 +154,16 @@ def loop_config(settings: Settings) -> LoopConfig:
 def session_extra(box: Sandbox, settings: Settings,
                   extra: dict[str, object] | None = None) -> dict[str, object]:
     """What the session record says about the sandbox beyond its kind and size."""
-    return {
+    described: dict[str, object] = {
         "image": getattr(box, "image", ""),
         "network": bool(getattr(box, "network", False)),
         "policy_source": settings.policy,
         **(extra or {}),
     }
+    viewer = box.viewer
+    if viewer is not None:  # where to watch (never the password), for approvers elsewhere
+        described["viewer"] = f"{viewer.host}::{viewer.port}"
+    return described
 
 
 @dataclass(slots=True)
@@ -168,8 +172,11 @@ class RunOptions:
 
     reporter: Reporter | None = None
     prompt: TerminalPrompt | None = None
+    unattended: bool = False
+    """No human here: wait only for approvers attached to the database; none, deny at once."""
     wrap_approver: Callable[[Approver], Approver] = lambda approver: approver
     should_stop: Callable[[], bool] = lambda: False
+    stop_reason: Callable[[], str] = lambda: "stopped by the user"
     watch: bool = False
     engine_url: str | None = None
     note: Note = lambda _text: None
@@ -216,7 +223,7 @@ def run_network_rules(plan: RunPlan) -> NetworkRules:
 def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
           egress: RunEgress) -> AgentLoop:
     settings = plan.settings
-    approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
+    approver = options.wrap_approver(_broker_approver(log, settings, options))
     extra = {**options.session_extra, "egress": {**egress.describe(),
                                                  "sandbox": getattr(box, "egress_mode", "off")}}
     return AgentLoop(
@@ -224,8 +231,18 @@ def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
         approver=approver, reporter=options.reporter, config=loop_config(settings),
         session_extra=session_extra(box, settings, extra),
         perceiver=plan.perceiver, should_stop=options.should_stop,
+        stop_reason=options.stop_reason,
         on_session=egress.start_session,
     )
+
+
+def _broker_approver(log: RunLog, settings: Settings, options: RunOptions) -> BrokerApprover:
+    if not options.unattended:
+        return BrokerApprover(log, prompt=options.prompt)
+    from audit.presence import ApproverPresence
+
+    return BrokerApprover(log, anyone_attached=ApproverPresence(settings.db_path).anyone_attached,
+                          say=options.note)
 
 
 # -- perception --------------------------------------------------------------

@@ -57,6 +57,7 @@ BENCHES: dict[str, Bench] = {
     "suites": _module_bench("benchmarks.suites"),
     "mcp": _module_bench("agent.mcp.bench"),
     "egress": _module_bench("benchmarks.egress"),
+    "startup": _module_bench("benchmarks.startup"),
 }
 
 

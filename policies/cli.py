@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from policies.decision import PolicyContext, Triage
-from policies.engine import Policy, load_policy, load_profile, shipped_profiles
-from policies.errors import PolicyError
-from sandbox.actions import ActionError, parse_action, validate_for_screen
+# The policy language is pydantic models; they load with the policy commands,
+# not when `deskhand` registers them.
+if TYPE_CHECKING:
+    from policies.decision import PolicyContext, Triage
+    from policies.engine import Policy
 
 EXIT_INVALID_POLICY = 1
 EXIT_USAGE = 2
@@ -27,6 +28,8 @@ def register(app: typer.Typer) -> None:
 
 def load_named(ref: str) -> Policy:
     """A policy file when ``ref`` is a path to one, else a shipped profile of that name."""
+    from policies.engine import load_policy, load_profile
+
     path = Path(ref)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return load_policy(path)
@@ -34,6 +37,8 @@ def load_named(ref: str) -> Policy:
 
 
 def _load_or_exit(ref: str) -> Policy:
+    from policies.errors import PolicyError
+
     try:
         return load_named(ref)
     except PolicyError as exc:
@@ -103,6 +108,8 @@ def explain(
                                                     "session (repeatable).")] = None,
 ) -> None:
     """Show which rules fire for one action, and why every other rule did not."""
+    from sandbox.actions import ActionError, parse_action, validate_for_screen
+
     loaded = _load_or_exit(policy)
     context = _context(screen, window_title, cursor, triage, injection_risk, grant or [])
     try:
@@ -118,6 +125,8 @@ def explain(
 
 def _context(screen: str, window_title: str, cursor: str | None, triage: str | None,
              injection_risk: float, grants: list[str]) -> PolicyContext:
+    from policies.decision import PolicyContext
+
     width, height = _pair(screen, "x", "--screen", "1280x800")
     return PolicyContext(
         screen_width=width, screen_height=height, window_title=window_title,
@@ -137,6 +146,8 @@ def _pair(text: str, separator: str, option: str, example: str) -> tuple[int, in
 
 
 def _triage(text: str) -> Triage:
+    from policies.decision import Triage
+
     category, _, risk = text.partition(":")
     risks: dict[str, Literal["low", "medium", "high"]] = {
         "low": "low", "medium": "medium", "high": "high"}
@@ -149,6 +160,8 @@ def _triage(text: str) -> Triage:
 @policy_app.command("list")
 def list_profiles() -> None:
     """List the shipped profiles with their descriptions and hashes."""
+    from policies.engine import load_profile, shipped_profiles
+
     for name in shipped_profiles():
         profile = load_profile(name)
         typer.echo(f"{name:<8}  {profile.sha256[:12]}  {profile.description}")

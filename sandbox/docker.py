@@ -193,6 +193,16 @@ class DockerSandbox(ExecutorSandbox):
             raise SandboxError("the container is not hardened as asked; refusing to use it:\n  "
                                + "\n  ".join(differences))
 
+    def is_running(self) -> bool:
+        """Whether the container still exists and runs (``sandbox down`` may have removed it)."""
+        try:
+            state = self._client.api.inspect_container(self._container_id).get("State", {})
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(f"cannot inspect the sandbox container: {exc}") from exc
+        return bool(state.get("Running"))
+
     def _inspect(self) -> dict[str, Any]:
         try:
             return dict(self._client.api.inspect_container(self._container_id))

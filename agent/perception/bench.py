@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.triage import CentroidTriager, load_examples
+from agent.perception.triage import RISK_BY_CATEGORY, CentroidTriager, load_examples
 from sandbox.base import Frame
 
 _FONTS = Path("/usr/share/fonts/truetype/dejavu")
@@ -108,7 +108,20 @@ def bench_triage(repeats: int = 3) -> list[dict[str, Any]]:
     triager = CentroidTriager.load()
     tasks = [example.task for example in load_examples("triage_eval.jsonl")]
     per_task = _p50_ms(lambda i: triager.classify(tasks[i % len(tasks)]), repeats * len(tasks))
-    return [_figure("perception.triage_per_task_p50", per_task, "ms", 5)]
+    return [_figure("perception.triage_per_task_p50", per_task, "ms", 5),
+            *bench_triage_held_out(triager)]
+
+
+def bench_triage_held_out(triager: CentroidTriager) -> list[dict[str, Any]]:
+    """Accuracy and benign tasks sent to high risk, on a set nothing was tuned on."""
+    held_out = load_examples("triage_heldout.jsonl")
+    verdicts = [(e, triager.classify(e.task)) for e in held_out]
+    benign = [v for e, v in verdicts if RISK_BY_CATEGORY[e.category] == "low"]
+    accuracy = sum(v.category == e.category for e, v in verdicts) / len(held_out)
+    benign_high = sum(v.risk == "high" for v in benign) / len(benign)
+    return [_figure("perception.triage_held_out_accuracy", round(accuracy, 3), "ratio", 0.85),
+            _figure("perception.triage_held_out_benign_to_high", round(benign_high, 3),
+                    "ratio", 0.0)]
 
 
 def _figure(name: str, value: float, unit: str, target: float | None) -> dict[str, Any]:

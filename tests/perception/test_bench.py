@@ -9,8 +9,12 @@ import pytest
 from agent.perception.bench import bench_screen_parse, bench_triage
 
 
-def test_triage_benchmark_reports_one_figure() -> None:
-    [figure] = bench_triage(repeats=1)
+def test_triage_benchmark_reports_speed_and_held_out_quality() -> None:
+    figure, accuracy, benign_high = bench_triage(repeats=1)
+    assert accuracy["name"] == "perception.triage_held_out_accuracy"
+    assert accuracy["value"] >= 0.85
+    assert (benign_high["name"], benign_high["value"]) == (
+        "perception.triage_held_out_benign_to_high", 0.0)
     assert set(figure) == {"name", "value", "unit", "target"}
     assert (figure["name"], figure["unit"], figure["target"]) == (
         "perception.triage_per_task_p50", "ms", 5)

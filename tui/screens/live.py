@@ -26,6 +26,10 @@ from tui.widgets.cost_meter import CostMeter
 from tui.widgets.frame_view import Picture, make_frame_view
 from tui.widgets.timeline import StepTimeline
 
+# What `x` and Ctrl-Q say while a run is stopping: an action already sent to
+# the sandbox finishes first (up to its deadline), then the run ends.
+STOPPING_NOTICE = "waiting for the current step to finish, then the run stops"
+
 
 def network_label(rules: NetworkRules) -> str:
     """``network: off``, ``network: allowlist (3 hosts, 1 denied)`` or ``network: full``."""
@@ -136,6 +140,8 @@ class LiveScreen(ApprovingScreen):
 
     def action_stop_run(self) -> None:
         """Stop the run: the loop ends it as interrupted at the next step."""
+        if self.running:
+            self.notify(STOPPING_NOTICE, title="stopping")
         self.stop_run()
 
     def action_leave(self) -> None:
@@ -147,10 +153,13 @@ class LiveScreen(ApprovingScreen):
         """True while the run's thread has not returned (whatever Textual calls it)."""
         return self.worker is not None and not self.worker.is_finished
 
-    def stop_run(self) -> None:
-        """Ask the run to stop, denying the approval it waits for if any."""
+    def stop_run(self, reason: str | None = None) -> None:
+        """Ask the run to stop, denying the approval it waits for if any; ``reason``
+        is what its session records (a signal's name), else "stopped by the user"."""
         if self.worker is None:
             return
+        if reason is not None and not self.control.stop.is_set():
+            self.control.reason = reason
         self.control.stop.set()
         waiting = self.control.waiting_session
         if waiting is not None:
