@@ -37,8 +37,9 @@ import bashlex.errors
 
 MAX_DEPTH = 6  # sh -c "sh -c '...'" nesting we follow before giving up (and saying so)
 
-SHELLS: frozenset[str] = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "ash",
-                                    "busybox"})
+SHELLS: frozenset[str] = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "ash"})
+AWKS: frozenset[str] = frozenset({"awk", "gawk", "mawk", "nawk", "busybox awk"})
+_AWK_REACHES_OUT = re.compile(r"\bsystem\s*\(|\|\s*getline|\|\s*\"|print[^;}]*>")
 INTERPRETERS: frozenset[str] = frozenset({
     "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh",
     "osascript", "pwsh",
@@ -82,6 +83,7 @@ _PREFIXES: dict[str, frozenset[str]] = {
     "unbuffer": frozenset(),
     "flock": frozenset({"-w", "-E"}),
     "script": frozenset(),
+    "busybox": frozenset(),
 }
 # Prefixes whose first operand is not the command (timeout's duration, chrt's priority ...).
 _PREFIX_SKIPS_FIRST_OPERAND: frozenset[str] = frozenset({"timeout", "chrt", "taskset", "flock"})
@@ -150,12 +152,17 @@ def analyze(line: str) -> ShellAnalysis:
 
 
 def _prepared(line: str) -> str:
-    # bashlex rejects a trailing line continuation (bash would wait for more)
-    # and the `time` keyword; neither changes which commands run.
+    # bashlex rejects a trailing line continuation (bash would wait for more),
+    # the `time` keyword and arithmetic expansion; none of them changes which
+    # commands run (arithmetic with a substitution inside is left to fail).
     text = line.rstrip("\n")
     while text.endswith("\\"):
         text = text[:-1]
+    text = _ARITHMETIC.sub("0", text)
     return re.sub(r"(^|[;&|(]\s*)time(\s+-p)?\s", r"\1", text)
+
+
+_ARITHMETIC = re.compile(r"\$\(\(([^()$`]*)\)\)")
 
 
 @dataclass(slots=True)
@@ -172,6 +179,8 @@ class _Walker:
         prepared = _prepared(text)
         if not prepared.strip():
             return None
+        if "$'" in prepared:
+            self.obfuscations.append("ANSI-C quoting ($'...') hides the words it spells")
         try:
             trees = bashlex.parse(prepared)
         except (bashlex.errors.ParsingError, NotImplementedError, IndexError, AttributeError,
@@ -228,7 +237,7 @@ class _Walker:
         if _has_expansion(head):
             self.obfuscations.append(
                 f"the command name {head.word!r} comes from a variable or command substitution")
-        elif _GLOB_OR_BRACE.search(head.word):
+        elif head.word not in {"[", "[["} and _GLOB_OR_BRACE.search(head.word):
             self.obfuscations.append(
                 f"the command name {head.word!r} is a pattern the shell expands")
         argv = [w.word for w in words]
@@ -269,6 +278,16 @@ class _Walker:
             self.find_exec(list(args), depth=depth)
         elif name == "su":
             self.su(list(args), depth=depth)
+        elif name in {"source", "."}:
+            self.sourced(args, words, redirects)
+        elif name in AWKS and any(_AWK_REACHES_OUT.search(a) for a in args):
+            self.obfuscations.append(f"{name} runs a program that starts commands or writes files")
+
+    def sourced(self, args: tuple[str, ...], words: list[Any], redirects: list[Any]) -> None:
+        from_stdin = bool(args) and args[0] in {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"}
+        substituted = len(words) > 1 and _has_expansion(words[1])
+        if from_stdin or substituted:
+            self.obfuscations.append("source runs text that is not a file on disk")
 
     def nested(self, argv: list[str], *, depth: int, via: str) -> None:
         if argv:
