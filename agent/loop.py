@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
 from audit.records import Outcome, ResultStatus, SessionInfo
+from policies.command_line import LineTracker, is_paste, paste_selection
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.actions import (
     OBSERVING_TYPES,
@@ -143,6 +144,7 @@ class _RunState:
     context: PolicyContext
     idle_turns: int = 0
     assessed_frame: str = ""
+    lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
 
 
 class AgentLoop:
@@ -310,12 +312,36 @@ class AgentLoop:
         context.now = self._clock()
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
+        self._rebuild_line(state, action)
         decision = self.policy.decide(action, context)
+        if context.pasted_text is not None:
+            self._record_paste(state, action, context.pasted_text, decision)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),
                                 reason=proposed.force_ask, policy_sha256=decision.policy_sha256,
                                 secret=decision.secret)
         return decision
+
+    def _rebuild_line(self, state: _RunState, action: Action) -> None:
+        """Tell the policy the line this action submits to the window's shell, if any."""
+        pasted = self._read_paste(action) if is_paste(action) else None
+        view = state.lines.propose(state.frame.window_title, action, pasted)
+        context = state.context
+        context.submitted_line = view.submitted_line
+        context.line_unknown = view.unknown if view.submitted else ()
+        context.pasted_text = pasted
+
+    def _read_paste(self, action: Action) -> str | None:
+        try:
+            return self.sandbox.read_selection(paste_selection(action))
+        except ExecutorError:
+            return None  # an unread paste is unknown, which the policy judges as such
+
+    def _record_paste(self, state: _RunState, action: Action, text: str,
+                      decision: Decision) -> None:
+        self.audit.record_event(state.session_id, "paste_read", {
+            "selection": paste_selection(action), "chars": len(text),
+            "text": "••••" if decision.secret else text})
 
     def _record_intent(self, state: _RunState, index: int, action: Action,
                        proposed: ProposedAction, decision: Decision) -> int:
@@ -411,6 +437,7 @@ class AgentLoop:
         context = state.context
         context.recent_action_times.append(self._clock())
         del context.recent_action_times[:-120]
+        state.lines.commit()
         if isinstance(action, TypeText):
             context.typed_chars += len(action.text)
         if action.type != "zoom":

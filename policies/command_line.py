@@ -23,6 +23,7 @@ action really ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sandbox.actions import Action, Click, Key, TypeText
@@ -294,14 +295,19 @@ def _interrupt(state: LineState) -> LineState:
     return LineState(killed=state.killed)  # ctrl+c abandons the line and any continuation
 
 
-_EDIT_KEYS = {
+def _unchanged(state: LineState) -> LineState:
+    return state
+
+
+_Edit = Callable[[LineState], LineState]
+_EDIT_KEYS: dict[str, _Edit] = {
     "backspace": _backspace, "delete": _delete, "left": _left, "right": _right,
-    "home": _home, "end": _end, "insert": lambda state: state,
+    "home": _home, "end": _end, "insert": _unchanged,
 }
-_CONTROL_EDITS = {
+_CONTROL_EDITS: dict[str, _Edit] = {
     "h": _backspace, "d": _delete, "b": _left, "f": _right, "a": _home, "e": _end,
     "u": _kill_to_start, "k": _kill_to_end, "w": _kill_word, "y": _yank, "c": _interrupt,
-    "l": lambda state: state, "g": lambda state: state,
+    "l": _unchanged, "g": _unchanged,
 }
 
 

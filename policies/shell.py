@@ -25,6 +25,7 @@ Pure: no I/O, no imports from the agent.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Iterator
@@ -211,7 +212,7 @@ class _Walker:
 
     def pipeline(self, node: Any, *, depth: int) -> None:
         commands = [part for part in node.parts if getattr(part, "kind", "") == "command"]
-        for upstream, downstream in zip(commands, commands[1:], strict=False):
+        for upstream, downstream in itertools.pairwise(commands):
             name = _basename(_word_text(_first_word(downstream)))
             if not _reads_program_from_stdin(name, _words(downstream)[1:]):
                 continue
@@ -440,8 +441,7 @@ def _error_text(exc: BaseException) -> str:
 
 def _children(node: Any) -> Iterator[Any]:
     for name in ("parts", "list"):
-        for child in getattr(node, name, None) or ():
-            yield child
+        yield from getattr(node, name, None) or ()
     command = getattr(node, "command", None)
     if command is not None:
         yield command

@@ -43,9 +43,8 @@ def has_option(args: tuple[str, ...], option: str) -> bool:
             name = arg.split("=", 1)[0]
             if option.startswith(name) and len(name) >= 3:
                 return True
-        elif short_letter is not None and _short_bundle(arg) and short_letter in arg[1:]:
-            return True
-        elif arg == option:
+        elif arg == option or (short_letter is not None and _short_bundle(arg)
+                               and short_letter in arg[1:]):
             return True
     return False
 

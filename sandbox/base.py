@@ -134,3 +134,11 @@ class Sandbox(Protocol):
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run a command inside the sandbox (test-suite checkers only, never the planner)."""
         ...
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        """What pasting ``name`` (``clipboard`` or ``primary``) would insert; ``None``: unknown.
+
+        The loop reads it when a paste is proposed, so that the policy judges
+        the pasted text like typed text.
+        """
+        ...

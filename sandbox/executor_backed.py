@@ -24,6 +24,7 @@ from sandbox.channel import (
 from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError
 
 SCREENSHOT_DEADLINE_S = 10.0
+SELECTION_DEADLINE_S = 3.0
 # A command gets its own timeout; the channel waits this much longer for the answer.
 CHECK_GRACE_S = 5.0
 
@@ -112,6 +113,12 @@ class ExecutorSandbox(ABC):
         self._require_running()
         args = {"argv": list(argv), "timeout_s": timeout_s}
         return check_result_from_reply(self._call("run", args, timeout_s + CHECK_GRACE_S))
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        """The text a paste of ``name`` (``clipboard`` or ``primary``) would insert, if known."""
+        self._require_running()
+        text = self._call("selection", {"name": name}, SELECTION_DEADLINE_S).result.get("text")
+        return text if isinstance(text, str) else None
 
     def _require_running(self) -> None:
         if self._state != "running":

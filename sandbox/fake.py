@@ -51,6 +51,8 @@ class FakeSandbox:
         self._screen = _Screen()
         self._state = "new"
         self.executed: list[Action] = []
+        # What a paste would insert, by selection name (``clipboard``, ``primary``).
+        self.selections: dict[str, str] = {}
 
     @property
     def size(self) -> Size:
@@ -102,6 +104,10 @@ class FakeSandbox:
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         self._require_running()
         return CheckResult(exit_code=127, stdout="", stderr="the fake sandbox runs no commands")
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        self._require_running()
+        return self.selections.get(name)
 
     def _require_running(self) -> None:
         if self._state != "running":

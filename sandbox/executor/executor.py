@@ -585,6 +585,7 @@ class Screen:
     def __init__(self, display_name: str, width: int, height: int) -> None:
         factory = getattr(mss, "MSS", None) or mss.mss  # mss >= 10.2 renamed the factory
         self._mss = factory(display=display_name)
+        self.display_name = display_name
         self.width, self.height = width, height
         # One worker: zlib releases the GIL, so encoding overlaps the grabs of settling.
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
@@ -1016,6 +1017,7 @@ class Executor:
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
             "hello": self.op_hello, "screenshot": self.op_screenshot,
             "execute": self.op_execute, "run": self.op_run, "shutdown": self.op_shutdown,
+            "selection": self.op_selection,
         }
 
     def handle(self, request: Request) -> Result:
@@ -1101,6 +1103,28 @@ class Executor:
         if stdin is not None and not isinstance(stdin, str):
             raise RequestError("bad_request", "stdin must be a string")
         return self.commands.run(argv, stdin, min(float(timeout), deadline.remaining())), b""
+
+
+    def op_selection(self, args: dict[str, Any], deadline: Deadline) -> Result:
+        """The clipboard's or primary selection's text (``clipboard.py``; ``null``: unknown)."""
+        which = args.get("name", "clipboard")
+        if which not in {"clipboard", "primary"}:
+            raise RequestError("bad_request", "name must be clipboard or primary")
+        reader = _sibling("clipboard").read_selection
+        text = reader(self.screen.display_name, which, min(2.0, deadline.remaining()))
+        return {"text": text}, b""
+
+
+def _sibling(name: str) -> Any:
+    """A module beside this file, loaded by path: this file also runs as a plain script."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"deskhand_executor_{name}", path)
+    if spec is None or spec.loader is None:
+        raise RequestError("unavailable", f"{path} cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _run_argv(argv: Any) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from policies import PolicyContext, load_profile
 from policies.sequence import decide_sequence
-from tests.policy.corpus import Attempt, everyday, evasions
+from tests.policy.corpus import Attempt, evasions, everyday
 
 EVASIONS = evasions()
 EVERYDAY = everyday()
