@@ -159,6 +159,13 @@ def _guarded(work: Any) -> Any:
 def _register_commands() -> None:
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(app)
+    importlib.import_module("policies.cli").use_script_reader(_script_actions)
+
+
+def _script_actions(path: Path) -> list[Any]:
+    """For ``policy explain``: a script's actions (the script planner loads on demand)."""
+    from agent.planners.script import script_actions
+    return list(script_actions(path))
 
 
 _register_commands()

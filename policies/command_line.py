@@ -202,7 +202,9 @@ def _press(state: LineState, keys: list[str]) -> tuple[LineState, Submission | N
     if len(main) != 1:
         return state, None  # modifiers alone type nothing
     key = main[0]
-    if held & {"alt", "super"}:
+    if "super" in held or {"ctrl", "alt"} <= held or {"ctrl", "shift"} <= held:
+        return state, None  # desktop and terminal shortcuts: they never reach the shell
+    if "alt" in held:
         return _mark(state, "motion"), None  # meta bindings: word motions, history, ...
     if "ctrl" in held:
         return _control(state, key)
