@@ -82,7 +82,6 @@ _PREFIXES: dict[str, frozenset[str]] = {
     "ltrace": frozenset({"-e", "-o"}),
     "unbuffer": frozenset(),
     "flock": frozenset({"-w", "-E"}),
-    "script": frozenset(),
     "busybox": frozenset(),
 }
 # Prefixes whose first operand is not the command (timeout's duration, chrt's priority ...).
@@ -93,6 +92,10 @@ _XARGS_VALUE_OPTIONS = frozenset({"-I", "-i", "-L", "-l", "-n", "-P", "-d", "-E"
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 _GLOB_OR_BRACE = re.compile(r"[*?\[]|\{[^}]*,[^}]*\}")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_HISTORY = re.compile(r"(?<![\\\w])!(?=[!\w?#$*^-])")
+_GIT_RUNS_SHELL = re.compile(
+    r"^(?:alias\.[^=]*=\s*!|core\.(?:pager|editor|sshcommand|fsmonitor|hookspath)=|"
+    r"(?:diff|merge)\.[^=]*\.(?:command|textconv|driver)=|credential\.helper=\s*!)", re.I)
 _ROUGH_SEPARATORS = re.compile(r"\|\||&&|[;&|\n(){}`]|\$\(")
 _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
                        "for", "case", "esac", "select", "coproc", "time", "!", "[[", "]]",
@@ -181,6 +184,8 @@ class _Walker:
             return None
         if "$'" in prepared:
             self.obfuscations.append("ANSI-C quoting ($'...') hides the words it spells")
+        if depth == 0 and _uses_history(prepared):
+            self.obfuscations.append("history expansion (!..., ^old^new) runs text from history")
         try:
             trees = bashlex.parse(prepared)
         except Exception as exc:  # bashlex raises many kinds; any failure means unparsed
@@ -265,6 +270,11 @@ class _Walker:
         family = _interpreter_family(name)
         if family is not None:
             self.inline_code(name, family, args)
+        self.follow(name, args, words, depth=depth)
+        self.hidden_in(name, args, words, redirects)
+
+    def follow(self, name: str, args: tuple[str, ...], words: list[Any], *, depth: int) -> None:
+        """Record the commands that ``name args`` runs in turn."""
         if name in SHELLS:
             self.shell_string(name, args, words, depth=depth)
         elif name == "eval":
@@ -277,10 +287,28 @@ class _Walker:
             self.find_exec(list(args), depth=depth)
         elif name == "su":
             self.su(list(args), depth=depth)
+        elif name == "script":
+            self.script_command(list(args), depth=depth)
+        elif name == "parallel":
+            self.nested(_before(":::", _after_options(list(args))), depth=depth, via="parallel")
+
+    def hidden_in(self, name: str, args: tuple[str, ...], words: list[Any],
+                  redirects: list[Any]) -> None:
+        """Note what ``name args`` runs that the line does not spell out."""
+        if name == "git" and any(_GIT_RUNS_SHELL.match(a) for a in args):
+            self.obfuscations.append("git -c sets an alias or program that runs a shell command")
+        elif name in {"fc", "r"}:
+            self.obfuscations.append(f"{name} runs commands from history")
         elif name in {"source", "."}:
             self.sourced(args, words, redirects)
         elif name in AWKS and any(_AWK_REACHES_OUT.search(a) for a in args):
             self.obfuscations.append(f"{name} runs a program that starts commands or writes files")
+
+    def script_command(self, args: list[str], *, depth: int) -> None:
+        for index, arg in enumerate(args[:-1]):
+            if arg in {"-c", "--command"} or (_short_bundle(arg) and arg.endswith("c")):
+                self.script_or_unknown(args[index + 1], depth=depth, via="script -c")
+                return
 
     def sourced(self, args: tuple[str, ...], words: list[Any], redirects: list[Any]) -> None:
         from_stdin = bool(args) and args[0] in {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"}
@@ -391,6 +419,27 @@ class _Walker:
                         f"{name} {arg} runs inline code that touches files, processes "
                         "or the network")
                 return
+
+
+def _short_bundle(arg: str) -> bool:
+    return len(arg) > 1 and arg[0] == "-" and arg[1] != "-"
+
+
+def _after_options(args: list[str]) -> list[str]:
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        index += 1
+    return args[index:]
+
+
+def _before(marker: str, items: list[str]) -> list[str]:
+    return items[:items.index(marker)] if marker in items else items
+
+
+def _uses_history(text: str) -> bool:
+    """Whether interactive bash would expand history in ``text`` (outside single quotes)."""
+    unquoted = re.sub(r"'[^']*'", "''", text)
+    return bool(_HISTORY.search(unquoted) or unquoted.lstrip().startswith("^"))
 
 
 def _lenient_split(text: str) -> list[str]:
