@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
+from agent.shell_gate import ShellGate
 from audit.records import Outcome, ResultStatus, SessionInfo
 from policies.command_line import LineTracker, is_paste, paste_selection
 from policies.decision import Decision, PolicyContext, Triage
@@ -31,7 +32,7 @@ from sandbox.actions import (
     action_to_dict,
     validate_for_screen,
 )
-from sandbox.base import ExecResult, Frame, Sandbox
+from sandbox.base import ExecResult, Frame, Sandbox, open_gate
 from sandbox.errors import ExecutorError, SandboxError
 
 
@@ -145,6 +146,7 @@ class _RunState:
     idle_turns: int = 0
     assessed_frame: str = ""
     lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
+    gate: ShellGate | None = None  # the second gate: commands the desktop's shells run
 
 
 class AgentLoop:
@@ -202,9 +204,14 @@ class AgentLoop:
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
-        return _RunState(session_id, task, frame, self._clock(), summary, context)
+        state = _RunState(session_id, task, frame, self._clock(), summary, context)
+        state.gate = ShellGate(self.policy, context)
+        self.sandbox.serve_shell_gate(state.gate.judge)
+        return state
 
     def _close_session(self, state: _RunState, outcome: Outcome, reason: str) -> None:
+        self.sandbox.serve_shell_gate(open_gate)
+        self._record_gate_verdicts(state)
         state.summary.outcome = outcome
         state.summary.reason = reason
         state.summary.duration_s = self._clock() - state.started
@@ -313,6 +320,7 @@ class AgentLoop:
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
         self._rebuild_line(state, action)
+        self._record_gate_verdicts(state)
         decision = self.policy.decide(action, context)
         if context.pasted_text is not None:
             self._record_paste(state, action, context.pasted_text, decision)
@@ -336,6 +344,11 @@ class AgentLoop:
             return self.sandbox.read_selection(paste_selection(action))
         except ExecutorError:
             return None  # an unread paste is unknown, which the policy judges as such
+
+    def _record_gate_verdicts(self, state: _RunState) -> None:
+        """Record what the second gate let run or refused since the last look."""
+        for verdict in state.gate.take_verdicts() if state.gate is not None else []:
+            self.audit.record_event(state.session_id, "shell_gate", verdict.as_event())
 
     def _record_paste(self, state: _RunState, action: Action, text: str,
                       decision: Decision) -> None:
@@ -415,6 +428,8 @@ class AgentLoop:
                  step_id: int, started: float, timings: dict[str, float],
                  approver: str | None, usage: Usage | None) -> ActionOutcome:
         before_exec = self._clock()
+        if state.gate is not None:
+            state.gate.let_through(state.context.submitted_line)
         try:
             result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
         except ExecutorError as exc:
@@ -438,6 +453,7 @@ class AgentLoop:
         context.recent_action_times.append(self._clock())
         del context.recent_action_times[:-120]
         state.lines.commit()
+        self._record_gate_verdicts(state)
         if isinstance(action, TypeText):
             context.typed_chars += len(action.text)
         if action.type != "zoom":

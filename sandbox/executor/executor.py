@@ -109,6 +109,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -269,8 +270,16 @@ def parse_request(header: dict[str, Any], body: bytes) -> Request:
     return request
 
 
+_WRITE_LOCK = threading.Lock()  # replies and the shell gate's events share the stream
+
+
 def write_message(writer: BinaryIO, header: dict[str, Any], body: bytes = b"") -> None:
     """Write one frame and flush it."""
+    with _WRITE_LOCK:
+        _write_frame(writer, header, body)
+
+
+def _write_frame(writer: BinaryIO, header: dict[str, Any], body: bytes) -> None:
     data = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if len(data) > MAX_HEADER_BYTES:
         header = error_header(header.get("id"), RequestError(
@@ -1105,6 +1114,19 @@ class Executor:
         return self.commands.run(argv, stdin, min(float(timeout), deadline.remaining())), b""
 
 
+    def open_shell_gate(self, send_event: Callable[[dict[str, Any]], None]) -> None:
+        """Serve the desktop shells' command gate (``gate.py``); verdicts come as requests."""
+        gate = _sibling("gate").ShellGate(send_event)
+
+        def op_gate_verdict(args: dict[str, Any], deadline: Deadline) -> Result:
+            try:
+                gate.verdict(args)
+            except ValueError as exc:
+                raise RequestError("bad_request", str(exc)) from None
+            return {}, b""
+
+        self.ops["gate_verdict"] = op_gate_verdict
+
     def op_selection(self, args: dict[str, Any], deadline: Deadline) -> Result:
         """The clipboard's or primary selection's text (``clipboard.py``; ``null``: unknown)."""
         which = args.get("name", "clipboard")
@@ -1302,6 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"cannot open display {name}: {exc}")
         return EXIT_X_LOST
     executor = Executor(desktop, Screen(name, desktop.width, desktop.height))
+    if os.environ.get("DESKHAND_SHELL_GATE"):
+        executor.open_shell_gate(lambda event: write_message(writer, event))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return serve(executor, reader, writer)
