@@ -20,7 +20,9 @@ cannot parse is reported with :attr:`ShellAnalysis.parse_error`, which policy
 rules treat as a reason to ask: failing to understand a line never lets it
 through.
 
-Pure: no I/O, no imports from the agent.
+Pure: no I/O, no imports from the agent.  bashlex is imported on the first
+parse, not with this module: building its parser tables takes about 0.3 s,
+which commands that never parse a line should not pay.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-
-import bashlex
 
 MAX_DEPTH = 6  # sh -c "sh -c '...'" nesting we follow before giving up (and saying so)
 
@@ -186,6 +186,8 @@ class _Walker:
             self.obfuscations.append("ANSI-C quoting ($'...') hides the words it spells")
         if depth == 0 and _uses_history(prepared):
             self.obfuscations.append("history expansion (!..., ^old^new) runs text from history")
+        import bashlex  # builds its parser tables on import (~0.3 s): only when a line needs it
+
         try:
             trees = bashlex.parse(prepared)
         except Exception as exc:  # bashlex raises many kinds; any failure means unparsed
