@@ -321,7 +321,8 @@ class AgentLoop:
             self._assess_injection(state)
         self._rebuild_line(state, action)
         self._record_gate_verdicts(state)
-        decision = self.policy.decide(action, context)
+        decision = _naming_the_line(self.policy.decide(action, context), action,
+                                    context.submitted_line)
         if context.pasted_text is not None:
             self._record_paste(state, action, context.pasted_text, decision)
         if proposed.force_ask and decision.effect == "allow":
@@ -500,6 +501,17 @@ def _finish(turn: Turn) -> tuple[Outcome, str]:
     if turn.finished == "done":
         return "done", turn.message or "the planner reported the task done"
     return "failed", turn.message or "the planner gave up"
+
+
+def _naming_the_line(decision: Decision, action: Action, line: str | None) -> Decision:
+    """A refusal of an action that submits a line it does not show (Return after pieces,
+    a paste) says which line, so the human approving it sees what would run."""
+    if decision.allowed or line is None or not line.strip():
+        return decision
+    if isinstance(action, TypeText) and line in action.text:
+        return decision
+    shown = f"{len(line)} characters, secret" if decision.secret else repr(line)
+    return replace(decision, reason=f"{decision.reason} [the line it submits: {shown}]")
 
 
 def _describe(action: Action, decision: Decision) -> str:

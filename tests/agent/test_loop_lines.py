@@ -23,6 +23,7 @@ def test_a_command_split_over_two_types_is_asked_when_it_is_submitted(tmp_path: 
     submit = log.steps(summary.session_id)[2]
     assert (submit.decision_effect, submit.status) == ("ask", "denied")
     assert "shell.command.destructive" in submit.rule_ids
+    assert submit.decision_reason.endswith("[the line it submits: 'rm -rf ~/keep']")
 
 
 def test_a_denied_fragment_does_not_become_part_of_the_line(tmp_path: Path) -> None:
@@ -56,3 +57,23 @@ def test_a_paste_is_read_judged_like_typed_text_and_recorded(tmp_path: Path) -> 
     pastes = [e.data for e in log.events(summary.session_id) if e.kind == "paste_read"]
     assert pastes == [{"selection": "primary", "chars": 10, "text": "echo hello"},
                       {"selection": "clipboard", "chars": 14, "text": "rm -rf ~/keep\n"}]
+
+
+def test_a_pasted_secret_is_judged_and_stored_masked(tmp_path: Path) -> None:
+    log = AuditLog.open(tmp_path / "audit.db")
+    box = FakeSandbox(size=Size(640, 400))
+    box.start()
+    secret = "export ANTHROPIC_API_KEY=sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz012345\n"
+    box.selections["clipboard"] = secret
+    loop = AgentLoop(sandbox=box, planner=ListPlanner(proposals(Key(keys=["ctrl", "v"]))),
+                     policy=load_profile("default"), audit=log, approver=BrokerApprover(log),
+                     config=LoopConfig(approval_timeout_s=0))
+    summary = loop.run("paste")
+    step = log.steps(summary.session_id)[0]
+    events = [e.data for e in log.events(summary.session_id) if e.kind == "paste_read"]
+    assert (step.decision_effect, step.status) == ("ask", "denied")
+    assert "text.secret" in step.rule_ids
+    assert step.decision_reason.endswith(f"[the line it submits: {len(secret) - 1} characters, "
+                                         "secret]")
+    assert events == [{"selection": "clipboard", "chars": len(secret), "text": "••••"}]
+    assert "sk-ant" not in str(step.decision_reason)
