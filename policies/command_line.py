@@ -166,6 +166,10 @@ def _insert_text(state: LineState, text: str) -> LineView:
             submitted.append(line)
         elif char == "\t":
             state = _complete(state)
+        elif char in _CONTROL_CHARS:
+            state = _CONTROL_CHARS[char](state)
+        elif ord(char) < 0x20 or char == "\x7f":
+            state = _mark(state, "motion")  # escape sequences and other bindings
         else:
             state = _insert(state, char)
     return LineView("", state, tuple(submitted))
@@ -219,6 +223,8 @@ def _plain(state: LineState, key: str, shift: bool) -> LineState:
         return _history(state)
     if key == "tab":
         return _complete(state)
+    if key == "escape":
+        return _mark(state, "motion")  # ESC then a key is a meta binding (ESC b, ESC .)
     edit = _EDIT_KEYS.get(key)
     if edit is not None:
         return edit(state)
@@ -310,6 +316,13 @@ _CONTROL_EDITS: dict[str, _Edit] = {
     "h": _backspace, "d": _delete, "b": _left, "f": _right, "a": _home, "e": _end,
     "u": _kill_to_start, "k": _kill_to_end, "w": _kill_word, "y": _yank, "c": _interrupt,
     "l": _unchanged, "g": _unchanged,
+}
+
+
+# Control characters inside typed text act like their keys.
+_CONTROL_CHARS: dict[str, _Edit] = {
+    "\x08": _backspace, "\x7f": _backspace, "\x15": _kill_to_start, "\x0b": _kill_to_end,
+    "\x17": _kill_word, "\x03": _interrupt, "\x01": _home, "\x05": _end,
 }
 
 

@@ -64,6 +64,14 @@ def test_what_cannot_be_followed_makes_the_line_unknown() -> None:
     assert submitted(key("ctrl", "shift", "v"), key("Return")) == [("", ("paste",))]
 
 
+def test_control_characters_in_typed_text_edit_like_their_keys() -> None:
+    assert submitted(TypeText(text="echo safe\x15rm -r x\n")) == [("rm -r x", ())]
+    assert submitted(TypeText(text="ls\x08\x08rm -r x\n")) == [("rm -r x", ())]
+    assert submitted(TypeText(text="rm x\x1bb-r \n")) == [("rm xb-r ", ("motion",))]
+    assert submitted(TypeText(text="rm x"), key("Escape"), key("b"), key("Return")) == [
+        ("rm xb", ("motion",))]
+
+
 def test_desktop_shortcuts_do_not_touch_the_line() -> None:
     assert submitted(TypeText(text="ls"), key("ctrl", "alt", "t"), key("super", "e"),
                      key("ctrl", "shift", "c"), key("Return")) == [("ls", ())]
