@@ -233,7 +233,7 @@ class _Walker:
         for part in node.parts:
             for inner in _substitutions(part):
                 self.node(inner, depth=depth, via="command substitution")
-        self.alias_definitions(words, node)
+        self.alias_definitions(words, depth=depth)
         redirect_pairs = tuple(_redirect_pair(r) for r in redirects)
         if not words:
             if redirect_pairs:  # `> file` alone truncates it, like `:> file`
@@ -254,13 +254,16 @@ class _Walker:
             return
         self.run(argv, words, redirect_pairs, redirects, depth=depth, via=via)
 
-    def alias_definitions(self, words: list[Any], node: Any) -> None:
+    def alias_definitions(self, words: list[Any], *, depth: int) -> None:
+        """Remember aliases for the rest of the line, and judge their text now: an alias
+        defined on one line runs on the next, which this analysis never sees."""
         if not words or words[0].word != "alias":
             return
         for word in words[1:]:
             name, sep, value = word.word.partition("=")
             if sep:
                 self.aliases[name] = value
+                self.script(value, depth=depth + 1, via=f"alias {name}")
 
     def run(self, argv: list[str], words: list[Any], redirect_pairs: tuple[tuple[str, str], ...],
             redirects: list[Any], *, depth: int, via: str) -> None:
@@ -308,7 +311,7 @@ class _Walker:
 
     def script_command(self, args: list[str], *, depth: int) -> None:
         for index, arg in enumerate(args[:-1]):
-            if arg in {"-c", "--command"} or (_short_bundle(arg) and arg.endswith("c")):
+            if arg in {"-c", "--command"} or (short_bundle(arg) and arg.endswith("c")):
                 self.script_or_unknown(args[index + 1], depth=depth, via="script -c")
                 return
 
@@ -423,7 +426,8 @@ class _Walker:
                 return
 
 
-def _short_bundle(arg: str) -> bool:
+def short_bundle(arg: str) -> bool:
+    """Whether ``arg`` is a bundle of short options (``-rf``), not ``--long`` or ``-``."""
     return len(arg) > 1 and arg[0] == "-" and arg[1] != "-"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from policies.conditions import Probe
-from policies.shell import ShellAnalysis, SimpleCommand
+from policies.shell import ShellAnalysis, SimpleCommand, short_bundle
 
 
 def _analyses(probe: Probe) -> Iterator[ShellAnalysis]:
@@ -43,14 +43,10 @@ def has_option(args: tuple[str, ...], option: str) -> bool:
             name = arg.split("=", 1)[0]
             if option.startswith(name) and len(name) >= 3:
                 return True
-        elif arg == option or (short_letter is not None and _short_bundle(arg)
+        elif arg == option or (short_letter is not None and short_bundle(arg)
                                and short_letter in arg[1:]):
             return True
     return False
-
-
-def _short_bundle(arg: str) -> bool:
-    return len(arg) > 1 and arg[0] == "-" and arg[1] != "-"
 
 
 @dataclass(frozen=True, slots=True)

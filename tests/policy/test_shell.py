@@ -28,7 +28,7 @@ def runs(line: str) -> list[str]:
     ("sudo -u root env A=1 nice -n 3 rm x", ["env A=1 nice -n 3 rm x", "nice -n 3 rm x", "rm x",
                                              "sudo -u root env A=1 nice -n 3 rm x"]),
     ("timeout 5 rm x", ["rm x", "timeout 5 rm x"]),
-    ("alias k='rm -r'; k x", ["alias k=rm -r", "rm -r x"]),
+    ("alias k='rm -r'; k x", ["alias k=rm -r", "rm -r", "rm -r x"]),
     ("rm x \\\n -r", ["rm x -r"]),
     ("time make -j4", ["make -j4"]),
     ("echo $((1 + 2))", ["echo 0"]),
