@@ -212,6 +212,13 @@ def _open_sandbox(kind: str, size: Any) -> Any:
 
     settings = Settings().with_overrides(screen=str(size))
     return runs.build_sandbox(kind, SandboxInputs(settings=settings, size=size))
+    importlib.import_module("policies.cli").use_script_reader(_script_actions)
+
+
+def _script_actions(path: Path) -> list[Any]:
+    """For ``policy explain``: a script's actions (the script planner loads on demand)."""
+    from agent.planners.script import script_actions
+    return list(script_actions(path))
 
 
 _register_commands()

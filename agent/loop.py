@@ -15,15 +15,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.interrupts import interrupted_reason
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
+from agent.shell_gate import ShellGate
 from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
+from policies.command_line import LineTracker, is_paste, paste_selection
 from policies.decision import Decision, PolicyContext, Triage
 from sandbox.actions import (
     OBSERVING_TYPES,
@@ -32,7 +34,7 @@ from sandbox.actions import (
     TypeText,
     validate_for_screen,
 )
-from sandbox.base import ExecResult, Frame, Sandbox
+from sandbox.base import ExecResult, Frame, Sandbox, open_gate
 from sandbox.errors import ExecutorError, SandboxError
 
 
@@ -153,6 +155,8 @@ class _RunState:
     idle_turns: int = 0
     assessed_frame: str = ""
     awaiting_approval: bool = False
+    lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
+    gate: ShellGate | None = None  # the second gate: commands the desktop's shells run
 
 
 class AgentLoop:
@@ -217,9 +221,14 @@ class AgentLoop:
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
-        return _RunState(session_id, task, frame, self._clock(), summary, context)
+        state = _RunState(session_id, task, frame, self._clock(), summary, context)
+        state.gate = ShellGate(self.policy, context)
+        self.sandbox.serve_shell_gate(state.gate.judge)
+        return state
 
     def _close_session(self, state: _RunState, outcome: Outcome, reason: str) -> None:
+        self.sandbox.serve_shell_gate(open_gate)
+        self._record_gate_verdicts(state)
         state.summary.outcome = outcome
         state.summary.reason = reason
         state.summary.duration_s = self._clock() - state.started
@@ -347,12 +356,43 @@ class AgentLoop:
         context = self._policy_context(state)
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
-        decision = self.policy.decide(action, context)
+        self._rebuild_line(state, action)
+        self._record_gate_verdicts(state)
+        decision = _naming_the_line(self.policy.decide(action, context), action,
+                                    context.submitted_line)
+        if context.pasted_text is not None:
+            self._record_paste(state, action, context.pasted_text, decision)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),
                                 reason=proposed.force_ask, policy_sha256=decision.policy_sha256,
                                 secret=decision.secret)
         return decision
+
+    def _rebuild_line(self, state: _RunState, action: Action) -> None:
+        """Tell the policy the line this action submits to the window's shell, if any."""
+        pasted = self._read_paste(action) if is_paste(action) else None
+        view = state.lines.propose(state.frame.window_title, action, pasted)
+        context = state.context
+        context.submitted_line = view.submitted_line
+        context.line_unknown = view.unknown if view.submitted else ()
+        context.pasted_text = pasted
+
+    def _read_paste(self, action: Action) -> str | None:
+        try:
+            return self.sandbox.read_selection(paste_selection(action))
+        except ExecutorError:
+            return None  # an unread paste is unknown, which the policy judges as such
+
+    def _record_gate_verdicts(self, state: _RunState) -> None:
+        """Record what the second gate let run or refused since the last look."""
+        for verdict in state.gate.take_verdicts() if state.gate is not None else []:
+            self.audit.record_event(state.session_id, "shell_gate", verdict.as_event())
+
+    def _record_paste(self, state: _RunState, action: Action, text: str,
+                      decision: Decision) -> None:
+        self.audit.record_event(state.session_id, "paste_read", {
+            "selection": paste_selection(action), "chars": len(text),
+            "text": "••••" if decision.secret else text})
 
     def _record_intent(self, state: _RunState, step: _Step) -> int:
         return self.audit.record_intent(
@@ -453,6 +493,8 @@ class AgentLoop:
     def _execute(self, state: _RunState, step: _Step) -> ActionOutcome:
         action, _, _ = step.recorded()
         before_exec = self._clock()
+        if state.gate is not None:
+            state.gate.let_through(state.context.submitted_line)
         try:
             result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
         except ExecutorError as exc:
@@ -467,6 +509,8 @@ class AgentLoop:
         context = state.context
         context.recent_action_times.append(self._clock())
         del context.recent_action_times[:-120]
+        state.lines.commit()
+        self._record_gate_verdicts(state)
         if isinstance(action, TypeText):
             context.typed_chars += len(action.text)
         if action.type != "zoom":
@@ -557,6 +601,17 @@ def _finish(turn: Turn) -> tuple[Outcome, str]:
     if turn.finished == "done":
         return "done", turn.message or "the planner reported the task done"
     return "failed", turn.message or "the planner gave up"
+
+
+def _naming_the_line(decision: Decision, action: Action, line: str | None) -> Decision:
+    """A refusal of an action that submits a line it does not show (Return after pieces,
+    a paste) says which line, so the human approving it sees what would run."""
+    if decision.allowed or line is None or not line.strip():
+        return decision
+    if isinstance(action, TypeText) and line in action.text:
+        return decision
+    shown = f"{len(line)} characters, secret" if decision.secret else repr(line)
+    return replace(decision, reason=f"{decision.reason} [the line it submits: {shown}]")
 
 
 def _describe(action: Action, decision: Decision) -> str:

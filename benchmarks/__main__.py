@@ -51,6 +51,8 @@ BENCHES: dict[str, Bench] = {
     "docker": _module_bench("sandbox.bench_docker"),
     "audit": _module_bench("audit.bench"),
     "policy": _module_bench("policies.bench"),
+    "shell": _module_bench("policies.bench_shell"),
+    "gate": _module_bench("sandbox.bench_gate"),
     "perception": _module_bench("agent.perception.bench"),
     "planner": _module_bench("agent.planners.bench"),
     "tui": _module_bench("tui.bench"),

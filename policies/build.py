@@ -23,7 +23,14 @@ from policies.conditions import (
 )
 from policies.network import NetworkRules, parse_host_pattern
 from policies.rules import Budgets, Rule
-from policies.schema import MatchSpec, NetworkSpec, PolicyFile, RegionSpec, RuleSpec
+from policies.schema import CommandSpec, MatchSpec, NetworkSpec, PolicyFile, RegionSpec, RuleSpec
+from policies.shell_conditions import (
+    CommandPattern,
+    CommandRuns,
+    LineUnknown,
+    ShellObfuscated,
+    ShellUnparsed,
+)
 from policies.source import FieldPath, PolicySource
 from sandbox.keys import parse_combo
 
@@ -116,6 +123,7 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
         conditions.append(TriageSays(categories, triage.risk_at_least, triage.confidence_at_least))
     if match.regions:
         conditions.append(PointIn(tuple(regions[name] for name in match.regions)))
+    conditions.extend(_shell_conditions(match))  # before the title: most actions submit no line
     if match.window_title is not None:
         conditions.append(WindowTitleMatches(re.compile(match.window_title)))
     if match.text:
@@ -123,3 +131,25 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
     if match.detectors:
         conditions.append(TextLooksSecret(tuple(match.detectors)))
     return conditions
+
+
+def _shell_conditions(match: MatchSpec) -> list[Condition]:
+    conditions: list[Condition] = []
+    if match.line_unknown is not None:
+        conditions.append(LineUnknown(frozenset(match.line_unknown)))
+    if match.command:
+        conditions.append(CommandRuns(tuple(_command_pattern(c) for c in match.command)))
+    if match.shell_unparsed:
+        conditions.append(ShellUnparsed())
+    if match.shell_obfuscation:
+        conditions.append(ShellObfuscated())
+    return conditions
+
+
+def _command_pattern(spec: CommandSpec) -> CommandPattern:
+    return CommandPattern(
+        names=tuple(spec.name), options_any=tuple(spec.options_any),
+        args_any=tuple(re.compile(p) for p in spec.args_any),
+        subcommand=frozenset(spec.subcommand), redirect_any=frozenset(spec.redirect_any),
+        via_any=tuple(spec.via_any),
+    )

@@ -65,3 +65,16 @@ class PolicyContext:
     # The loop clock's current reading (the clock of ``recent_action_times``);
     # ``None`` means ``time.monotonic()``, the loop's default clock.
     now: float | None = None
+    # The line(s) this action hands to the active window's shell, rebuilt across
+    # actions by :mod:`policies.command_line` (``None``: it submits no line, or
+    # nobody rebuilt it).  ``line_unknown`` says why the rebuilt line may be
+    # wrong (history recall, completion, motion, paste); empty when it is exact.
+    submitted_line: str | None = None
+    line_unknown: tuple[str, ...] = ()
+    # The text a paste action inserts (read from the sandbox's clipboard or
+    # primary selection); judged like typed text.  ``None``: not a paste, or unread.
+    pasted_text: str | None = None
+
+    @property
+    def line_known(self) -> bool:
+        return not self.line_unknown

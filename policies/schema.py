@@ -41,6 +41,23 @@ rule not apply.  A list of one may be written without brackets.
     ``confidence_at_least``; never matches when triage did not run.
 ``injection_risk_at_least``
     a threshold on ``PolicyContext.injection_risk``.
+``command``
+    commands the shell would run (:mod:`policies.shell`), in the action's
+    text or in the whole line it submits: each item has ``name`` (shell-style
+    patterns: ``rm``, ``mkfs*``) and optionally ``options_any`` (``-r``
+    matches ``-fr`` anywhere; ``--recursive`` matches ``--rec``),
+    ``args_any`` (regexes searched in each argument), ``subcommand``
+    (``git clean``), ``redirect_any`` (``>``) and ``via_any`` (``xargs``,
+    ``find -exec``, ``sudo``, ``sh -c`` ...).
+``shell_obfuscation``
+    ``true``: the submitted line hides what it runs (a variable or command
+    substitution in command position, text piped into a shell, inline
+    interpreter code touching files, processes or the network ...).
+``shell_unparsed``
+    ``true``: the submitted line cannot be parsed as shell.
+``line_unknown``
+    ``true`` or reasons (``history``, ``completion``, ``command_completion``,
+    ``motion``, ``paste``): the submitted line could not be rebuilt exactly.
 
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
 ``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
@@ -175,6 +192,35 @@ class TriageSpec(_Strict):
         return self
 
 
+LineUnknownReason = Literal["history", "completion", "command_completion", "motion", "paste"]
+
+
+def _line_unknown(value: Any) -> Any:
+    # `line_unknown: true` means any reason; `false` is the same as leaving it out.
+    if value is True:
+        return list(typing.get_args(LineUnknownReason))
+    if value is False:
+        return None
+    return _as_list(value)
+
+
+class CommandSpec(_Strict):
+    """A command the shell would run: its name and, optionally, options, arguments, route."""
+
+    name: Annotated[list[Annotated[str, Field(min_length=1)]], ListOf, Field(min_length=1)]
+    options_any: Annotated[list[Annotated[str, Field(pattern=r"^-")]], ListOf] = Field(
+        default_factory=list)
+    args_any: Annotated[list[Pattern], ListOf] = Field(default_factory=list)
+    subcommand: Annotated[list[str], ListOf] = Field(default_factory=list)
+    redirect_any: Annotated[list[Literal[">", ">|", ">>", "&>", "<", "<<", "<<<"]], ListOf] = (
+        Field(default_factory=list))
+    via_any: Annotated[list[str], ListOf] = Field(default_factory=list)
+
+
+def _as_command_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class MatchSpec(_Strict):
     """Conditions of a rule; all given ones must hold (an empty match holds always)."""
 
@@ -186,6 +232,11 @@ class MatchSpec(_Strict):
     window_title: Pattern | None = None
     triage: TriageSpec | None = None
     injection_risk_at_least: Fraction | None = None
+    command: Annotated[list[CommandSpec], BeforeValidator(_as_command_list)] = Field(
+        default_factory=list)
+    shell_obfuscation: Literal[True] | None = None
+    shell_unparsed: Literal[True] | None = None
+    line_unknown: Annotated[list[LineUnknownReason] | None, BeforeValidator(_line_unknown)] = None
 
 
 class RuleSpec(_Strict):

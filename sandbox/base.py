@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -106,6 +107,16 @@ class Viewer:
         return f"{self.host}:{self.port}"
 
 
+# Judges one command an interactive shell in the sandbox is about to run:
+# (allowed, reason).  See sandbox/executor/gate.py.
+ShellJudge = Callable[[str], tuple[bool, str]]
+
+
+def open_gate(line: str) -> tuple[bool, str]:
+    """The judge while no run watches the sandbox: nobody acts but its owner."""
+    return True, "no run is watching this sandbox"
+
+
 @runtime_checkable
 class Sandbox(Protocol):
     """A desktop the agent can see and act on."""
@@ -133,4 +144,20 @@ class Sandbox(Protocol):
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run a command inside the sandbox (test-suite checkers only, never the planner)."""
+        ...
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        """What pasting ``name`` (``clipboard`` or ``primary``) would insert; ``None``: unknown.
+
+        The loop reads it when a paste is proposed, so that the policy judges
+        the pasted text like typed text.
+        """
+        ...
+
+    def serve_shell_gate(self, judge: ShellJudge) -> None:
+        """Judge with ``judge`` every command the desktop's interactive shells run (second gate).
+
+        ``judge`` is called on a thread of the sandbox's own; a sandbox
+        without the gate never calls it.
+        """
         ...

@@ -311,7 +311,9 @@ def assemble_context(target: Path, wheels: Path) -> None:
         (target / folder).mkdir(parents=True)
     for name in CONTEXT_FILES:
         shutil.copyfile(IMAGE_SOURCE_DIR / name, target / name)
-    shutil.copyfile(EXECUTOR_FILE, target / "executor" / EXECUTOR_FILE.name)
+    for module in (EXECUTOR_FILE, *(EXECUTOR_FILE.with_name(f"{name}.py")
+                                    for name in ("clipboard", "gate"))):
+        shutil.copyfile(module, target / "executor" / module.name)
     copy_files(desktop_config_files(), target / "desktop", relative_to=DESKTOP_DIR)
     copy_files(wheels.glob("*.whl"), target / "wheels")
 

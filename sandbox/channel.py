@@ -18,7 +18,7 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -84,6 +84,10 @@ class _Waiter:
         self.error: SandboxError | None = None
 
 
+def _ignore_event(event: dict[str, Any]) -> None:
+    pass
+
+
 class _ProtocolViolation(Exception):
     pass
 
@@ -100,6 +104,7 @@ class ExecutorChannel:
         self._send_lock = threading.Lock()
         self._waiters: dict[int, _Waiter] = {}
         self._failure: SandboxError | None = None
+        self._event_handler: Callable[[dict[str, Any]], None] = _ignore_event
         self._thread = threading.Thread(target=self._read_replies, name="executor-channel",
                                         daemon=True)
         self._thread.start()
@@ -201,8 +206,17 @@ class ExecutorChannel:
             missing -= len(chunk)
         return b"".join(chunks)
 
+    def on_event(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``handler`` (on a thread of its own) for each event the executor sends."""
+        self._event_handler = handler
+
     def _deliver(self, header: dict[str, Any], body: bytes) -> None:
         request_id = header.get("id")
+        if request_id is None and header["ok"] and isinstance(header.get("event"), str):
+            handler = self._event_handler
+            threading.Thread(target=handler, args=(header,), name="executor-event",
+                             daemon=True).start()
+            return
         if request_id is None:  # the executor could not tell which request; all are lost
             self._fail_waiters(_error_from(header))
             return

@@ -252,6 +252,18 @@ GROUNDING_POLL_S = 0.25
 GROUNDING_POLL_MAX_S = 2.0
 
 
+def script_actions(path: Path) -> list[Action]:
+    """The actions of a script's steps, in order (grounded steps have none and are left out).
+
+    Raises ``ValueError`` naming the file, line and field of a malformed step.
+    """
+    try:
+        script = load_script(path)
+    except ScriptError as exc:
+        raise ValueError(str(exc)) from None
+    return [step.action for step in script.steps if step.action is not None]
+
+
 class ScriptPlanner:
     """Proposes the script's steps one per turn, whatever the outcome of the last one."""
 

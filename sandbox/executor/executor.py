@@ -109,6 +109,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -269,8 +270,16 @@ def parse_request(header: dict[str, Any], body: bytes) -> Request:
     return request
 
 
+_WRITE_LOCK = threading.Lock()  # replies and the shell gate's events share the stream
+
+
 def write_message(writer: BinaryIO, header: dict[str, Any], body: bytes = b"") -> None:
     """Write one frame and flush it."""
+    with _WRITE_LOCK:
+        _write_frame(writer, header, body)
+
+
+def _write_frame(writer: BinaryIO, header: dict[str, Any], body: bytes) -> None:
     data = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if len(data) > MAX_HEADER_BYTES:
         header = error_header(header.get("id"), RequestError(
@@ -585,6 +594,7 @@ class Screen:
     def __init__(self, display_name: str, width: int, height: int) -> None:
         factory = getattr(mss, "MSS", None) or mss.mss  # mss >= 10.2 renamed the factory
         self._mss = factory(display=display_name)
+        self.display_name = display_name
         self.width, self.height = width, height
         # One worker: zlib releases the GIL, so encoding overlaps the grabs of settling.
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
@@ -1016,6 +1026,7 @@ class Executor:
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
             "hello": self.op_hello, "screenshot": self.op_screenshot,
             "execute": self.op_execute, "run": self.op_run, "shutdown": self.op_shutdown,
+            "selection": self.op_selection,
         }
 
     def handle(self, request: Request) -> Result:
@@ -1101,6 +1112,41 @@ class Executor:
         if stdin is not None and not isinstance(stdin, str):
             raise RequestError("bad_request", "stdin must be a string")
         return self.commands.run(argv, stdin, min(float(timeout), deadline.remaining())), b""
+
+
+    def open_shell_gate(self, send_event: Callable[[dict[str, Any]], None]) -> None:
+        """Serve the desktop shells' command gate (``gate.py``); verdicts come as requests."""
+        gate = _sibling("gate").ShellGate(send_event)
+
+        def op_gate_verdict(args: dict[str, Any], deadline: Deadline) -> Result:
+            try:
+                gate.verdict(args)
+            except ValueError as exc:
+                raise RequestError("bad_request", str(exc)) from None
+            return {}, b""
+
+        self.ops["gate_verdict"] = op_gate_verdict
+
+    def op_selection(self, args: dict[str, Any], deadline: Deadline) -> Result:
+        """The clipboard's or primary selection's text (``clipboard.py``; ``null``: unknown)."""
+        which = args.get("name", "clipboard")
+        if which not in {"clipboard", "primary"}:
+            raise RequestError("bad_request", "name must be clipboard or primary")
+        reader = _sibling("clipboard").read_selection
+        text = reader(self.screen.display_name, which, min(2.0, deadline.remaining()))
+        return {"text": text}, b""
+
+
+def _sibling(name: str) -> Any:
+    """A module beside this file, loaded by path: this file also runs as a plain script."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"deskhand_executor_{name}", path)
+    if spec is None or spec.loader is None:
+        raise RequestError("unavailable", f"{path} cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _run_argv(argv: Any) -> list[str]:
@@ -1278,6 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"cannot open display {name}: {exc}")
         return EXIT_X_LOST
     executor = Executor(desktop, Screen(name, desktop.width, desktop.height))
+    if os.environ.get("DESKHAND_SHELL_GATE"):
+        executor.open_shell_gate(lambda event: write_message(writer, event))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return serve(executor, reader, writer)

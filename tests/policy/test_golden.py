@@ -22,6 +22,8 @@ def build_context(spec: dict[str, Any]) -> PolicyContext:
         fields["triage"] = Triage(**fields["triage"])
     if "cursor" in fields:
         fields["cursor"] = tuple(fields["cursor"])
+    if "line_unknown" in fields:
+        fields["line_unknown"] = tuple(fields["line_unknown"])
     if "session_grants" in fields:
         fields["session_grants"] = set(fields["session_grants"])
     times = fields.get("recent_action_times")

@@ -51,7 +51,7 @@ async def test_approve_runs_the_step_and_names_the_approver(
         request = queue.current
         assert request is not None
         assert request.summary == "type 'rm -rf ~/keep\\n'"
-        assert request.rule_ids == ("shell.destructive",)
+        assert request.rule_ids == ("shell.command.destructive", "shell.destructive")
         crop = queue.query_one("#approval-crop", FrameView)
         assert crop.picture is not None, "the approval shows the frame it was asked with"
         assert RISKY_TEXT not in sandboxes.typed, "nothing runs before the answer"
