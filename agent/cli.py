@@ -196,12 +196,13 @@ def _guarded(work: Any) -> Any:
 
 
 def _register_commands() -> None:
+    # What the front end lends the command modules below it (they build no run parts).
+    lent: dict[str, dict[str, Any]] = {
+        "audit.cli": {"open_sandbox": _open_sandbox},
+        "policies.cli": {"read_script": _script_actions},
+    }
     for name in _COMMAND_MODULES:
-        module = importlib.import_module(name)
-        if name == "audit.cli":
-            module.register(app, open_sandbox=_open_sandbox)
-        else:
-            module.register(app)
+        importlib.import_module(name).register(app, **lent.get(name, {}))
 
 
 def _open_sandbox(kind: str, size: Any) -> Any:
@@ -212,12 +213,12 @@ def _open_sandbox(kind: str, size: Any) -> Any:
 
     settings = Settings().with_overrides(screen=str(size))
     return runs.build_sandbox(kind, SandboxInputs(settings=settings, size=size))
-    importlib.import_module("policies.cli").use_script_reader(_script_actions)
 
 
 def _script_actions(path: Path) -> list[Any]:
     """For ``policy explain``: a script's actions (the script planner loads on demand)."""
     from agent.planners.script import script_actions
+
     return list(script_actions(path))
 
 

@@ -28,17 +28,17 @@ ScriptReader = Callable[[Path], "list[Action]"]
 _script_reader: ScriptReader | None = None
 
 
-def use_script_reader(reader: ScriptReader) -> None:
-    """Let ``policy explain`` read deskhand script files (called by the agent's CLI)."""
-    global _script_reader
-    _script_reader = reader
 
 policy_app = typer.Typer(help="Check, explain and list least-privilege policies.",
                          no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``policy`` command group to ``app``."""
+def register(app: typer.Typer, *, read_script: ScriptReader | None = None) -> None:
+    """Add the ``policy`` command group to ``app``; ``read_script`` lets ``policy explain``
+    read deskhand script files (scripts belong to the agent's script planner, above)."""
+    global _script_reader
+    if read_script is not None:
+        _script_reader = read_script
     app.add_typer(policy_app, name="policy")
 
 
