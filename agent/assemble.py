@@ -16,7 +16,7 @@ from agent.planners.base import Planner
 from agent.planners.openai import OpenAIChatPlanner, OpenAIComputerUsePlanner
 from agent.planners.script import ScriptPlanner, TextLocator, load_script
 from agent.settings import Settings
-from policies.decision import Triage
+from policies.decision import Triage, TypedFromScreen
 from sandbox.base import Frame, Sandbox, Size
 
 if TYPE_CHECKING:
@@ -159,6 +159,9 @@ class TriageOnly:
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return 0.0, ""
 
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return None
+
 
 def loop_perceiver(planner: Planner, perception: Perceiver | None) -> Perceiver | None:
     """What the loop perceives with: everything for model planners, triage for scripts."""
@@ -189,6 +192,9 @@ class LazyPerception:
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return self._get().injection_risk(frame, task)
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return self._get().typed_from_screen(text, frame, task)
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)

@@ -21,7 +21,7 @@ from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn, Usage
 from agent.planners.errors import PlannerError
 from audit.records import Outcome, ResultStatus, SessionInfo
-from policies.decision import Decision, PolicyContext, Triage
+from policies.decision import Decision, PolicyContext, Triage, TypedFromScreen
 from sandbox.actions import (
     OBSERVING_TYPES,
     Action,
@@ -69,6 +69,11 @@ class Perceiver(Protocol):
     def triage(self, task: str) -> Triage | None: ...
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        """Where on this or a recent screen the typed ``text`` was shown, when the task
+        did not ask for it and it is a command, URL, address, amount or credential."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +315,9 @@ class AgentLoop:
         context.now = self._clock()
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
+        context.typed_from_screen = (
+            self.perceiver.typed_from_screen(action.text, state.frame, state.task)
+            if self.perceiver is not None and isinstance(action, TypeText) else None)
         decision = self.policy.decide(action, context)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),
