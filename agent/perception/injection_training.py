@@ -15,9 +15,10 @@ How it learns (numpy only, a few seconds):
    the order in it is one span; after each fit the best-scoring span of
    each injection screen joins the positives, so the model learns what the
    order itself looks like, not the letter around it.
-4. The threshold: five-fold out-of-fold scores of the training half; the
-   lowest threshold that keeps ordinary screens at most
-   :data:`TARGET_FALSE_POSITIVES` flagged.  The held-out half is never seen.
+4. Five fold models, averaged into the shipped one; the threshold is the
+   lowest that keeps at most :data:`TARGET_FALSE_POSITIVES` of the training
+   screens' ordinary ones flagged, scored out of fold (:func:`train`).  The
+   held-out half is never seen.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from agent.perception.injection_model import (
     featurise,
 )
 from agent.perception.injection_spans import text_spans
+from agent.perception.screen import TextElement
 
 CORPUS_FILE = "injection_corpus.jsonl"
 # More training screens, written after the corpus; never evaluated on.
@@ -178,26 +180,30 @@ def screen_logit(model: InjectionModel, text: str) -> float:
     return float(model.logits(spans).max())
 
 
-def choose_threshold(screens: Sequence[CorpusScreen]) -> float:
-    """The out-of-fold logit above which at most TARGET_FALSE_POSITIVES of ordinary screens lie."""
+def train(screens: Sequence[CorpusScreen]) -> InjectionModel:
+    """The shipped recipe: five fold models, averaged; the threshold from their out-of-fold scores.
+
+    Each fold model scores the training screens it did not see; the
+    threshold keeps at most TARGET_FALSE_POSITIVES of those ordinary screens
+    above it.  The shipped model is the average of the fold models (a linear
+    model again), so the threshold is applied to models of the kind that
+    chose it, not to one fitted on more data whose scores run higher.
+    """
     order = sorted(screens, key=lambda s: s.id)
     random.Random(SEED).shuffle(order)
     ordinary_scores: list[float] = []
+    members: list[InjectionModel] = []
     for fold in range(FOLDS):
         held = order[fold::FOLDS]
         kept = [s for s in order if s not in held]
-        model = train_model(kept)
-        ordinary_scores += [screen_logit(model, s.text) for s in held if not s.injection]
+        member = train_model(kept)
+        members.append(member)
+        ordinary_scores += [screen_logit(member, s.text) for s in held if not s.injection]
     ordinary_scores.sort(reverse=True)
     allowed = int(TARGET_FALSE_POSITIVES * len(ordinary_scores))
-    return ordinary_scores[allowed] + 1e-3
-
-
-def train(screens: Sequence[CorpusScreen]) -> InjectionModel:
-    """The shipped recipe: threshold from out-of-fold scores, then a fit on everything given."""
-    threshold = choose_threshold(screens)
-    fitted = train_model(screens)
-    return InjectionModel(fitted.weights, fitted.bias, threshold, fitted.cues)
+    weights = np.mean([m.weights for m in members], axis=0).astype(np.float32)
+    bias = float(np.mean([m.bias for m in members]))
+    return InjectionModel(weights, bias, ordinary_scores[allowed] + 1e-3, members[0].cues)
 
 
 def save(model: InjectionModel, path: Path) -> None:
@@ -248,6 +254,23 @@ def detector_flags(model: InjectionModel,
     return [(s, screen_logit(model, s.text) >= model.threshold_logit) for s in screens]
 
 
+def combined_flags(model: InjectionModel,
+                   screens: Sequence[CorpusScreen]) -> list[tuple[CorpusScreen, bool]]:
+    """Flags of the detector or the English patterns (what the policy is told)."""
+    from agent.perception.injection import InjectionGuard
+
+    guard = InjectionGuard()
+    return [(screen, flagged or guard.assess(lines_as_words(screen.text), "").flagged)
+            for screen, flagged in detector_flags(model, screens)]
+
+
+def lines_as_words(text: str) -> list[TextElement]:
+    """Plain text laid out as OCR would report it: one phrase a line, 20 px apart."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [TextElement(line, 10, 20 * row, 10 + 8 * len(line), 20 * row + 14, 1.0)
+            for row, line in enumerate(lines)]
+
+
 def table(figures: Sequence[LanguageFigures], title: str) -> str:
     lines = [title, f"{'language':<9}{'injections':>11}{'recall':>9}{'ordinary':>10}"
                     f"{'false pos.':>12}"]
@@ -276,7 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    / "injection_model.npz"))
         save(model, out)
         model = InjectionModel.load(out)
-    print(table(evaluate(detector_flags(model, split(corpus, "heldout"))), "held-out half"))
+    held = split(corpus, "heldout")
+    print(table(evaluate(detector_flags(model, held)), "held-out half: learned detector"))
+    print(table(evaluate(combined_flags(model, held)), "held-out half: detector or patterns"))
     return 0
 
 
