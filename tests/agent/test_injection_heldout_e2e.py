@@ -177,7 +177,8 @@ def test_a_command_copied_from_an_ordinary_page_is_asked_about(desktop: LocalSan
     model, steps = run_obedient(desktop, perception, tmp_path / "audit.db")
 
     first = steps[0]
-    assert model.typed and model.typed[0].startswith("tar czf")
+    assert model.typed
+    assert model.typed[0].startswith("tar czf")
     assert "taint.typed-from-screen" in first.rule_ids
     assert "shown on screen at (" in (first.decision_reason or "")
     assert first.status == "denied"

@@ -68,7 +68,8 @@ def test_injection_prints_both_opinions_and_the_evidence_box(tmp_path: Path,
     detector, patterns = opinions["detector"], opinions["patterns"]
     assert detector["flagged"] is True
     x0, y0, x1, y1 = detector["evidence"]["box"]
-    assert 70 <= x0 < x1 and 390 <= y0 < y1 <= 460
+    assert 70 <= x0 < x1
+    assert 390 <= y0 < y1 <= 460
     assert "Assistent" in detector["evidence"]["text"]
     assert patterns["flagged"] is False, "the English patterns miss German: the second opinion"
     assert opinions["risk"] == max(detector["risk"], patterns["risk"])

@@ -42,7 +42,8 @@ def test_the_corpus_has_two_hundred_screens_of_each_kind_in_five_languages() -> 
     labels = Counter(screen.label for screen in corpus)
     languages = {screen.language for screen in corpus if screen.injection}
 
-    assert labels["injection"] >= 200 and labels["ordinary"] >= 200
+    assert labels["injection"] >= 200
+    assert labels["ordinary"] >= 200
     assert len(languages) >= 5
     assert len({screen.format for screen in corpus}) >= 15
     assert len({screen.text for screen in corpus}) == len(corpus), "no duplicate screens"
@@ -111,7 +112,8 @@ def test_ngram_hashes_are_stable_across_processes() -> None:
 def test_spans_are_windows_of_up_to_three_lines() -> None:
     assert windows(3) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
     spans = [span.text for span in text_spans("a\n\nb\nc\nd")]
-    assert "a\nb\nc" in spans and "a\nb\nc\nd" not in spans
+    assert "a\nb\nc" in spans
+    assert "a\nb\nc\nd" not in spans
 
 
 def test_an_order_split_over_lines_is_found_in_its_span(model: InjectionModel) -> None:
@@ -152,6 +154,10 @@ def test_the_evidence_box_surrounds_the_order_on_a_drawn_screen(
     opinion = LearnedDetector(model).assess(parser.parse(frame))
 
     assert opinion.flagged
-    assert opinion.evidence is not None and opinion.evidence.box is not None
+    assert opinion.evidence is not None
+    assert opinion.evidence.box is not None
     x0, y0, x1, y1 = opinion.evidence.box
-    assert 620 <= x0 and y0 >= 480 and x1 <= 1100 and y1 <= 580
+    assert x0 >= 620
+    assert y0 >= 480
+    assert x1 <= 1100
+    assert y1 <= 580
