@@ -11,11 +11,7 @@ How it learns (numpy only, a few seconds):
 1. Examples.  Each training screen is one example, plus a copy with OCR-like
    noise (confusable letters, dropped spaces).
 2. A logistic regression with L2, fitted by full-batch Adam.
-3. Multiple-instance rounds: an injection screen is positive as a whole, but
-   the order in it is one span; after each fit the best-scoring span of
-   each injection screen joins the positives, so the model learns what the
-   order itself looks like, not the letter around it.
-4. Five fold models, averaged into the shipped one; the threshold is the
+3. Five fold models, averaged into the shipped one; the threshold is the
    lowest that keeps at most :data:`TARGET_FALSE_POSITIVES` of the training
    screens' ordinary ones flagged, scored out of fold (:func:`train`).  The
    held-out half is never seen.
@@ -53,7 +49,6 @@ TARGET_FALSE_POSITIVES = 0.03
 L2 = 1e-4
 STEPS = 300
 LEARNING_RATE = 0.05
-ROUNDS = 1
 FOLDS = 5
 SEED = 15
 # Letters OCR mixes up, for the noisy copies.
@@ -151,27 +146,20 @@ def fit(rows: SparseRows, labels: Floats, width: int, *,
     return weights, bias
 
 
-def train_model(screens: Sequence[CorpusScreen], *, threshold_logit: float = 0.0,
-                rounds: int = ROUNDS) -> InjectionModel:
-    """Fit on ``screens`` with multiple-instance rounds (see the module docstring)."""
+def train_model(screens: Sequence[CorpusScreen]) -> InjectionModel:
+    """One logistic regression fitted on ``screens`` (threshold not yet chosen).
+
+    Training on whole screens and scoring spans was compared with adding each
+    injection screen's best span as a further positive after a first fit
+    (multiple-instance rounds): the rounds lowered held-out recall, so
+    screens are fitted whole.
+    """
     examples = base_examples(screens, random.Random(SEED))
-    injections = [s for s in screens if s.injection]
-    texts, labels = list(examples.texts), list(examples.labels)
     cues = Cues.load()
     width = DIMENSIONS + cue_width(len(cues.names))
-    model = InjectionModel(np.zeros(width, dtype=np.float32), 0.0, threshold_logit, cues)
-    for round_index in range(rounds):
-        weights, bias = fit(featurise(texts, cues), np.asarray(labels, dtype=np.float32), width)
-        model = InjectionModel(weights, bias, threshold_logit, cues)
-        if round_index + 1 < rounds:
-            best = [best_span(model, s.text) for s in injections]
-            texts, labels = examples.texts + best, examples.labels + [1.0] * len(best)
-    return model
-
-
-def best_span(model: InjectionModel, text: str) -> str:
-    spans = [span.text for span in text_spans(text)] or [text]
-    return spans[int(np.argmax(model.logits(spans)))]
+    weights, bias = fit(featurise(examples.texts, cues),
+                        np.asarray(examples.labels, dtype=np.float32), width)
+    return InjectionModel(weights, bias, 0.0, cues)
 
 
 def screen_logit(model: InjectionModel, text: str) -> float:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.perception.injection_detector import LearnedDetector
@@ -17,8 +19,10 @@ from agent.perception.injection_training import (
     detector_flags,
     evaluate,
     load_corpus,
+    save,
     split,
     table,
+    train,
     training_screens,
 )
 from agent.perception.ocr import OcrScreenParser
@@ -161,3 +165,14 @@ def test_the_evidence_box_surrounds_the_order_on_a_drawn_screen(
     assert y0 >= 480
     assert x1 <= 1100
     assert y1 <= 580
+
+
+@pytest.mark.slow
+def test_retraining_reproduces_the_shipped_weights(model: InjectionModel,
+                                                   tmp_path: Path) -> None:
+    save(train(training_screens()), tmp_path / "retrained.npz")
+    retrained = InjectionModel.load(tmp_path / "retrained.npz")
+
+    assert np.array_equal(retrained.weights, model.weights)
+    assert retrained.threshold_logit == model.threshold_logit
+    assert retrained.cues.names == model.cues.names
