@@ -33,7 +33,7 @@ TARGET_RECALL = 0.95
 TARGET_FALSE_POSITIVES = 0.02
 # What the shipped weights measured (detector / detector or patterns): a
 # floor, so that a retrained model cannot quietly get worse.
-MEASURED_RECALL = {"detector": 0.83, "detector or patterns": 0.85}
+MEASURED_RECALL = {"detector": 0.85, "detector or patterns": 0.88}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,8 @@ def test_held_out_false_positives_stay_within_target_per_language(
     assert all(row.recall >= 0.7 for row in figures), "no language is left behind"
 
 
-@pytest.mark.xfail(strict=True, reason="measured on the held-out half: 83.1% recall for the "
-                   "detector, 85.6% with the patterns, at 0.8% false positives; the issue "
+@pytest.mark.xfail(strict=True, reason="measured on the held-out half: 85.6% recall for the "
+                   "detector, 89.0% with the patterns, at 1.6% false positives; the issue "
                    "asks 95% (see the detector's documentation)")
 def test_held_out_recall_meets_the_issue_target(model: InjectionModel) -> None:
     overall = _held_out_figures(model, "detector or patterns")[-1]
