@@ -26,7 +26,7 @@ from agent.shell_gate import ShellGate
 from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
 from policies.command_line import LineTracker, is_paste, paste_selection
-from policies.decision import Decision, PolicyContext, Triage
+from policies.decision import Decision, PolicyContext, Triage, TypedFromScreen
 from sandbox.actions import (
     OBSERVING_TYPES,
     Action,
@@ -73,6 +73,11 @@ class Perceiver(Protocol):
     def triage(self, task: str) -> Triage | None: ...
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        """Where on this or a recent screen the typed ``text`` was shown, when the task
+        did not ask for it and it is a command, URL, address, amount or credential."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +363,9 @@ class AgentLoop:
             self._assess_injection(state)
         self._rebuild_line(state, action)
         self._record_gate_verdicts(state)
+        context.typed_from_screen = (
+            self.perceiver.typed_from_screen(action.text, state.frame, state.task)
+            if self.perceiver is not None and isinstance(action, TypeText) else None)
         decision = _naming_the_line(self.policy.decide(action, context), action,
                                     context.submitted_line)
         if context.pasted_text is not None:

@@ -27,7 +27,7 @@ from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.settings import Settings
-from policies.decision import Triage
+from policies.decision import Triage, TypedFromScreen
 from policies.network import NetworkRules
 from sandbox.base import Frame, Sandbox, Size
 from sandbox.egress.resolver import Resolver
@@ -264,6 +264,9 @@ class TriageOnly:
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return 0.0, ""
 
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return None
+
 
 class LazyPerception:
     """Loads the perception models on first use, in whichever thread needs them.
@@ -290,6 +293,9 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return self._get().typed_from_screen(text, frame, task)
 
     def read(self, frame: Frame) -> list[TextElement]:
         return self._get().read(frame)

@@ -32,6 +32,7 @@ from policies.shell_conditions import (
     ShellUnparsed,
 )
 from policies.source import FieldPath, PolicySource
+from policies.task_conditions import TaskLookOnlyButChanges, TypedFromScreenIs
 from sandbox.keys import parse_combo
 
 
@@ -117,6 +118,10 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
         conditions.append(KeysPressed(combos, tuple(match.keys)))
     if match.injection_risk_at_least is not None:
         conditions.append(InjectionRiskAtLeast(match.injection_risk_at_least))
+    if match.typed_from_screen is not None:
+        conditions.append(TypedFromScreenIs(match.typed_from_screen))
+    if match.task_look_only is not None:
+        conditions.append(TaskLookOnlyButChanges(match.task_look_only))
     if match.triage is not None:
         triage = match.triage
         categories = frozenset(c.lower() for c in triage.category)

@@ -51,6 +51,8 @@ def _reason_fields(context: PolicyContext) -> dict[str, Any]:
         "injection_reason": context.injection_reason or "no detail",
         "triage_category": triage.category if triage else "none",
         "triage_risk": triage.risk if triage else "none",
+        "typed_from_screen": (context.typed_from_screen.describe()
+                              if context.typed_from_screen else "nothing"),
     }
 
 

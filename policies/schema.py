@@ -59,9 +59,19 @@ rule not apply.  A list of one may be written without brackets.
     ``true`` or reasons (``history``, ``completion``, ``command_completion``,
     ``motion``, ``paste``): the submitted line could not be rebuilt exactly.
 
+``typed_from_screen``
+    ``true``: the typed text is a command, URL, address, amount or
+    credential that was shown on screen and is not in the task
+    (``PolicyContext.typed_from_screen``); ``false``: it is not.
+``task_look_only``
+    ``true``: triage said the task only looks (category ``look_only``) and
+    the action changes something: types into a terminal, submits (Enter,
+    or typed text ending in a newline) or deletes (Delete keys, delete
+    commands).
+
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
 ``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
-``{triage_category}`` and ``{triage_risk}``.  Rule ids starting with
+``{triage_category}``, ``{triage_risk}`` and ``{typed_from_screen}``.  Rule ids starting with
 ``budget.``, ``default.`` or ``planner.`` are reserved.  ``network`` says
 which hosts the desktop may reach through the egress proxy
 (:mod:`policies.network`).  Cross-references
@@ -94,7 +104,8 @@ RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 RESERVED_ID_PREFIXES: tuple[str, ...] = ("budget.", "default.", "planner.")
 # Context fields a rule's reason may quote, e.g. "Injection suspected: {injection_reason}".
 REASON_FIELDS: frozenset[str] = frozenset(
-    {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk"}
+    {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk",
+     "typed_from_screen"}
 )
 
 Risk = Literal["low", "medium", "high"]
@@ -237,6 +248,8 @@ class MatchSpec(_Strict):
     shell_obfuscation: Literal[True] | None = None
     shell_unparsed: Literal[True] | None = None
     line_unknown: Annotated[list[LineUnknownReason] | None, BeforeValidator(_line_unknown)] = None
+    typed_from_screen: bool | None = None
+    task_look_only: bool | None = None
 
 
 class RuleSpec(_Strict):

@@ -17,7 +17,7 @@ from agent.loop import PolicyEngine
 from agent.registry import SandboxInputs
 from agent.settings import Settings
 from audit.log import AuditLog
-from policies.decision import Triage
+from policies.decision import Triage, TypedFromScreen
 from sandbox.base import Frame, Sandbox
 
 
@@ -63,3 +63,6 @@ class ScreenOnlyPerception:
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return self.perception.injection_risk(frame, task)
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return self.perception.typed_from_screen(text, frame, task)

@@ -73,15 +73,26 @@ def read(image: ImageArgument,
 def injection(image: ImageArgument,
               task: Annotated[str, typer.Option(help="The task the agent works on.")] = "",
               ) -> None:
-    """Print the screenshot's prompt-injection risk, reason and evidence as JSON."""
+    """Print the learned detector's and the patterns' opinions, with the evidence box, as JSON."""
     from agent.perception.injection import InjectionGuard
+    from agent.perception.injection_detector import LearnedDetector
     from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.perceiver import InjectionVerdict
 
     elements = _or_exit(lambda: OcrScreenParser(RapidOcrReader.load()).parse(load_frame(image)))
-    assessment = InjectionGuard().assess(elements, task)
-    typer.echo(json.dumps({"risk": assessment.risk, "flagged": assessment.flagged,
-                           "reason": assessment.reason,
-                           "evidence": [e.text for e in assessment.evidence]}))
+    detector = _or_exit(lambda: LearnedDetector().assess(elements, task))
+    verdict = InjectionVerdict(detector, InjectionGuard().assess(elements, task))
+    evidence = detector.evidence
+    typer.echo(json.dumps({
+        "risk": verdict.risk, "flagged": verdict.risk >= 0.5, "reason": verdict.reason,
+        "detector": {"risk": detector.risk, "flagged": detector.flagged,
+                     "evidence": None if evidence is None else
+                     {"text": evidence.text, "box": list(evidence.box or ())}},
+        "patterns": {"risk": verdict.patterns.risk, "flagged": verdict.patterns.flagged,
+                     "reason": verdict.patterns.reason,
+                     "evidence": [{"text": e.text, "box": list(e.box)}
+                                  for e in verdict.patterns.evidence]},
+    }, ensure_ascii=False))
 
 
 def load_frame(path: Path) -> Frame:

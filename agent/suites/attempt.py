@@ -27,7 +27,7 @@ from agent.suites.driver import CaseDriver, CaseVerdict
 from agent.suites.results import AttemptResult
 from agent.suites.schema import Case
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
-from policies.decision import Decision, Triage
+from policies.decision import Decision, Triage, TypedFromScreen
 from sandbox.actions import Action
 from sandbox.base import Frame, Sandbox
 from sandbox.errors import SandboxError, SandboxUnavailable
@@ -129,6 +129,10 @@ class SharedPerception:
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         with self._lock:
             return self._get().injection_risk(frame, task)
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        with self._lock:
+            return self._get().typed_from_screen(text, frame, task)
 
 
 @dataclass(slots=True)
