@@ -39,6 +39,8 @@ class PolicyEngine(Protocol):
 
     def decide(self, action: Action, context: PolicyContext) -> Decision: ...
 
+    def rate_wait_s(self, context: PolicyContext) -> float: ...
+
 
 class AuditRecorder(Protocol):
     """The part of the audit log the loop writes to."""
@@ -130,6 +132,7 @@ class LoopConfig:
     max_cost_usd: float | None = None
     reask_limit: int = 2
     idle_turn_limit: int = 3
+    settle_profile: str | None = None  # the sandbox's own default when None
 
 
 @dataclass(slots=True)
@@ -152,7 +155,8 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -164,6 +168,7 @@ class AgentLoop:
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
         self._clock = clock
+        self._sleep = sleep
 
     # -- the run -------------------------------------------------------------
 
@@ -307,6 +312,7 @@ class AgentLoop:
         context.window_title = state.frame.window_title
         context.cursor = state.frame.cursor
         context.now = self._clock()
+        self._throttle(state)
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
         decision = self.policy.decide(action, context)
@@ -315,6 +321,20 @@ class AgentLoop:
                                 reason=proposed.force_ask, policy_sha256=decision.policy_sha256,
                                 secret=decision.secret)
         return decision
+
+    def _throttle(self, state: _RunState) -> None:
+        """Wait for the rate budget to allow the next action, unless the wait passes its cap
+        (then the policy denies the action)."""
+        wait = self.policy.rate_wait_s(state.context)
+        if wait <= 0:
+            return
+        self.audit.record_event(state.session_id, "rate_limit_wait",
+                                {"step_index": state.context.step_index,
+                                 "wait_s": round(wait, 3)})
+        until = self._clock() + wait
+        while not self.should_stop() and (left := until - self._clock()) > 0:
+            self._sleep(min(left, 0.25))
+        state.context.now = self._clock()
 
     def _record_intent(self, state: _RunState, index: int, action: Action,
                        proposed: ProposedAction, decision: Decision) -> int:
@@ -389,7 +409,8 @@ class AgentLoop:
                  approver: str | None, usage: Usage | None) -> ActionOutcome:
         before_exec = self._clock()
         try:
-            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
+            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s,
+                                          settle_profile=self.config.settle_profile)
         except ExecutorError as exc:
             return self._record_failure(state, index, action, decision, step_id, started, exc)
         timings["execute_ms"] = (self._clock() - before_exec) * 1000
@@ -397,8 +418,9 @@ class AgentLoop:
         self._observe(state, action, result)
         frame_sha = self.audit.put_frame(result.frame)
         timings["total_ms"] = self._ms_since(started)
-        self.audit.record_result(step_id, status="done", output=result.output, error=None,
-                                 frame_after_sha256=frame_sha, timings_ms=timings, usage=usage)
+        self.audit.record_result(step_id, status="done", output=_with_settle(result),
+                                 error=None, frame_after_sha256=frame_sha, timings_ms=timings,
+                                 usage=usage)
         state.summary.executed += 1
         self._report(index, _describe(action, decision), decision.effect, "done",
                      decision.rule_ids, decision.reason, started,
@@ -475,3 +497,13 @@ def _triage_dict(triage: Triage | None) -> dict[str, Any] | None:
     if triage is None:
         return None
     return {"category": triage.category, "risk": triage.risk, "confidence": triage.confidence}
+
+
+def _with_settle(result: ExecResult) -> dict[str, Any]:
+    """The output the audit log keeps: the action's own, plus how the screen was awaited."""
+    settle = result.settle
+    if not settle.profile:
+        return result.output
+    return {**result.output, "settle": {"profile": settle.profile, "waited_ms": settle.settle_ms,
+                                        "changed": settle.changed, "stable": settle.stable,
+                                        "reaction_ms": settle.reaction_ms}}

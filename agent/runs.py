@@ -131,11 +131,12 @@ def choose_sandbox_kind(settings: Settings, note: Note) -> str:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings."""
+    """The loop's limits from settings; the settle profile from the planner's kind."""
     return LoopConfig(max_turns=settings.max_steps,
                       approval_timeout_s=settings.approval_timeout_s,
                       action_deadline_s=settings.action_deadline_s,
-                      max_cost_usd=settings.max_cost_usd)
+                      max_cost_usd=settings.max_cost_usd,
+                      settle_profile=PLANNERS.get(settings.planner).settle_profile)
 
 
 def session_extra(box: Sandbox, settings: Settings,

@@ -26,7 +26,7 @@ from typing import IO, Any
 from sandbox.actions import Action, action_to_dict
 from sandbox.base import CheckResult, ExecResult, Frame, SettleReport
 from sandbox.errors import ExecutorError, ExecutorTimeout, SandboxCrashed, SandboxError
-from sandbox.executor.settle import SettleDefaults
+from sandbox.executor.settle import FAST, MODEL, PROFILES, SettleDefaults
 from sandbox.executor.wire import (
     MAX_HEADER_BYTES,
     decode_header,
@@ -36,7 +36,8 @@ from sandbox.executor.wire import (
     write_frame,
 )
 
-__all__ = ["ExecutorChannel", "Reply", "SettleDefaults", "execute_args"]
+__all__ = ["FAST", "MODEL", "ExecutorChannel", "Reply", "SettleDefaults", "execute_args",
+           "profile_named"]
 
 MAX_REPLY_BODY_BYTES = 256 << 20  # a PNG of the largest screen we allow, with room to spare
 DEFAULT_GRACE_S = 2.0
@@ -49,6 +50,15 @@ class Reply:
     id: int
     result: dict[str, Any]
     body: bytes
+
+
+def profile_named(name: str) -> SettleDefaults:
+    """The settle profile called ``name``; ``ValueError`` names the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown settle profile {name!r} "
+                         f"(known: {', '.join(sorted(PROFILES))})") from None
 
 
 def execute_args(action: Action, *, settle: bool, defaults: SettleDefaults) -> dict[str, Any]:
@@ -224,12 +234,14 @@ def frame_from_reply(reply: Reply) -> Frame:
     return frame_from(_field(reply, "frame"), reply.body)
 
 
-def exec_result_from_reply(reply: Reply) -> ExecResult:
-    """The :class:`ExecResult` of an ``execute`` reply."""
+def exec_result_from_reply(reply: Reply, *, profile: str = "") -> ExecResult:
+    """The :class:`ExecResult` of an ``execute`` reply (settled following ``profile``)."""
     settle = _field(reply, "settle")
     try:
+        reaction = settle.get("reaction_ms")
         report = SettleReport(changed=bool(settle["changed"]), stable=bool(settle["stable"]),
-                              settle_ms=float(settle["settle_ms"]))
+                              settle_ms=float(settle["settle_ms"]), profile=profile,
+                              reaction_ms=None if reaction is None else float(reaction))
         duration_ms = float(reply.result["duration_ms"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ExecutorError("protocol", f"malformed execute reply: {exc!r}") from None

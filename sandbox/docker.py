@@ -33,6 +33,7 @@ import docker.errors
 from sandbox.base import Size, Viewer
 from sandbox.build import DEFAULT_IMAGE
 from sandbox.channel import (
+    FAST,
     ExecutorChannel,
     SettleDefaults,
 )
@@ -72,7 +73,7 @@ class DockerSandboxConfig:
     start_timeout_s: float = 30.0
     reap_strays: bool = True
     session: str = ""  # labels the container; a random id when empty
-    settle: SettleDefaults = field(default_factory=SettleDefaults)
+    settle: SettleDefaults = FAST
 
 
 class DockerSandbox(ExecutorSandbox):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from sandbox.base import Size
-from sandbox.channel import ExecutorChannel, SettleDefaults
+from sandbox.channel import FAST, ExecutorChannel, SettleDefaults
 from sandbox.desktop import DESKTOP_DIR, SESSION_FILE
 from sandbox.errors import SandboxCrashed, SandboxUnavailable
 from sandbox.executor import EXECUTOR_FILE
@@ -49,7 +49,7 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_S = 3.0
 LOG_TAIL_BYTES = 1 << 16
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-DEFAULT_SETTLE = SettleDefaults()
+DEFAULT_SETTLE = FAST
 _PACKAGES = {"Xvfb": "xvfb", "openbox": "openbox", "bwrap": "bubblewrap"}
 
 

@@ -22,6 +22,7 @@ from Xlib import error as xerror
 
 from .actions import Actions
 from .capture import Capture, Screen
+from .changes import ScreenChanges, watch_changes
 from .commands import Commands, run_argv
 from .keyboard import Keyboard
 from .settle import CATCH_UP, Settled, SettleParams, drop, settle, settle_params
@@ -54,9 +55,10 @@ Result = tuple[dict[str, Any], bytes]
 class Executor:
     """Serves the protocol's ops against one display."""
 
-    def __init__(self, desktop: Desktop, screen: Screen) -> None:
+    def __init__(self, desktop: Desktop, screen: Screen, changes: ScreenChanges) -> None:
         self.desktop = desktop
         self.screen = screen
+        self.changes = changes
         self.keyboard = Keyboard(desktop, catch_up=self._let_clients_catch_up)
         self._reference: Capture | None = None  # the screen the clients were last seen to show
         self.actions = Actions(desktop, self.keyboard)
@@ -77,7 +79,8 @@ class Executor:
 
     def op_hello(self, args: dict[str, Any], deadline: Deadline) -> Result:
         return {"protocol": PROTOCOL_VERSION, "width": self.desktop.width,
-                "height": self.desktop.height, "pid": os.getpid()}, b""
+                "height": self.desktop.height, "pid": os.getpid(),
+                "changes": self.changes.kind}, b""
 
     def op_shutdown(self, args: dict[str, Any], deadline: Deadline) -> Result:
         return {}, b""
@@ -103,13 +106,14 @@ class Executor:
         output, settled, settle_s = self._perform_and_settle(action, params, deadline)
         png = settled.encoded(self.screen)
         return {"output": output,
-                "settle": {"changed": settled.changed, "stable": settled.stable,
-                           "settle_ms": round(settle_s * 1000, 2)},
+                "settle": settle_report(settled, settle_s),
                 "frame": self.frame_meta(settled.capture, png),
                 "duration_ms": round((time.monotonic() - started) * 1000, 2)}, png
 
     def _perform_and_settle(self, action: dict[str, Any], params: SettleParams,
                             deadline: Deadline) -> tuple[dict[str, Any], Settled, float]:
+        if params.enabled:
+            self.changes.forget()  # before the grab: no drawing after it goes unnoticed
         before = self.screen.grab() if params.enabled else None
         self._reference = before
         settled: Settled | None = None
@@ -125,7 +129,7 @@ class Executor:
     def _let_clients_catch_up(self, deadline: Deadline) -> None:
         """Wait until the screen reacted to the keys typed so far and settled."""
         reference = self._reference or self.screen.grab()
-        settled = settle(self.screen, reference, CATCH_UP, deadline)
+        settled = settle(self.changes, reference, CATCH_UP, deadline)
         drop(settled.png)
         self._reference = settled.capture
 
@@ -138,7 +142,7 @@ class Executor:
         if before is None:
             return Settled(self.screen.grab(), None, changed=False, stable=True), 0.0
         started = time.monotonic()
-        settled = settle(self.screen, before, params, deadline)
+        settled = settle(self.changes, before, params, deadline)
         return settled, time.monotonic() - started
 
     def op_run(self, args: dict[str, Any], deadline: Deadline) -> Result:
@@ -256,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         _say(f"cannot open display {name}: {exc}")
         return EXIT_X_LOST
-    executor = Executor(desktop, Screen(name, desktop.width, desktop.height))
+    screen = Screen(name, desktop.width, desktop.height)
+    executor = Executor(desktop, screen, watch_changes(name, screen))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return serve(executor, reader, writer)
@@ -264,7 +269,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK  # the host closed its end; nobody is left to answer
     finally:
         executor.commands.end_all()
+        executor.changes.close()
         executor.screen.close()
+
+
+def settle_report(settled: Settled, settle_s: float) -> dict[str, Any]:
+    """The reply's ``settle`` object; ``reaction_ms`` only when the screen changed."""
+    report: dict[str, Any] = {"changed": settled.changed, "stable": settled.stable,
+                              "settle_ms": round(settle_s * 1000, 2)}
+    if settled.reaction_s is not None:
+        report["reaction_ms"] = round(settled.reaction_s * 1000, 2)
+    return report
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
