@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
@@ -70,6 +70,13 @@ class Perceiver(Protocol):
     def triage(self, task: str) -> Triage | None: ...
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A perceiver that can start reading a frame before the loop asks about it."""
+
+    def prefetch(self, frame: Frame, task: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,7 @@ class AgentLoop:
         )
         session_id = self.audit.start_session(info)
         frame = self.sandbox.screenshot()
+        self._prefetch(frame, task)
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
@@ -436,7 +444,14 @@ class AgentLoop:
             context.typed_chars += len(action.text)
         if action.type != "zoom":
             state.frame = result.frame
+            self._prefetch(result.frame, state.task)
             self.reporter.on_frame(result.frame)
+
+    def _prefetch(self, frame: Frame, task: str) -> None:
+        """Let perception read ``frame`` while the planner plans (see agent/perception/
+        background.py); the verdict is then ready when the next action is decided."""
+        if isinstance(self.perceiver, Prefetching):
+            self.perceiver.prefetch(frame, task)
 
     def _assess_injection(self, state: _RunState) -> None:
         """Read the current frame for instructions aimed at the agent, once per frame."""

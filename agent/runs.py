@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
+from agent.perception.background import BackgroundPerception
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.settings import Settings
 from policies.decision import Triage
@@ -104,9 +105,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     task_text = (task or "").strip() or _script_task(planner)
     if not task_text:
         raise ConfigError("say what to do: give a TASK, or a script that brings one")
-    perceiver: Perceiver | None = perception
-    if perception is not None and not kind.follows_screen:
-        perceiver = TriageOnly(perception)
+    perceiver: Perceiver | None = None
+    if perception is not None:
+        perceiver = BackgroundPerception(perception) if kind.follows_screen else \
+            TriageOnly(perception)
     return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver)
 

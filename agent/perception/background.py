@@ -1,0 +1,61 @@
+"""Perception off the loop's critical path: a frame is read while the model plans.
+
+:class:`BackgroundPerception` wraps any perceiver.  The loop calls
+:meth:`~BackgroundPerception.prefetch` as soon as a frame exists (the first
+screenshot, the frame after each action); one worker thread then reads that
+frame for injection while the planner thinks, so the verdict is usually ready
+before the action is decided.  :meth:`~BackgroundPerception.injection_risk`
+returns the prefetched verdict (waiting for it if the read is still under way)
+or reads the frame itself.  The wrapped perceiver loads its models lazily, in
+the worker, the first time it is needed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from policies.decision import Triage
+from sandbox.base import Frame
+
+REMEMBERED_FRAMES = 4  # verdicts kept: the loop asks about the latest frame or the one before
+
+
+class InjectionReader(Protocol):
+    def triage(self, task: str) -> Triage | None: ...
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
+
+
+class BackgroundPerception:
+    """Reads frames for injection on a worker thread, ahead of the loop's question."""
+
+    def __init__(self, inner: InjectionReader) -> None:
+        self.inner = inner
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perception")
+        self._verdicts: OrderedDict[tuple[str, str], Future[tuple[float, str]]] = OrderedDict()
+
+    def triage(self, task: str) -> Triage | None:
+        return self.inner.triage(task)
+
+    def prefetch(self, frame: Frame, task: str) -> None:
+        """Start reading ``frame`` now; cheap when it was already started."""
+        key = (frame.sha256, task)
+        if key in self._verdicts:
+            return
+        self._verdicts[key] = self._worker.submit(self.inner.injection_risk, frame, task)
+        while len(self._verdicts) > REMEMBERED_FRAMES:
+            self._verdicts.popitem(last=False)[1].cancel()
+
+    def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
+        """The verdict on ``frame``: the prefetched one, or read now."""
+        self.prefetch(frame, task)
+        return self._verdicts[(frame.sha256, task)].result()
+
+    def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
+        locate = getattr(self.inner, "locate", None)
+        return None if locate is None else locate(frame, text)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
