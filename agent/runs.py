@@ -229,9 +229,7 @@ class LazyPerception:
 
     def _get(self) -> Perception:
         if self._loaded is None:
-            from agent.perception.perceiver import Perception
-
-            self._loaded = Perception.load()
+            self._loaded = _lean_perception()
         return self._loaded
 
     def triage(self, task: str) -> Triage | None:
@@ -242,6 +240,22 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+
+def _lean_perception() -> Perception:
+    """Perception holding only what a run needs: the OCR models load at the first frame
+    read (with one inference thread: it reads while the planner waits), the triager only
+    while it classifies the task (see agent/perception/background.py)."""
+    from agent.perception.background import OnceTriager, OnDemandParser
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.perceiver import Perception
+    from agent.perception.triage import CentroidTriager
+
+    return Perception(parser=OnDemandParser(lambda: OcrScreenParser(
+        RapidOcrReader.load(threads=OCR_THREADS))), triager=OnceTriager(CentroidTriager.load))
+
+
+OCR_THREADS = 1
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

@@ -7,17 +7,25 @@ frame for injection while the planner thinks, so the verdict is usually ready
 before the action is decided.  :meth:`~BackgroundPerception.injection_risk`
 returns the prefetched verdict (waiting for it if the read is still under way)
 or reads the frame itself.  The wrapped perceiver loads its models lazily, in
-the worker, the first time it is needed.
+the worker, the first time it is needed; :class:`OnDemandParser` and
+:class:`OnceTriager` keep only the models a run needs in memory.
 """
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from policies.decision import Triage
 from sandbox.base import Frame
+
+if TYPE_CHECKING:
+    from agent.perception.screen import ScreenParser, TextElement
+    from agent.perception.triage import Triager
 
 REMEMBERED_FRAMES = 4  # verdicts kept: the loop asks about the latest frame or the one before
 
@@ -59,3 +67,38 @@ class BackgroundPerception:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+class OnDemandParser:
+    """A screen parser whose models load when the first frame is read (then stay loaded)."""
+
+    def __init__(self, load: Callable[[], ScreenParser]) -> None:
+        self._load = load
+        self._parser: ScreenParser | None = None
+        self._lock = threading.Lock()
+
+    def parse(self, frame: Frame) -> list[TextElement]:
+        with self._lock:
+            if self._parser is None:
+                self._parser = self._load()
+        return self._parser.parse(frame)
+
+
+class OnceTriager:
+    """A triager loaded to classify and let go afterwards.
+
+    A run classifies its task once, at its start; the word embeddings (about
+    100 MiB) need not stay resident beside the OCR models for the rest of it.
+    Another task in the same process loads them again (about a second).
+    """
+
+    def __init__(self, load: Callable[[], Triager]) -> None:
+        self._load = load
+
+    def classify(self, task: str) -> Triage:
+        triager = self._load()
+        try:
+            return triager.classify(task)
+        finally:
+            del triager
+            gc.collect()
