@@ -107,8 +107,8 @@ def plan_run(settings: Settings, *, task: str | None = None,
         raise ConfigError("say what to do: give a TASK, or a script that brings one")
     perceiver: Perceiver | None = None
     if perception is not None:
-        perceiver = BackgroundPerception(perception) if kind.follows_screen else \
-            TriageOnly(perception)
+        perceiver = BackgroundPerception(perception, warm_up=perception.load_reader) \
+            if kind.follows_screen else TriageOnly(perception)
     return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver)
 
@@ -234,6 +234,13 @@ class LazyPerception:
 
     def triage(self, task: str) -> Triage | None:
         return self._get().triage(task)
+
+    def load_reader(self) -> None:
+        """Load the OCR models now (a background warm-up) instead of at the first read."""
+        parser = self._get().parser
+        load = getattr(parser, "load", None)
+        if load is not None:
+            load()
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return self._get().injection_risk(frame, task)

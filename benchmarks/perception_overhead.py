@@ -67,7 +67,8 @@ def run_benchmarks() -> list[dict[str, Any]]:
     from agent.runs import LazyPerception
 
     without = step_ms(None)
-    perception = BackgroundPerception(LazyPerception())
+    lazy = LazyPerception()
+    perception = BackgroundPerception(lazy, warm_up=lazy.load_reader)
     with_perception = step_ms(perception)
     perception.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

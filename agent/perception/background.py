@@ -39,10 +39,15 @@ class InjectionReader(Protocol):
 class BackgroundPerception:
     """Reads frames for injection on a worker thread, ahead of the loop's question."""
 
-    def __init__(self, inner: InjectionReader) -> None:
+    def __init__(self, inner: InjectionReader,
+                 warm_up: Callable[[], object] | None = None) -> None:
+        """``warm_up`` (loading the models, say) starts on the worker at once, so it runs
+        while the sandbox starts rather than during the first step."""
         self.inner = inner
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perception")
         self._verdicts: OrderedDict[tuple[str, str], Future[tuple[float, str]]] = OrderedDict()
+        if warm_up is not None:
+            self._worker.submit(warm_up)
 
     def triage(self, task: str) -> Triage | None:
         return self.inner.triage(task)
@@ -78,10 +83,14 @@ class OnDemandParser:
         self._lock = threading.Lock()
 
     def parse(self, frame: Frame) -> list[TextElement]:
+        return self.load().parse(frame)
+
+    def load(self) -> ScreenParser:
+        """The parser, loading its models now if they are not yet."""
         with self._lock:
             if self._parser is None:
                 self._parser = self._load()
-        return self._parser.parse(frame)
+            return self._parser
 
 
 class OnceTriager:
