@@ -41,23 +41,28 @@ A response body carries PNG bytes when the result has a ``frame``.
 Ops:
 
 ``hello``
-    ``{"protocol": 1, "width", "height", "pid"}``
+    ``{"protocol": 1, "width", "height", "pid", "changes"}``; ``changes`` says how
+    settling learns of drawing: ``damage`` (the X DAMAGE extension) or ``poll``.
 ``screenshot``
     ``{"frame": meta}`` + PNG body.
 ``execute``
     args ``{"action": {...}, "settle": {"enabled", "change_timeout_ms",
-    "stable_ms", "min_stable_ms", "max_ms"}}`` (every settle field optional), where the action
-    is the JSON of a deskhand action (``type`` plus its fields) →
-    ``{"output": {...}, "settle": {"changed", "stable", "settle_ms"},
-    "frame": meta, "duration_ms"}`` + PNG body of the settled screen.  For
-    ``zoom`` the body (and ``frame``) is the zoomed region; ``cursor_position``
-    returns ``output: {"x", "y"}``.  Settling (skipped for screenshot,
-    cursor_position, zoom and wait) polls the screen every 5 ms: it waits up to
-    ``change_timeout_ms`` (default 1000, 150 for mouse_move) for any change,
-    then until the screen stays unchanged, give or take a blinking caret, for a
-    quiet window of twice the time the screen took to react, at least
-    ``min_stable_ms`` (default 12) and at most ``stable_ms`` (default 60), all
-    capped by ``max_ms`` (default 3000).
+    "stable_ms", "min_stable_ms", "phase_ms", "max_ms"}}`` (every settle field
+    optional), where the action is the JSON of a deskhand action (``type`` plus
+    its fields) → ``{"output": {...}, "settle": {"changed", "stable",
+    "settle_ms", "reaction_ms"?}, "frame": meta, "duration_ms"}`` + PNG body of
+    the settled screen (``reaction_ms``: when the first change was seen, only
+    if there was one).  For ``zoom`` the body (and ``frame``) is the zoomed
+    region; ``cursor_position`` returns ``output: {"x", "y"}``.  Settling
+    (skipped for screenshot, cursor_position, zoom and wait) sleeps until the X
+    server reports drawing (DAMAGE; without it, it polls every 5 ms) and grabs
+    the screen then: it waits up to ``change_timeout_ms`` (default 1000, 150 for
+    mouse_move) for any change, then until nothing but a blinking caret was
+    drawn for a quiet window of twice the time the screen took to react, at
+    least ``min_stable_ms`` (default 12) and at most ``stable_ms`` (default 60),
+    and at least ``phase_ms`` (default 0) after the first change; all capped by
+    ``max_ms`` (default 3000).  The host's named profiles (``fast``, ``model``)
+    are in ``settle.py``.
 ``run``
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
