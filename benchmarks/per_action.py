@@ -35,7 +35,7 @@ Place = tuple[int, int]
 CASES: dict[str, Callable[[Place, int], Action]] = {
     "type": lambda at, i: TypeText(text="abc"),
     "key_enter": lambda at, i: Key(keys=["enter"]),
-    "mouse_move_nothing": lambda at, i: MouseMove(x=at[0] + 10 * (i % 2), y=at[1]),
+    "mouse_move_nothing": lambda at, i: MouseMove(x=at[0] + 10 * (1 + i % 2), y=at[1]),
     "scroll_nothing": lambda at, i: Scroll(x=at[0], y=at[1], dy=1 - 2 * (i % 2)),
     "click_nothing": lambda at, i: Click(x=at[0], y=at[1]),
 }
