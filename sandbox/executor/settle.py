@@ -68,12 +68,14 @@ class SettleDefaults:
 
 DEFAULTS = SettleDefaults()
 
-FAST = SettleDefaults(name="fast", change_timeout_ms=250, key_change_timeout_ms=250,
+FAST = SettleDefaults(name="fast", change_timeout_ms=250, key_change_timeout_ms=1000,
                       move_change_timeout_ms=100, stable_ms=60, min_stable_ms=12, phase_ms=0,
                       max_ms=3000)
 """For scripts and test suites: every action returns as soon as the screen is quiet; an app
 that reacts later than the change timeout, or draws in two phases, is caught by the next
-step (assertions wait for what they expect anyway)."""
+step (assertions wait for what they expect anyway).  A click, scroll or move that changes
+nothing costs its short change timeout; keys keep today's second, since a shortcut often
+starts an app that takes that long to show."""
 
 MODEL = SettleDefaults(name="model", change_timeout_ms=1200, key_change_timeout_ms=1200,
                        move_change_timeout_ms=300, stable_ms=250, min_stable_ms=150,
