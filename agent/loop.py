@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.interrupts import interrupted_reason
@@ -43,6 +43,8 @@ class PolicyEngine(Protocol):
     sha256: str
 
     def decide(self, action: Action, context: PolicyContext) -> Decision: ...
+
+    def rate_wait_s(self, context: PolicyContext) -> float: ...
 
 
 class AuditRecorder(Protocol):
@@ -78,6 +80,13 @@ class Perceiver(Protocol):
         """Where on this or a recent screen the typed ``text`` was shown, when the task
         did not ask for it and it is a command, URL, address, amount or credential."""
         ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A perceiver that can start reading a frame before the loop asks about it."""
+
+    def prefetch(self, frame: Frame, task: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,7 @@ class LoopConfig:
     max_cost_usd: float | None = None
     reask_limit: int = 2
     idle_turn_limit: int = 3
+    settle_profile: str | None = None  # the sandbox's own default when None
 
 
 @dataclass(slots=True)
@@ -174,6 +184,7 @@ class AgentLoop:
                  should_stop: Callable[[], bool] = lambda: False,
                  stop_reason: Callable[[], str] = lambda: "stopped by the user",
                  clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
                  on_session: Callable[[str], None] = lambda _session_id: None) -> None:
         self.sandbox = sandbox
         self.planner = planner
@@ -188,6 +199,7 @@ class AgentLoop:
         self.stop_reason = stop_reason
         self._clock = clock
         self.on_session = on_session  # told the session id once it is recorded (egress)
+        self._sleep = sleep
 
     # -- the run -------------------------------------------------------------
 
@@ -221,6 +233,7 @@ class AgentLoop:
         session_id = self.audit.start_session(info)
         self.on_session(session_id)
         frame = self.sandbox.screenshot()
+        self._prefetch(frame, task)
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
@@ -359,6 +372,7 @@ class AgentLoop:
 
     def _decide(self, state: _RunState, action: Action, proposed: ProposedAction) -> Decision:
         context = self._policy_context(state)
+        self._throttle(state)
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
         self._rebuild_line(state, action)
@@ -402,6 +416,20 @@ class AgentLoop:
             "selection": paste_selection(action), "chars": len(text),
             "text": "••••" if decision.secret else text})
 
+    def _throttle(self, state: _RunState) -> None:
+        """Wait for the rate budget to allow the next action, unless the wait passes its cap
+        (then the policy denies the action)."""
+        wait = self.policy.rate_wait_s(state.context)
+        if wait <= 0:
+            return
+        self.audit.record_event(state.session_id, "rate_limit_wait",
+                                {"step_index": state.context.step_index,
+                                 "wait_s": round(wait, 3)})
+        until = self._clock() + wait
+        while not self.should_stop() and (left := until - self._clock()) > 0:
+            self._sleep(min(left, 0.25))
+        state.context.now = self._clock()
+
     def _record_intent(self, state: _RunState, step: _Step) -> int:
         return self.audit.record_intent(
             state.session_id, index=step.index, action=step.action,
@@ -438,9 +466,9 @@ class AgentLoop:
         frame_sha = self.audit.put_frame(result.frame)
         step.timings["total_ms"] = (self._clock() - step.started) * 1000
         _, _, step_id = step.recorded()
-        self.audit.record_result(step_id, status="done", output=result.output, error=None,
-                                 frame_after_sha256=frame_sha, timings_ms=step.timings,
-                                 usage=step.usage)
+        self.audit.record_result(step_id, status="done", output=_with_settle(result),
+                                 error=None, frame_after_sha256=frame_sha,
+                                 timings_ms=step.timings, usage=step.usage)
 
     def _record_closed(self, step: _Step, status: ResultStatus, error: str) -> None:
         _, _, step_id = step.recorded()
@@ -504,7 +532,8 @@ class AgentLoop:
         if state.gate is not None:
             state.gate.let_through(state.context.submitted_line)
         try:
-            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
+            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s,
+                                          settle_profile=self.config.settle_profile)
         except ExecutorError as exc:
             return self._close_step(state, step, "error", message=str(exc))
         step.timings["execute_ms"] = (self._clock() - before_exec) * 1000
@@ -523,7 +552,14 @@ class AgentLoop:
             context.typed_chars += len(action.text)
         if action.type != "zoom":
             state.frame = result.frame
+            self._prefetch(result.frame, state.task)
             self.reporter.on_frame(result.frame)
+
+    def _prefetch(self, frame: Frame, task: str) -> None:
+        """Let perception read ``frame`` while the planner plans (see agent/perception/
+        background.py); the verdict is then ready when the next action is decided."""
+        if isinstance(self.perceiver, Prefetching):
+            self.perceiver.prefetch(frame, task)
 
     def _assess_injection(self, state: _RunState) -> None:
         """Read the current frame for instructions aimed at the agent, once per frame."""
@@ -639,3 +675,13 @@ def _triage_dict(triage: Triage | None) -> dict[str, Any] | None:
     if triage is None:
         return None
     return {"category": triage.category, "risk": triage.risk, "confidence": triage.confidence}
+
+
+def _with_settle(result: ExecResult) -> dict[str, Any]:
+    """The output the audit log keeps: the action's own, plus how the screen was awaited."""
+    settle = result.settle
+    if not settle.profile:
+        return result.output
+    return {**result.output, "settle": {"profile": settle.profile, "waited_ms": settle.settle_ms,
+                                        "changed": settle.changed, "stable": settle.stable,
+                                        "reaction_ms": settle.reaction_ms}}

@@ -66,6 +66,10 @@ class PlannerKind:
     needs: tuple[str, ...] = ()
     follows_screen: bool = True
     """Whether it takes instructions from what it sees (model planners do, scripts do not)."""
+    settle_profile: str = "model"
+    """How the sandbox waits for the screen after each action (``sandbox/executor/settle.py``):
+    ``model`` for planners whose seconds per turn hide a longer wait for late drawing,
+    ``fast`` for scripts, whose checks wait for what they expect anyway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +187,8 @@ def _model(settings: Settings) -> str:
 
 
 register_planner(PlannerKind(
-    "script", "steps from --script FILE", _script, needs=("script",), follows_screen=False))
+    "script", "steps from --script FILE", _script, needs=("script",), follows_screen=False,
+    settle_profile="fast"))
 register_planner(PlannerKind(
     "anthropic", "Claude computer use", _anthropic, default_model="claude-sonnet-4-6",
     needs=("ANTHROPIC_API_KEY",)))

@@ -25,6 +25,7 @@ from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
 from agent.egress import NetworkLog, RunEgress, egress_for_run, network_rules
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
+from agent.perception.background import BackgroundPerception
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.settings import Settings
 from policies.decision import Triage, TypedFromScreen
@@ -115,9 +116,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     task_text = (task or "").strip() or _script_task(planner)
     if not task_text:
         raise ConfigError("say what to do: give a TASK, or a script that brings one")
-    perceiver: Perceiver | None = perception
-    if perception is not None and not kind.follows_screen:
-        perceiver = TriageOnly(perception)
+    perceiver: Perceiver | None = None
+    if perception is not None:
+        perceiver = BackgroundPerception(perception, warm_up=perception.load_reader) \
+            if kind.follows_screen else TriageOnly(perception)
     plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver)
     run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
@@ -144,11 +146,12 @@ def choose_sandbox_kind(settings: Settings, note: Note) -> str:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings."""
+    """The loop's limits from settings; the settle profile from the planner's kind."""
     return LoopConfig(max_turns=settings.max_steps,
                       approval_timeout_s=settings.approval_timeout_s,
                       action_deadline_s=settings.action_deadline_s,
-                      max_cost_usd=settings.max_cost_usd)
+                      max_cost_usd=settings.max_cost_usd,
+                      settle_profile=PLANNERS.get(settings.planner).settle_profile)
 
 
 def session_extra(box: Sandbox, settings: Settings,
@@ -280,13 +283,18 @@ class LazyPerception:
 
     def _get(self) -> Perception:
         if self._loaded is None:
-            from agent.perception.perceiver import Perception
-
-            self._loaded = Perception.load()
+            self._loaded = _lean_perception()
         return self._loaded
 
     def triage(self, task: str) -> Triage | None:
         return self._get().triage(task)
+
+    def load_reader(self) -> None:
+        """Load the OCR models now (a background warm-up) instead of at the first read."""
+        parser = self._get().parser
+        load = getattr(parser, "load", None)
+        if load is not None:
+            load()
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return self._get().injection_risk(frame, task)
@@ -299,6 +307,22 @@ class LazyPerception:
 
     def read(self, frame: Frame) -> list[TextElement]:
         return self._get().read(frame)
+
+
+def _lean_perception() -> Perception:
+    """Perception holding only what a run needs: the OCR models load at the first frame
+    read (with one inference thread: it reads while the planner waits), the triager only
+    while it classifies the task (see agent/perception/background.py)."""
+    from agent.perception.background import OnceTriager, OnDemandParser
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.perceiver import Perception
+    from agent.perception.triage import CentroidTriager
+
+    return Perception(parser=OnDemandParser(lambda: OcrScreenParser(
+        RapidOcrReader.load(threads=OCR_THREADS))), triager=OnceTriager(CentroidTriager.load))
+
+
+OCR_THREADS = 1
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

@@ -48,6 +48,8 @@ def _module_bench(module: str) -> Bench:
 
 BENCHES: dict[str, Bench] = {
     "steps": bench_local_steps,
+    "per_action": _module_bench("benchmarks.per_action"),
+    "perception_overhead": _module_bench("benchmarks.perception_overhead"),
     "docker": _module_bench("sandbox.bench_docker"),
     "audit": _module_bench("audit.bench"),
     "policy": _module_bench("policies.bench"),

@@ -70,6 +70,13 @@ class Policy:
         """Every id a decision of this policy can name, budgets first."""
         return (*self.budgets.rule_ids(), *(rule.id for rule in self.rules))
 
+    def rate_wait_s(self, context: PolicyContext) -> float:
+        """How long the loop should wait before deciding the next action, so that
+        ``max_actions_per_minute`` allows it: 0 when it fits now, and 0 when the wait would
+        pass ``max_rate_wait_s`` (the budget then denies the action)."""
+        wait = self.budgets.rate_wait_s(context)
+        return wait if wait <= self.budgets.max_rate_wait_s else 0.0
+
     def decide(self, action: Action, context: PolicyContext) -> Decision:
         """Allow, deny or ask for ``action``; never raises for a rule's failure."""
         probe = Probe(action, context)

@@ -273,6 +273,8 @@ class BudgetSpec(_Strict):
     max_wall_time_s: Annotated[float, Field(gt=0)] | None = None
     max_actions_per_minute: Annotated[int, Field(gt=0)] | None = None
     max_typed_chars: Annotated[int, Field(gt=0)] | None = None
+    max_rate_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    """How long the loop may wait for ``max_actions_per_minute`` to allow an action."""
 
 
 def _host_entry(value: str) -> str:

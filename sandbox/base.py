@@ -69,6 +69,10 @@ class SettleReport:
     changed: bool
     stable: bool
     settle_ms: float
+    profile: str = ""
+    """The settle profile the wait followed (``fast``, ``model``; empty when none applied)."""
+    reaction_ms: float | None = None
+    """How long the screen took to show the first change; ``None`` when it showed none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +143,15 @@ class Sandbox(Protocol):
 
     def screenshot(self) -> Frame: ...
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult: ...
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
+        """Run one action and return the screen once it settled.
+
+        ``settle_profile`` names how to wait (see ``sandbox/executor/settle.py``:
+        ``fast`` for scripts, ``model`` for model planners); ``None`` means the
+        sandbox's own default.
+        """
+        ...
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run a command inside the sandbox (test-suite checkers only, never the planner)."""

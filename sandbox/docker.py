@@ -35,6 +35,7 @@ import docker.errors
 from sandbox.base import Size, Viewer
 from sandbox.build import DEFAULT_IMAGE
 from sandbox.channel import (
+    FAST,
     ExecutorChannel,
     SettleDefaults,
 )
@@ -75,7 +76,7 @@ class DockerSandboxConfig:
     start_timeout_s: float = 30.0
     reap_strays: bool = True
     session: str = ""  # labels the container; a random id when empty
-    settle: SettleDefaults = field(default_factory=SettleDefaults)
+    settle: SettleDefaults = FAST
     # Serves each proxy connection of the desktop (an EgressProxy's ``handle``): with it,
     # the desktop stays on network none and reaches hosts only through that proxy.
     egress: Callable[[socket.socket], None] | None = None

@@ -20,8 +20,10 @@ from sandbox.channel import (
     exec_result_from_reply,
     execute_args,
     frame_from_reply,
+    profile_named,
 )
 from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError
+from sandbox.executor.settle import OBSERVING
 
 SCREENSHOT_DEADLINE_S = 10.0
 SELECTION_DEADLINE_S = 3.0
@@ -100,16 +102,20 @@ class ExecutorSandbox(ABC):
         self._require_running()
         return frame_from_reply(self._call("screenshot", {}, SCREENSHOT_DEADLINE_S))
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
-        """Run one action; with ``settle``, the frame is taken once the screen settled.
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
+        """Run one action; with ``settle``, the frame is taken once the screen settled,
+        waiting as the profile ``settle_profile`` says (default: the sandbox's own).
 
         Off-screen points are refused by the executor itself (the loop has
         validated before this; the sandbox trusts no caller).
         """
         self._require_running()
-        args = execute_args(action, settle=settle, defaults=self._settle_defaults)
-        return exec_result_from_reply(self._call("execute", args, deadline_s))
+        profile = self._settle_defaults if settle_profile is None else \
+            profile_named(settle_profile)
+        args = execute_args(action, settle=settle, defaults=profile)
+        applied = profile.name if settle and action.type not in OBSERVING else ""
+        return exec_result_from_reply(self._call("execute", args, deadline_s), profile=applied)
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run ``argv`` inside the sandbox, from its user's home (checkers only)."""

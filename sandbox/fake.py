@@ -95,8 +95,8 @@ class FakeSandbox:
         self._require_running()
         return self._render()
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
         self._require_running()
         validate_for_screen(action, self._size.width, self._size.height)
         started = time.perf_counter()

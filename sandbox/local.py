@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from sandbox.base import Size
-from sandbox.channel import ExecutorChannel, SettleDefaults
+from sandbox.channel import FAST, ExecutorChannel, SettleDefaults
 from sandbox.desktop import DESKTOP_DIR, SESSION_FILE
 from sandbox.errors import SandboxCrashed, SandboxUnavailable
 from sandbox.executor import EXECUTOR_FILE
@@ -53,7 +53,7 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 # executor serves the gate it talks to (sandbox/executor/gate.py).
 GATE_BASHRC = DESKTOP_DIR / "bash.bashrc"
 SYSTEM_BASHRC = Path("/etc/bash.bashrc")
-DEFAULT_SETTLE = SettleDefaults()
+DEFAULT_SETTLE = FAST
 _PACKAGES = {"Xvfb": "xvfb", "openbox": "openbox", "bwrap": "bubblewrap"}
 
 

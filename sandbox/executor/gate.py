@@ -13,7 +13,7 @@ command to the host as an *event* on the executor's channel::
 The host judges it with the run's policy and answers with the request
 ``gate_verdict {"gate": 7, "allow": false, "reason": "..."}``.  No answer in
 time, a malformed request or a broken connection all deny: the gate fails
-closed.  Self-contained like ``executor.py`` (standard library only).
+closed.  Self-contained like the rest of the executor package (standard library only).
 """
 
 from __future__ import annotations
