@@ -10,8 +10,10 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import queue
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -203,14 +205,25 @@ def respond(executor: Executor, request: Request) -> Result:
     return {"id": request.id, "ok": True, "result": result}, body
 
 
+# Answered as soon as they arrive, even while another request runs: a shell's
+# command waits on its gate verdict while the request that typed it settles.
+IMMEDIATE_OPS = frozenset({"gate_verdict"})
+
+
 def serve(executor: Executor, reader: BinaryIO, writer: BinaryIO) -> int:
-    """Answer requests until shutdown or end of stream; returns the exit status."""
+    """Answer requests until shutdown or end of stream; returns the exit status.
+
+    A reader thread takes requests off the stream; all but :data:`IMMEDIATE_OPS`
+    are answered here, one at a time, in the order they came.
+    """
+    queued: queue.Queue[Request | FramingError | None] = queue.Queue()
+    threading.Thread(target=_read_requests, args=(executor, reader, writer, queued),
+                     name="requests", daemon=True).start()
     while True:
-        try:
-            request = read_request(reader)
-        except FramingError as exc:
-            _say(f"closing the channel: {exc.message}")
-            _try_write(writer, error_header(None, exc))
+        request = queued.get()
+        if isinstance(request, FramingError):
+            _say(f"closing the channel: {request.message}")
+            _try_write(writer, error_header(None, request))
             return EXIT_BAD_FRAME
         if request is None:
             return EXIT_OK
@@ -223,6 +236,23 @@ def serve(executor: Executor, reader: BinaryIO, writer: BinaryIO) -> int:
         write_message(writer, header, body)
         if request.op == "shutdown" and header["ok"]:
             return EXIT_OK
+
+
+def _read_requests(executor: Executor, reader: BinaryIO, writer: BinaryIO,
+                   queued: queue.Queue[Request | FramingError | None]) -> None:
+    while True:
+        try:
+            request = read_request(reader)
+        except FramingError as exc:
+            queued.put(exc)
+            return
+        if request is None or request.error is not None or request.op not in IMMEDIATE_OPS:
+            queued.put(request)
+            if request is None:
+                return
+            continue
+        with contextlib.suppress(OSError, XConnectionLost):
+            write_message(writer, *respond(executor, request))
 
 
 def _try_write(writer: BinaryIO, header: dict[str, Any]) -> None:
