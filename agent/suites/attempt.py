@@ -47,6 +47,8 @@ class RunOptions:
     keep_sandbox_on_failure: bool = False
     oracle: bool = False
     sandbox: str | None = None  # --sandbox: wins over the suite's defaults
+    # Set by the runner at Ctrl-C: every attempt's loop stops at its next step.
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
 
 class Engine:
@@ -209,6 +211,11 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
                                       tags)
         result.session_id, result.steps = tap.session_id, summary.steps
         _apply_outcome(result, summary, driver.verdict)
+        if options.interrupted.is_set() and result.status != "passed":
+            result.status, result.message = "error", "interrupted by the user (Ctrl-C)"
+        env.log.record_event(tap.session_id, "suite_result", {
+            "status": result.status, "message": result.message, "line": result.line,
+            "step": result.step, "run_id": options.run_id})
         result.overhead_s = (sandbox_ready - started) + driver.overhead_s
         keep = options.keep_sandbox_on_failure and result.status != "passed"
     finally:
@@ -248,7 +255,7 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
                        **tags, "run_id": options.run_id, "engine": env.engine.label,
                        "worker": env.index},
         perceiver=perceiver,
-        should_stop=lambda: time.monotonic() > deadline,
+        should_stop=lambda: options.interrupted.is_set() or time.monotonic() > deadline,
     )
     summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
     return summary, driver, tap

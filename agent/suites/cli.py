@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
+EXIT_INTERRUPTED = 130
 REPORTERS = frozenset({"list", "junit", "html", "json"})
 DEFAULT_REPORTERS = "list,junit,json"
 DEFAULT_OUTPUT = Path("test-results")
@@ -47,7 +48,8 @@ report.html, audit.db (the attempts' sessions).
 Merge the outputs of shards:  deskhand test merge DIR... --output merged
 
 Exit codes: 0 every case passed, 1 a case failed, 2 bad input (a suite file,
-a flag), 3 infrastructure (a sandbox or engine failed).
+a flag), 3 infrastructure (a sandbox or engine failed), 130 interrupted (Ctrl-C:
+running attempts stop at their next step and remove their sandboxes).
 """
 
 
@@ -60,7 +62,8 @@ def run_suites(
     shard: Annotated[str | None, typer.Option(help="Run only share i of n (e.g. 2/4): a "
                                               "stable split by suite and case id.")] = None,
     retries: Annotated[int | None, typer.Option(min=0, max=20, help="Retry a failing case up "
-                                                "to N times [the suite's defaults.retries].")
+                                                "to N times (default: the suite's "
+                                                "defaults.retries).")
                        ] = None,
     repeat_each: Annotated[int, typer.Option(min=1, max=1000,
                                              help="Run every case N times.")] = 1,
@@ -197,15 +200,12 @@ def _run_planned(planned: Sequence[PlannedCase], settings: Settings, *, workers:
             planned, options=options, envs=envs,
             results=results.ResultsFile(output / results.RESULTS_FILE), retries=retries,
             max_failures=max_failures, progress=live)
-        try:
-            attempts = suite_runner.run()
-        except KeyboardInterrupt:
-            suite_runner.stop.set()
-            err.print("interrupted: finished attempts are in "
-                      f"{output / results.RESULTS_FILE}")
-            raise
+        attempts = suite_runner.run()
+        if options.interrupted.is_set():
+            err.print(f"interrupted: finished attempts are in {output / results.RESULTS_FILE}")
         _hold_kept(envs)
-    return _report(attempts, output, reporters, fail_on_flaky)
+    code = _report(attempts, output, reporters, fail_on_flaky)
+    return EXIT_INTERRUPTED if options.interrupted.is_set() else code
 
 
 def _report(attempts: Sequence[AttemptResult], output: Path, reporters: frozenset[str],

@@ -31,7 +31,7 @@ class LiveProgress(Progress):
         self.list_cases = list_cases
         self._lines = {index: "starting" for index in range(1, workers + 1)}
         self._lock = threading.Lock()
-        self._live = Live(self._render(), console=console, refresh_per_second=4,
+        self._live = Live(self.render(), console=console, refresh_per_second=4,
                           transient=True) if console.is_terminal else None
 
     def __enter__(self) -> LiveProgress:
@@ -64,9 +64,9 @@ class LiveProgress(Progress):
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self.render())
 
-    def _render(self) -> Group:
+    def render(self) -> Group:
         rows = [Text.from_markup(f"  worker {index}: {line}")
                 for index, line in sorted(self._lines.items())]
         rows.append(Text(f"  {self.done}/{self.total} cases done", style="bold"))

@@ -122,18 +122,28 @@ class SuiteRunner:
         self._attempt = attempt
         self._lock = threading.Lock()
         self.attempts: list[AttemptResult] = []
-        self.stop = threading.Event()
+        self.stop = options.interrupted
 
     def run(self) -> list[AttemptResult]:
         threads = [threading.Thread(target=self._work, args=(env,), name=f"suite-worker-{i}",
                                     daemon=True) for i, env in enumerate(self.envs, 1)]
         for thread in threads:
             thread.start()
+        try:
+            self._join(threads)
+        except KeyboardInterrupt:
+            # Each attempt stops at its next step and removes its sandbox; then report.
+            self.stop.set()
+            self._join(threads)
+        self._skip_remaining("interrupted before it ran" if self.stop.is_set()
+                             else "no worker left to run it (every engine failed)")
+        return self.attempts
+
+    @staticmethod
+    def _join(threads: Sequence[threading.Thread]) -> None:
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.2)
-        self._skip_remaining("no worker left to run it (every engine failed)")
-        return self.attempts
 
     def _work(self, env: WorkerEnv) -> None:
         while not self.stop.is_set():

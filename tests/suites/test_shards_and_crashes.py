@@ -124,3 +124,31 @@ cases:
     assert line["line"] == 9
     assert "precheck: must_fail" in line["message"]
     assert f"{suite}:9: " in done.stdout
+
+
+def test_ctrl_c_stops_attempts_removes_their_sandboxes_and_reports(
+        tmp_path: Path, desktop_image: str, docker_client: docker.DockerClient,
+        kit: SuiteKit) -> None:
+    slow = "".join(f"  - id: slow-{i}\n    steps:\n" + "      - wait: 1\n" * 4
+                   for i in range(6))
+    suite = kit.write_suite(tmp_path, "slow", f"suite: Slow\ndefaults: {{sandbox: docker}}\n"
+                            f"cases:\n{slow}")
+    output = tmp_path / "out"
+    runner = subprocess.Popen([sys.executable, "-m", "agent", "test", str(suite), "--output",
+                               str(output), "--workers", "2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    results = output / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (results.exists() and results.read_text()):
+        assert runner.poll() is None
+        time.sleep(0.1)
+    runner.send_signal(signal.SIGINT)
+    out, _ = runner.communicate(timeout=60)
+    assert runner.returncode == 130, out
+    assert "interrupted" in out
+    assert kit.containers_of(docker_client, [runner.pid]) == []
+    statuses = [json.loads(x)["status"] for x in results.read_text().splitlines()]
+    assert len(statuses) == 6
+    assert "passed" in statuses
+    assert (output / "junit.xml").is_file()
+    assert verify(output / "audit.db").ok

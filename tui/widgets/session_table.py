@@ -40,7 +40,7 @@ class SessionTable(DataTable[str | Text]):
         """Append a page of sessions."""
         for session in sessions:
             self.add_row(session.id[:12], started_text(session.started_at),
-                         _one_line(session.task), outcome_text(session.outcome),
+                         _one_line(_title(session)), outcome_text(session.outcome),
                          str(session.step_count), key=session.id)
 
     def session_id_at(self, row: int) -> str | None:
@@ -54,6 +54,15 @@ class SessionTable(DataTable[str | Text]):
 def started_text(started_at: float) -> str:
     """A start time as local date and time, to the second."""
     return datetime.fromtimestamp(started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _title(session: SessionRecord) -> str:
+    """The task, or for a suite attempt its suite, case, attempt and run (``deskhand test``)."""
+    extra = session.extra
+    if "suite" in extra and "case" in extra:
+        return (f"{extra['suite']} › {extra['case']} #{extra.get('attempt', 1)} "
+                f"(run {str(extra.get('run_id', ''))[:8]})")
+    return session.task
 
 
 def _one_line(text: str) -> str:
