@@ -53,6 +53,18 @@ class AttemptResult:
     case_line: int = 0
     audit_db: str = ""
     steps: int = 0
+    # The planner benchmark's fields (goal cases; see agent.suites.metering).
+    model: str = ""
+    budget_steps: int = 0
+    claimed: str = ""
+    model_time_s: float = 0.0
+    model_requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    approvals_asked: int = 0
+    approvals_denied: int = 0
+    cache_hits: int = 0
 
     @property
     def key(self) -> str:
