@@ -79,7 +79,9 @@ def test_a_cached_rerun_asks_no_model_and_a_changed_screen_asks_once(tmp_path: P
         assert _statuses(tmp_path / "run2") == {"types-hello": "passed",
                                                 "nothing-to-do": "passed"}
         hits = _cache_hit_steps(tmp_path / "run2")
-        assert len(hits) == 1 and isinstance(hits[0], dict) and hits[0]["plan_cache"] == "hit"
+        assert len(hits) == 1
+        assert isinstance(hits[0], dict)
+        assert hits[0]["plan_cache"] == "hit"
 
         # One screen differs: a step types "x" before the goal of nothing-to-do.
         changed = tmp_path / "changed.suite.yaml"
@@ -133,7 +135,9 @@ def test_a_failed_attempt_writes_nothing_and_a_bad_entry_is_a_miss(tmp_path: Pat
         live = _OnePlan()
         planner = CachedPlanner(live, store, mode="read-write", policy_sha256="p")
         turn = planner.next_turn(_observe(box, 0), [])
-        assert turn.actions and live.turns == 1 and planner.stats.misses == 1
+        assert turn.actions
+        assert live.turns == 1
+        assert planner.stats.misses == 1
         # No commit (the attempt did not pass): the folder stays empty.
         assert not list(tmp_path.glob("*.json"))
         planner.commit()
@@ -141,7 +145,8 @@ def test_a_failed_attempt_writes_nothing_and_a_bad_entry_is_a_miss(tmp_path: Pat
         entry.write_text("{not json", encoding="utf-8")
         again = CachedPlanner(_OnePlan(), store, mode="read-only", policy_sha256="p")
         again.next_turn(_observe(box, 0), [])
-        assert again.stats.hits == 0 and again.stats.misses == 1
+        assert again.stats.hits == 0
+        assert again.stats.misses == 1
 
 
 def test_the_key_covers_goal_step_screen_model_and_policy() -> None:

@@ -26,15 +26,17 @@ def test_wilson_interval_of_3_in_5_matches_the_hand_computation() -> None:
 
 def test_wilson_interval_stays_inside_0_and_1_at_the_extremes() -> None:
     low, high = wilson_interval(0, 4)
-    assert low == 0.0 and high == pytest.approx(0.4899, abs=1e-4)  # z²/(n+z²) = 3.8415/7.8415
+    assert low == 0.0
+    assert high == pytest.approx(0.4899, abs=1e-4)
     low, high = wilson_interval(4, 4)
-    assert high == 1.0 and low == pytest.approx(1 - 0.4899, abs=1e-4)
+    assert high == 1.0
+    assert low == pytest.approx(1 - 0.4899, abs=1e-4)
 
 
 def test_wilson_interval_refuses_impossible_counts() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one trial"):
         wilson_interval(1, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"within 0\.\.5"):
         wilson_interval(6, 5)
 
 
@@ -43,7 +45,7 @@ def test_pass_at_k_is_the_unbiased_estimator() -> None:
     assert pass_at_k(5, 0, 3) == 0.0
     assert pass_at_k(5, 3, 3) == 1.0  # fewer than k failures: some k-subset has a success
     assert pass_at_k(4, 1, 1) == pytest.approx(0.25)  # pass@1 is the success rate
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 <= k <= n"):
         pass_at_k(2, 1, 3)
 
 
@@ -95,6 +97,9 @@ def test_rows_split_by_model_and_budget_in_first_seen_order() -> None:
 
 def test_a_row_of_only_errors_has_no_rates() -> None:
     row = build_row("m", 0, [Trial("m", 0, "t", "error")])
-    assert row.trials == 0 and row.success_rate is None and row.wilson_low is None
-    assert row.infra_errors == 1 and row.cost_per_success_usd is None
+    assert row.trials == 0
+    assert row.success_rate is None
+    assert row.wilson_low is None
+    assert row.infra_errors == 1
+    assert row.cost_per_success_usd is None
     assert math.isclose(row.cost_usd, 0.0)
