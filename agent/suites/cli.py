@@ -48,6 +48,11 @@ report.html, audit.db (the attempts' sessions).
 
 Merge the outputs of shards:  deskhand test merge DIR... --output merged
 
+Benchmark a planner on a task set (goal cases):  deskhand test examples/tasks
+--planner anthropic --models a,b --trials k [--budget-steps 15,50] [--resume];
+the results table goes to the terminal, results.md, results.csv and report.html.
+--cache read-write|read-only|write-only replays cached plans on unchanged screens.
+
 Exit codes: 0 every case passed, 1 a case failed, 2 bad input (a suite file,
 a flag), 3 infrastructure (a sandbox or engine failed), 130 interrupted (Ctrl-C:
 running attempts stop at their next step and remove their sandboxes).
