@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,8 +61,10 @@ class RunOptions:
 class Engine:
     """A Docker engine of the pool (``--engine URL``); the client is made on first use."""
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, environment: Mapping[str, str] | None = None) -> None:
         self.url = url
+        # DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to a tcp:// engine, as for `docker -H`.
+        self._environment = dict(environment or {})
         self._client: docker.DockerClient | None = None
         self._digests: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -79,8 +81,10 @@ class Engine:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = (docker.DockerClient(base_url=self.url) if self.url
-                                    else docker.from_env())
+                    environment = dict(self._environment)
+                    if self.url:
+                        environment["DOCKER_HOST"] = self.url
+                    self._client = docker.from_env(environment=environment)
                 except docker.errors.DockerException as exc:
                     raise SandboxUnavailable(f"engine {self.label} does not answer: "
                                              f"{exc}") from None

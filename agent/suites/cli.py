@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
@@ -247,7 +248,7 @@ def _run_planned(planned: Sequence[PlannedCase], settings: Settings, *, workers:
     options = attempt.RunOptions(settings=settings, run_id=run_id,
                                  approval_timeout_s=approval_timeout,
                                  keep_sandbox_on_failure=keep, oracle=oracle, sandbox=sandbox)
-    pool = runner.engines_for(engines)
+    pool = runner.engines_for(engines, os.environ)
     perception = attempt.SharedPerception()
     count = max(1, min(workers, len(planned)))
     out.print(f"deskhand test: {len(planned)} case runs, {count} worker(s), "

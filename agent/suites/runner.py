@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent.suites.attempt import Engine, RunOptions, WorkerEnv, run_attempt
@@ -214,6 +214,10 @@ class SuiteRunner:
             audit_db=str(env.log.path))
 
 
-def engines_for(urls: Sequence[str]) -> list[Engine]:
-    """The engine pool: one per ``--engine`` URL, or the environment's default engine."""
-    return [Engine(url) for url in urls] if urls else [Engine(None)]
+def engines_for(urls: Sequence[str], environment: Mapping[str, str]) -> list[Engine]:
+    """The engine pool: one per ``--engine`` URL, or the environment's default engine.
+
+    ``environment`` holds the ``DOCKER_*`` settings (TLS certificates, the default host).
+    """
+    return ([Engine(url, environment) for url in urls] if urls
+            else [Engine(None, environment)])

@@ -295,6 +295,9 @@ class _Parser:
             self.problem((*at, "blocked"), "expected true or false")
             return None
         model = specs.ASSERT_KINDS.get(kind) or specs.TEXT_STEP_KINDS.get(kind)
+        if model is not None and blocked and kind != "click_text":
+            self.problem((*at, "blocked"), f"only actions can be blocked, not {kind}")
+            return None
         if model is not None:
             spec = self.spec(model, value, (*at, kind))
             return None if spec is None else Step(kind, line, spec=spec, blocked=blocked,

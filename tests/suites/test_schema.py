@@ -106,6 +106,8 @@ def test_a_complete_suite_loads_with_typed_steps_and_lines(tmp_path: Path) -> No
     ("suite: S\ncases:\n  - id: a\n    steps:\n      - assert_window: {title: '(['}\n",
      ":5: cases[0].steps[0].assert_window: title is not a regular expression"),
     ("suite: S\ncases: [\n", "invalid YAML"),
+    ("suite: S\ncases:\n  - id: a\n    steps:\n      - assert_text: hi\n        blocked: true\n",
+     ":6: cases[0].steps[0].blocked: only actions can be blocked, not assert_text"),
 ])
 def test_every_mistake_names_file_line_and_field(tmp_path: Path, text: str,
                                                  expected: str) -> None:
