@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,7 @@ class RunnerFlags:
     approval_timeout: float
     engines: tuple[str, ...]
     sandbox: str | None
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)  # DOCKER_* for engines
 
 
 def parse_models(text: str | None) -> tuple[str | None, ...]:
@@ -159,7 +160,7 @@ def run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
             for i, (model, budget) in enumerate(bench.pairs())]
     total = sum(len(items) for _, _, items in work)
     results = _AppendingResults(results_path) if bench.resume else ResultsFile(results_path)
-    pool = runner.engines_for(flags.engines)
+    pool = runner.engines_for(flags.engines, flags.environment)
     perception = attempt.SharedPerception()
     count = max(1, min(flags.workers, total))
     out.print(f"deskhand test (benchmark): {len(bench.pairs())} model/budget pair(s) × "

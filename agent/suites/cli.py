@@ -207,7 +207,7 @@ def _run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
         _clear_outputs(output)
     flags = benchmark.RunnerFlags(workers=workers, retries=retries, max_failures=max_failures,
                                   approval_timeout=approval_timeout, engines=engines,
-                                  sandbox=sandbox)
+                                  sandbox=sandbox, environment=os.environ)
     return benchmark.run_benchmark(planned, settings, bench, flags, oracle=oracle,
                                    reporters=reporters, output=output, out=out,
                                    report=_report)
