@@ -98,6 +98,9 @@ class CaseDriver:
         self._arrange("setup", (*case.suite.setup, *case.setup))
         if case.precheck == "must_fail":
             self._precheck()
+        if self.oracle and case.goal is not None and not case.oracle:
+            self._fail("failed", "--oracle: this goal case has no oracle steps (the task set "
+                       "is broken)", case.line, "oracle")
         for step in case.oracle if self.oracle else case.steps:
             yield from self._step(step)
         if case.goal is not None and not self.oracle:
