@@ -17,6 +17,7 @@ the terminal and written as ``results.md``, ``results.csv`` and into
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,61 +133,78 @@ def last_attempts(attempts: Sequence[AttemptResult]) -> list[AttemptResult]:
     return list(last.values())
 
 
-class _AppendingResults(ResultsFile):
-    """``results.jsonl`` kept as it is (``--resume``), new attempts appended."""
+@dataclass(frozen=True, slots=True)
+class BenchmarkRun:
+    """How a benchmark ended: the reports' exit code, and whether Ctrl-C cut it short."""
 
-    def __init__(self, path: Path) -> None:
-        import threading
+    code: int
+    interrupted: bool
 
-        self.path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+
+def pending_pairs(planned: Sequence[PlannedCase], bench: BenchmarkOptions,
+                  done: set[tuple[str, int]]) -> list[tuple[str | None, int,
+                                                             list[PlannedCase]]]:
+    """Per (model, budget) pair, its trials not already ``done`` (a resumed run)."""
+    return [(model, budget, [p for p in trials_for(planned, i, budget, bench.trials)
+                             if (p.case.key, p.repeat) not in done])
+            for i, (model, budget) in enumerate(bench.pairs())]
 
 
 def run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
                   bench: BenchmarkOptions, flags: RunnerFlags, *, oracle: bool,
                   reporters: frozenset[str], output: Path, out: Console,
-                  report: Report) -> int:
+                  report: Report) -> BenchmarkRun:
     """Run every (model, budget) pair's trials; then the reports and the results table."""
-    from agent.suites import attempt, progress, runner
-    from audit.log import AuditLog
-
     results_path = output / RESULTS_FILE
     earlier = read_results(results_path) if bench.resume else []
     done = finished_trials(earlier)
-    work = [(model, budget, [p for p in trials_for(planned, i, budget, bench.trials)
-                             if (p.case.key, p.repeat) not in done])
-            for i, (model, budget) in enumerate(bench.pairs())]
+    work = pending_pairs(planned, bench, done)
     total = sum(len(items) for _, _, items in work)
-    results = _AppendingResults(results_path) if bench.resume else ResultsFile(results_path)
-    pool = runner.engines_for(flags.engines, flags.environment)
-    perception = attempt.SharedPerception()
-    count = max(1, min(flags.workers, total))
     out.print(f"deskhand test (benchmark): {len(bench.pairs())} model/budget pair(s) × "
               f"{len(planned)} task(s) × {bench.trials} trial(s); {total} to run"
               + (f" ({len(done)} already in {results_path})" if done else ""))
+    interrupted = threading.Event()
+    attempts = _run_pairs(work, settings, bench, flags, oracle=oracle, total=total,
+                          results=ResultsFile(results_path, keep_existing=bench.resume),
+                          reporters=reporters, output=output, out=out,
+                          interrupted=interrupted)
+    everything = [*earlier, *attempts]
+    code = report(everything, output, reporters, False)
+    write_results_table(everything, output, out, html="html" in reporters)
+    return BenchmarkRun(code, interrupted.is_set())
+
+
+def _run_pairs(work: Sequence[tuple[str | None, int, list[PlannedCase]]], settings: Settings,
+               bench: BenchmarkOptions, flags: RunnerFlags, *, oracle: bool, total: int,
+               results: ResultsFile, reporters: frozenset[str], output: Path, out: Console,
+               interrupted: threading.Event) -> list[AttemptResult]:
+    """The pairs one after the other over the same workers; Ctrl-C stops them all."""
+    from agent.suites import attempt, progress, runner
+    from audit.log import AuditLog
+
+    pool = runner.engines_for(flags.engines, flags.environment)
+    perception = attempt.SharedPerception()
+    count = max(1, min(flags.workers, total))
     attempts: list[AttemptResult] = []
     with AuditLog.open(output / "audit.db", redact=settings.secrets()) as log, \
             progress.LiveProgress(out, count, total, list_cases="list" in reporters) as live:
         envs = [attempt.WorkerEnv(index=i, engine=pool[(i - 1) % len(pool)], log=log,
                                   perception=perception) for i in range(1, count + 1)]
         for model, budget, items in work:
+            if interrupted.is_set():
+                break
             if not items:
                 continue
             options = attempt.RunOptions(
                 settings=settings.with_overrides(model=model) if model else settings,
                 run_id=uuid.uuid4().hex, approval_timeout_s=flags.approval_timeout,
                 oracle=oracle, sandbox=flags.sandbox, cache=bench.cache,
-                cache_dir=bench.cache_dir, budget_steps=budget)
+                cache_dir=bench.cache_dir, budget_steps=budget, interrupted=interrupted)
             attempts += runner.SuiteRunner(items, options=options, envs=envs, results=results,
                                            retries=flags.retries,
                                            max_failures=flags.max_failures,
                                            progress=live).run()
-    everything = [*earlier, *attempts]
-    code = report(everything, output, reporters, False)
-    write_results_table(everything, output, out, html="html" in reporters)
-    return code
+    return attempts
 
 
 def write_results_table(attempts: Sequence[AttemptResult], output: Path, out: Console, *,

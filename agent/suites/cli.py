@@ -208,9 +208,14 @@ def _run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
     flags = benchmark.RunnerFlags(workers=workers, retries=retries, max_failures=max_failures,
                                   approval_timeout=approval_timeout, engines=engines,
                                   sandbox=sandbox, environment=os.environ)
-    return benchmark.run_benchmark(planned, settings, bench, flags, oracle=oracle,
-                                   reporters=reporters, output=output, out=out,
-                                   report=_report)
+    ended = benchmark.run_benchmark(planned, settings, bench, flags, oracle=oracle,
+                                    reporters=reporters, output=output, out=out,
+                                    report=_report)
+    if ended.interrupted:
+        err.print(f"interrupted: finished trials are in {output / 'results.jsonl'}; "
+                  "finish them with the same command and --resume")
+        return EXIT_INTERRUPTED
+    return ended.code
 
 
 def _check_policies(suites: Sequence[Suite]) -> None:

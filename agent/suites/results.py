@@ -131,11 +131,14 @@ def counts(cases: Iterable[CaseResult]) -> dict[str, int]:
 class ResultsFile:
     """Appends attempts to ``results.jsonl`` as they finish (thread-safe, flushed each time)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keep_existing: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
+        if keep_existing:  # a resumed benchmark appends to what it found
+            path.touch()
+        else:
+            path.write_text("", encoding="utf-8")
 
     def append(self, result: AttemptResult) -> None:
         with self._lock, self.path.open("a", encoding="utf-8") as out:
