@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from agent.suites import benchmark
 from agent.suites.reports import results_table_views as views
@@ -83,3 +84,9 @@ def test_the_table_views_show_the_same_row() -> None:
     page = views.into_html_report("<body><h1>deskhand test</h1><p>x</p>",
                                   views.html_table(rows))
     assert page.index("Planner benchmark") < page.index("<p>x</p>")
+    console = Console(width=80, record=True, color_system=None)
+    console.print(views.rich_table(rows))
+    terminal = console.export_text()
+    assert "m · 15" in terminal
+    assert any(line.startswith("│ false success") and "50.0% (1/2)" in line
+               for line in terminal.splitlines())

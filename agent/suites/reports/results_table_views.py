@@ -63,13 +63,16 @@ def cells(row: Row) -> list[str]:
 
 
 def rich_table(rows: Sequence[Row]) -> Table:
+    """For the terminal: a column per model and budget, a line per figure (fits 80 columns)."""
     from rich.table import Table
 
     table = Table(title="Planner benchmark", title_justify="left")
-    for name, _ in COLUMNS:
-        table.add_column(name, overflow="fold")
+    table.add_column("")
     for row in rows:
-        table.add_row(*cells(row))
+        table.add_column(f"{row.model} · {COLUMNS[1][1](row)}", overflow="fold")
+    columns = [cells(row) for row in rows]
+    for index, (name, _) in enumerate(COLUMNS[2:], start=2):
+        table.add_row(name, *(column[index] for column in columns))
     return table
 
 
