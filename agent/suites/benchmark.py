@@ -99,11 +99,16 @@ def check_cache_mode(mode: str) -> str:
 
 def trials_for(planned: Sequence[PlannedCase], pair_index: int, budget: int,
                trials: int) -> list[PlannedCase]:
-    """Each task ``trials`` times, with the budget as its step limit and distinct repeats."""
+    """Each task ``trials`` times, with the budget as its step limit and distinct repeats.
+
+    With ``--repeat-each R`` as well, every repeat gets its own ``trials``.
+    """
+    per_pair = trials * max((item.repeat for item in planned), default=1)
     out: list[PlannedCase] = []
     for item in planned:
         case = dataclasses.replace(item.case, max_steps=budget) if budget else item.case
-        out.extend(PlannedCase(case, pair_index * trials + t) for t in range(1, trials + 1))
+        first = pair_index * per_pair + (item.repeat - 1) * trials
+        out.extend(PlannedCase(case, first + t) for t in range(1, trials + 1))
     return out
 
 

@@ -58,6 +58,10 @@ def test_trials_get_distinct_repeats_per_pair_and_the_budget_replaces_max_steps(
     assert {p.repeat for p in second} == {4, 5, 6}
     assert {p.case.max_steps for p in first} == {15}
     assert {p.case.max_steps for p in benchmark.trials_for(planned, 0, 0, 1)} == {40}
+    repeated = [PlannedCase(c, r) for c in load_suite(suite_file).cases for r in (1, 2)]
+    numbers = [(p.case.id, p.repeat) for p in benchmark.trials_for(repeated, 1, 0, 2)]
+    assert len(set(numbers)) == len(numbers) == 8  # --repeat-each 2 × --trials 2, two tasks
+    assert min(r for _, r in numbers) == 5  # after pair 0's four
 
 
 def _attempt(case: str, repeat: int, status: str, attempt: int = 1) -> AttemptResult:
