@@ -11,12 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from agent.suites.plan_cache import CachedPlanner, PlanKey, PlanStore
 from audit.log import AuditLog
 from sandbox.actions import TypeText
 from sandbox.fake import FakeSandbox
-from tests.planners.loopback import LoopbackLLM, claude_message, text_block, tool_use
+from tests.planners.loopback import MESSAGES, LoopbackLLM, claude_message, text_block, tool_use
 
 SUITE = """\
 suite: Cached goals
@@ -155,3 +157,31 @@ def test_the_key_covers_goal_step_screen_model_and_policy() -> None:
                 PlanKey("g", 0, "t", "m", "p"), PlanKey("g", 0, "s", "n", "p"),
                 PlanKey("g", 0, "s", "m", "q")]
     assert len({base.digest, *(v.digest for v in variants)}) == 6
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_real_desktop_rerun_is_served_from_the_cache(tmp_path: Path,
+                                                        desktop_image: str) -> None:
+    tasks = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+    suite = tmp_path / "hello.suite.yaml"
+    suite.write_text((tasks / "terminal.suite.yaml").read_text(encoding="utf-8"),
+                     encoding="utf-8")
+    cache_dir = tmp_path / "plans"
+    command = "printf 'hello world\\n' > ~/work/hello.txt\n"
+    with LoopbackLLM() as llm:
+        for run_number in (1, 2):
+            llm.queue_messages(claude_message([tool_use({"action": "type", "text": command})]),
+                               claude_message([text_block("Done.")]))
+            run = subprocess.run(
+                [sys.executable, "-m", "agent", "test", str(suite), "--grep",
+                 "terminal-hello-file", "--output", str(tmp_path / f"out{run_number}"),
+                 "--planner", "anthropic", "--model", "claude-test", "--base-url",
+                 llm.base_url, "--cache", "read-write", "--cache-dir", str(cache_dir),
+                 "--reporter", "json"],
+                capture_output=True, text=True, timeout=300,
+                env={**os.environ, "ANTHROPIC_API_KEY": "test-key"})
+            assert run.returncode == 0, run.stdout + run.stderr
+        assert len(llm.requests) == 2  # the second run: both turns from the cache
+        assert llm.pending(MESSAGES) == 2  # its scripted replies were never asked for
+    assert len(_cache_hit_steps(tmp_path / "out2")) == 1  # the typing step, marked a hit
