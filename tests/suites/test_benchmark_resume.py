@@ -73,8 +73,10 @@ def test_an_interrupted_benchmark_resumes_with_only_the_missing_trials(tmp_path:
                                   stderr=subprocess.STDOUT, text=True, env=env)
         assert model.b_asked.wait(240), "model b was never asked"
         runner.send_signal(signal.SIGINT)
-        # Let the held request answer only once the runner has seen Ctrl-C.
-        threading.Timer(1.0, model.release.set).start()
+        # Let the held request answer once the runner has had time to see Ctrl-C: on the
+        # fake sandbox the other trials would otherwise finish in a blink, before a
+        # starved main thread (a loaded CI machine) gets to the signal.
+        threading.Timer(3.0, model.release.set).start()
         printed, _ = runner.communicate(timeout=120)
         assert runner.returncode == 130, printed
         assert "--resume" in printed
