@@ -62,6 +62,7 @@ BENCHES: dict[str, Bench] = {
     "mcp": _module_bench("agent.mcp.bench"),
     "egress": _module_bench("benchmarks.egress"),
     "startup": _module_bench("benchmarks.startup"),
+    "tasks": _module_bench("benchmarks.tasks"),
 }
 
 
