@@ -19,6 +19,7 @@ from PIL import Image
 from audit.errors import AuditError
 from audit.records import ApprovalRequest, EventRecord, Scope, SessionRecord, StepRecord
 from sandbox.actions import Action
+from tui.suite_runs import SuiteRun, group_suite_runs
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,17 @@ class TuiStore:
         Paging by start time (not by offset) keeps every page as cheap as the first.
         """
         return self.audit.list_sessions(until=started_before, limit=limit)
+
+    def suite_runs(self, limit: int = 2000) -> list[SuiteRun]:
+        """The ``deskhand test`` runs among the newest ``limit`` sessions, grouped by run and
+        case, each attempt with the status its ``suite_result`` event recorded."""
+        return group_suite_runs(self.audit.list_sessions(limit=limit), self._suite_status)
+
+    def _suite_status(self, session: SessionRecord) -> str:
+        results = [e for e in self.audit.events(session.id) if e.kind == "suite_result"]
+        if results:
+            return str(results[-1].data.get("status", "unknown"))
+        return session.outcome or "running"
 
     def running_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """Sessions not ended yet, newest first."""

@@ -28,6 +28,7 @@ class SessionsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
+        Binding("g", "suite_runs", "Suite runs"),
     ]
 
     def __init__(self, store: TuiStore, *, page_size: int = PAGE_SIZE) -> None:
@@ -56,6 +57,12 @@ class SessionsScreen(Screen[None]):
         self.exhausted = False
         self._oldest_started = None
         self.load_next_page()
+
+    def action_suite_runs(self) -> None:
+        """The ``deskhand test`` runs, grouped by run and case, with their statuses."""
+        from tui.screens.suite_runs import SuiteRunsScreen
+
+        self.app.push_screen(SuiteRunsScreen(self.store))
 
     def load_next_page(self) -> None:
         """Append the next (older) page of sessions, if any are left."""
@@ -87,5 +94,6 @@ class SessionsScreen(Screen[None]):
             text = "no sessions recorded yet"
         else:
             more = "" if self.exhausted else ", more below"
-            text = f"{self.loaded:,} sessions loaded{more} — Enter replays one"
+            text = (f"{self.loaded:,} sessions loaded{more} — Enter replays one, "
+                    "g groups the suite runs")
         self.query_one("#sessions-count", Static).update(text)
