@@ -33,9 +33,12 @@ def bench_local_steps(count: int = 60, naive_count: int = 10) -> list[dict[str, 
         naive = steps.naive_step_ms(display, naive_count)
     rows = steps.figures("local.step_overhead", ours, target_p50=40, target_p95=150)
     rows += steps.figures("local.naive_xdotool_scrot_sleep2", naive)
-    rows.append({"name": "local.speedup_vs_naive.p50",
-                 "value": round(statistics.median(naive) / statistics.median(ours), 1),
-                 "unit": "x", "target": 20})
+    # Half the steps type text, after which the reference harness does not sleep, so the
+    # medians compare unlike steps; the means compare the same mix of actions.
+    rows.append({"name": "local.speedup_vs_naive.mean",
+                 "value": round(statistics.fmean(naive) / statistics.fmean(ours), 1),
+                 "unit": "x", "target": 20,
+                 "note": "same action mix; per-action figures are in the per_action bench"})
     return rows
 
 
