@@ -53,7 +53,7 @@ class ShellGate:
         self._policy = policy
         self._context = context
         self._lock = threading.Lock()
-        self._let_through: deque[frozenset[SimpleCommand]] = deque(maxlen=REMEMBERED_LINES)
+        self._let_through: deque[_JudgedLine] = deque(maxlen=REMEMBERED_LINES)
         self._verdicts: list[GateVerdict] = []
 
     def let_through(self, line: str | None) -> None:
@@ -62,7 +62,7 @@ class ShellGate:
             return
         commands = frozenset(_bare(c) for c in analyze(line).commands)
         with self._lock:
-            self._let_through.append(commands)
+            self._let_through.append(_JudgedLine(_squeezed(line), commands))
 
     def judge(self, command: str) -> tuple[bool, str]:
         """Whether ``command`` may run, and why (called on the sandbox's thread)."""
@@ -92,11 +92,26 @@ class ShellGate:
 
     def _already_judged(self, command: str) -> bool:
         analysis = analyze(command)
-        if not analysis.parsed or not analysis.commands:
-            return False
-        wanted = {_bare(c) for c in analysis.commands}
         with self._lock:
-            return any(wanted <= line for line in self._let_through)
+            lines = list(self._let_through)
+        if analysis.parsed and analysis.commands:
+            wanted = {_bare(c) for c in analysis.commands}
+            return any(wanted <= line.commands for line in lines)
+        # A compound command's head (`for f in *.log`, `[[ -f x ]]`, `case $x in`) runs
+        # nothing itself: what it runs reaches the gate as commands of their own.  bash
+        # reports it as a piece of the line's text, which the parser cannot take alone.
+        piece = _squeezed(command)
+        return bool(piece) and any(piece in line.text for line in lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _JudgedLine:
+    text: str  # white space squeezed
+    commands: frozenset[SimpleCommand]
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _bare(command: SimpleCommand) -> SimpleCommand:

@@ -28,6 +28,18 @@ def test_a_command_quoted_in_an_approved_line_is_not_approved_with_it() -> None:
     assert shell.judge("rm -rf ~/keep")[0] is False
 
 
+def test_the_head_of_a_compound_command_in_an_approved_line_runs() -> None:
+    shell = gate()
+    shell.let_through('cd ~/logs && for f in *.log; do mv "$f" "${f%.log}.txt"; done')
+    # bash asks for the loop's head and then for each command in its body.
+    assert shell.judge("for f in *.log")[0] is True
+    assert shell.judge('mv "$f" "${f%.log}.txt"')[0] is True
+    # The same head alone, from no approved line, is judged: it cannot be parsed alone.
+    assert gate().judge("for f in *.log")[0] is False
+    # A body command that the approved line does not hold is still judged.
+    assert shell.judge("rm -rf ~/keep")[0] is False
+
+
 def test_other_commands_are_judged_by_the_policy_and_kept_for_the_record() -> None:
     shell = gate()
     assert shell.judge("git status") == (True, "Ordinary desktop work (looking, pointing, "

@@ -115,7 +115,7 @@ def test_closing_the_session_denies_a_pending_approval_at_once(tmp_path: Path) -
         while ticket.approval is None and time.monotonic() < give_up:
             time.sleep(0.02)
         assert ticket.approval is not None
-        assert ticket.approval.rule_ids == ("shell.destructive",)
+        assert ticket.approval.rule_ids == ("shell.command.destructive", "shell.destructive")
         started = time.monotonic()
         desktop.close()
         closed_in = time.monotonic() - started

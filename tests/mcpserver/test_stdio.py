@@ -64,7 +64,7 @@ async def test_a_slow_approval_sends_progress_then_a_ticket_await_approval_colle
         info = data_of(pending)
         assert not pending.isError, text_of(pending)
         assert info["status"] == "approval_pending"
-        assert info["rule_ids"] == ["shell.destructive"]
+        assert info["rule_ids"] == ["shell.command.destructive", "shell.destructive"]
         approver = start_approver(db_path, approve=True)
         done = await session.call_tool("await_approval", {"ticket": info["ticket"]})
         approver.communicate(timeout=60)
