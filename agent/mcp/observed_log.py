@@ -13,22 +13,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from agent.mcp.requests import StepTrace
+from agent.session_tap import SessionTap
 from audit.log import AuditLog
 from audit.records import (
     ApprovalAnswer,
     ApprovalRecord,
-    Outcome,
-    ResultStatus,
     Scope,
-    SessionInfo,
-    Usage,
 )
 from policies.decision import Decision
 from sandbox.actions import Action
-from sandbox.base import Frame
 
 # How often an approval wait looks for an answer or for the session closing.
 APPROVAL_POLL_S = 0.1
@@ -47,7 +42,7 @@ class ApprovalAsked:
 
 
 
-class ObservedLog:
+class ObservedLog(SessionTap):
     """The audit log, seen by the session: remembers each step's intent and approval.
 
     It is what the loop writes to (``AuditRecorder``) and what the broker
@@ -57,8 +52,7 @@ class ObservedLog:
 
     def __init__(self, log: AuditLog, *, on_approval: Callable[[ApprovalAsked], None],
                  closing: threading.Event) -> None:
-        self.log = log
-        self.session_id = ""
+        super().__init__(log)
         self._on_approval = on_approval
         self._closing = closing
         self._trace: StepTrace | None = None
@@ -67,36 +61,16 @@ class ObservedLog:
         trace, self._trace = self._trace, None
         return trace
 
-    def start_session(self, info: SessionInfo) -> str:
-        self.session_id = self.log.start_session(info)
-        return self.session_id
-
-    def put_frame(self, frame: Frame) -> str:
-        return self.log.put_frame(frame)
-
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
                       secret: bool) -> int:
-        step_id = self.log.record_intent(
+        step_id = super().record_intent(
             session_id, index=index, action=action, proposed_raw=proposed_raw,
             validation_error=validation_error, decision=decision,
             frame_before_sha256=frame_before_sha256, secret=secret)
         self._trace = StepTrace(step_id=step_id, index=index, decision=decision)
         return step_id
-
-    def record_result(self, step_id: int, *, status: ResultStatus, output: dict[str, Any],
-                      error: str | None, frame_after_sha256: str | None,
-                      timings_ms: dict[str, float], usage: Usage | None = None) -> None:
-        self.log.record_result(step_id, status=status, output=output, error=error,
-                               frame_after_sha256=frame_after_sha256, timings_ms=timings_ms,
-                               usage=usage)
-
-    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.log.record_event(session_id, kind, data)
-
-    def end_session(self, session_id: str, *, outcome: Outcome, reason: str) -> None:
-        self.log.end_session(session_id, outcome=outcome, reason=reason)
 
     def request_approval(self, step_id: int, *, frame_sha256: str, summary: str,
                          rule_ids: tuple[str, ...] | list[str], reason: str,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent import runs
+from agent import runs, session_tap
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
 from agent.perception.screen import TextElement
@@ -29,9 +29,7 @@ from agent.suites.metering import metered_goal_planner, record_goal_metrics
 from agent.suites.plan_cache import DEFAULT_CACHE_DIR
 from agent.suites.results import AttemptResult
 from agent.suites.schema import Case
-from audit.records import Outcome, ResultStatus, SessionInfo, Usage
-from policies.decision import Decision, Triage, TypedFromScreen
-from sandbox.actions import Action
+from policies.decision import Triage, TypedFromScreen
 from sandbox.base import Frame, Sandbox
 from sandbox.errors import SandboxError, SandboxUnavailable
 
@@ -154,44 +152,11 @@ class WorkerEnv:
     on_activity: Callable[[str], None] = lambda _text: None
 
 
-class SessionTap:
+class SessionTap(session_tap.SessionTap):
     """The audit log as the loop sees it, remembering the attempt's session id.
 
     The case driver records its own events (setup, checks) into the same session.
     """
-
-    def __init__(self, log: AuditLog) -> None:
-        self.log = log
-        self.session_id = ""
-
-    def start_session(self, info: SessionInfo) -> str:
-        self.session_id = self.log.start_session(info)
-        return self.session_id
-
-    def put_frame(self, frame: Frame) -> str:
-        return self.log.put_frame(frame)
-
-    def record_intent(self, session_id: str, *, index: int, action: Action | None,
-                      proposed_raw: object, validation_error: str | None,
-                      decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int:
-        return self.log.record_intent(session_id, index=index, action=action,
-                                      proposed_raw=proposed_raw,
-                                      validation_error=validation_error, decision=decision,
-                                      frame_before_sha256=frame_before_sha256, secret=secret)
-
-    def record_result(self, step_id: int, *, status: ResultStatus, output: dict[str, Any],
-                      error: str | None, frame_after_sha256: str | None,
-                      timings_ms: dict[str, float], usage: Usage | None = None) -> None:
-        self.log.record_result(step_id, status=status, output=output, error=error,
-                               frame_after_sha256=frame_after_sha256, timings_ms=timings_ms,
-                               usage=usage)
-
-    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.log.record_event(session_id, kind, data)
-
-    def end_session(self, session_id: str, *, outcome: Outcome, reason: str) -> None:
-        self.log.end_session(session_id, outcome=outcome, reason=reason)
 
     # -- the driver's sink ----------------------------------------------------------
 
