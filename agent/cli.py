@@ -75,6 +75,10 @@ def run(
     perception: Annotated[bool, typer.Option(
         help="Offline perception: triage the task for the policy, read the screen for "
              "click_text steps and for instructions aimed at the agent.")] = True,
+    secret: Annotated[list[str] | None, typer.Option(
+        "--secret", help="NAME=ENV_VAR or NAME=file:PATH (owner-only file), repeatable: "
+        "the planner types {{secret:NAME}}, the sandbox gets the value; it is never "
+        "logged, shown or sent.")] = None,
 ) -> None:
     """Run a task in a sandbox, one audited step at a time."""
     on_terminal = stdin_is_terminal()
@@ -84,6 +88,7 @@ def run(
         else (None if on_terminal else 0.0),
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
+        secret=tuple(secret) if secret else None,
     )
     summary = _guarded(lambda: _run(settings, task, script, watch, on_terminal))
     print_summary(out, summary)

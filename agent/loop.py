@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
@@ -68,6 +68,28 @@ class Perceiver(Protocol):
     def triage(self, task: str) -> Triage | None: ...
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedFrame:
+    """A frame as it may be stored, shown and sent: secrets blacked out.
+
+    ``boxes`` are the redacted regions (never their content); ``withheld``
+    says why the frame must not be sent to a model at all ("" when it may).
+    """
+
+    frame: Frame
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+    withheld: str = ""
+    redact_ms: float = 0.0
+
+
+class FrameGuard(Protocol):
+    """Redacts secrets from each new frame before anything else sees it."""
+
+    def remember_secret(self, text: str) -> None: ...
+
+    def guard(self, frame: Frame, *, typed_secret: bool = False) -> GuardedFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +164,7 @@ class _RunState:
     context: PolicyContext
     idle_turns: int = 0
     assessed_frame: str = ""
+    withheld: str = ""
 
 
 class AgentLoop:
@@ -152,7 +175,8 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 frame_guard: FrameGuard | None = None) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -164,6 +188,7 @@ class AgentLoop:
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
         self._clock = clock
+        self.frame_guard = frame_guard
 
     # -- the run -------------------------------------------------------------
 
@@ -193,13 +218,15 @@ class AgentLoop:
             triage=_triage_dict(triage), extra=self.session_extra,
         )
         session_id = self.audit.start_session(info)
-        frame = self.sandbox.screenshot()
+        guarded = self._guard(session_id, self.sandbox.screenshot())
+        frame = guarded.frame
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
-        return _RunState(session_id, task, frame, self._clock(), summary, context)
+        return _RunState(session_id, task, frame, self._clock(), summary, context,
+                         withheld=guarded.withheld)
 
     def _close_session(self, state: _RunState, outcome: Outcome, reason: str) -> None:
         state.summary.outcome = outcome
@@ -242,7 +269,7 @@ class AgentLoop:
 
     def _plan(self, state: _RunState, outcomes: list[ActionOutcome]) -> Turn:
         observation = Observation(frame=state.frame, task=state.task,
-                                  step_index=state.summary.steps)
+                                  step_index=state.summary.steps, withheld=state.withheld)
         turn = self.planner.next_turn(observation, outcomes)
         state.summary.cost_usd += turn.usage.cost_usd
         self.reporter.on_turn(turn)
@@ -345,7 +372,7 @@ class AgentLoop:
         return ActionOutcome(action=step.action or step.proposed.action, status=status,
                              message=self._outcome_message(step, status, message),
                              output=result.output if result else {},
-                             frame=result.frame if result else None,
+                             frame=result.frame if result and not state.withheld else None,
                              call_id=step.proposed.call_id)
 
     def _record_done(self, state: _RunState, step: _Step, result: ExecResult) -> None:
@@ -388,7 +415,7 @@ class AgentLoop:
             step.approver = answer.approver
             if answer.scope == "session":
                 self._grant_for_session(state, decision, answer.approver)
-            current = self.sandbox.screenshot()
+            current = self._guard(state.session_id, self.sandbox.screenshot()).frame
             if frames_match_near(shown, current, action):
                 return True
             self.audit.record_event(state.session_id, "approval_stale", {
@@ -408,16 +435,45 @@ class AgentLoop:
 
     def _execute(self, state: _RunState, step: _Step) -> ActionOutcome:
         action, _, _ = step.recorded()
+        if self.frame_guard is not None and step.secret and isinstance(action, TypeText):
+            self.frame_guard.remember_secret(action.text)
         before_exec = self._clock()
         try:
             result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
         except ExecutorError as exc:
             return self._close_step(state, step, "error", message=str(exc))
+        result = self._guard_result(state, step, result)
         step.timings["execute_ms"] = (self._clock() - before_exec) * 1000
         step.timings["settle_ms"] = result.settle.settle_ms
         step.settle_ms = result.settle.settle_ms
         self._observe(state, action, result)
         return self._close_step(state, step, "done", result=result)
+
+    def _guard(self, session_id: str, frame: Frame, *, typed_secret: bool = False,
+               step: _Step | None = None) -> GuardedFrame:
+        """The frame with its secrets redacted (the frame itself without a guard)."""
+        if self.frame_guard is None:
+            return GuardedFrame(frame)
+        guarded = self.frame_guard.guard(frame, typed_secret=typed_secret)
+        if step is not None:
+            step.timings["redact_ms"] = guarded.redact_ms
+        if guarded.boxes or guarded.withheld:
+            self.audit.record_event(session_id, "frame_redacted", {
+                "frame": guarded.frame.sha256, "regions": len(guarded.boxes),
+                "boxes": [list(box) for box in guarded.boxes], "withheld": guarded.withheld,
+                "step_index": step.index if step else None})
+        return guarded
+
+    def _guard_result(self, state: _RunState, step: _Step, result: ExecResult) -> ExecResult:
+        """``result`` with its frame redacted; the step's output says where."""
+        if self.frame_guard is None:
+            return result
+        guarded = self._guard(state.session_id, result.frame, step=step,
+                              typed_secret=step.secret and isinstance(step.action, TypeText))
+        state.withheld = guarded.withheld
+        output = {**result.output, "redacted": [list(box) for box in guarded.boxes]} \
+            if guarded.boxes else result.output
+        return replace(result, frame=guarded.frame, output=output)
 
     def _observe(self, state: _RunState, action: Action, result: ExecResult) -> None:
         context = state.context

@@ -25,12 +25,16 @@ from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
+from agent.secrecy import guard_run, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from policies.decision import Triage
 from sandbox.base import Frame, Sandbox, Size
+from sandbox.secrets import SecretValues
 
 if TYPE_CHECKING:
+    from agent.perception.ocr import RapidOcrReader
     from agent.perception.perceiver import Perception
+    from agent.perception.screen import ScreenParser
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
 
@@ -74,6 +78,8 @@ class RunPlan:
     policy: PolicyEngine
     settings: Settings
     perceiver: Perceiver | None = None
+    secrets: SecretValues = field(default_factory=SecretValues)
+    perception: LazyPerception | None = None
 
 
 def screen_size(settings: Settings) -> Size:
@@ -114,8 +120,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     perceiver: Perceiver | None = perception
     if perception is not None and not kind.follows_screen:
         perceiver = TriageOnly(perception)
+    secrets = resolve_secrets(parse_secret_specs(settings.secret))
     return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
-                   settings=settings, perceiver=perceiver)
+                   settings=settings, perceiver=perceiver, secrets=secrets,
+                   perception=perception)
 
 
 def _script_task(planner: Planner) -> str:
@@ -189,16 +197,26 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
     inputs = SandboxInputs(settings=settings, size=screen_size(settings), watch=options.watch,
                            engine_url=options.engine_url)
     services = options.services
-    with services.open_log(settings.db_path, settings.secrets()) as log, \
+    redact = [*settings.secrets(), *plan.secrets.values()]
+    with services.open_log(settings.db_path, redact) as log, \
             services.make_sandbox(kind, inputs) as box:
         approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
+        guarded = guard_run(box, plan.planner, plan.secrets, _redaction_parser(plan))
         loop = AgentLoop(
-            sandbox=box, planner=plan.planner, policy=plan.policy, audit=log,
+            sandbox=guarded.sandbox, planner=guarded.planner, policy=plan.policy, audit=log,
             approver=approver, reporter=options.reporter, config=loop_config(settings),
             session_extra=session_extra(box, settings, options.session_extra),
             perceiver=plan.perceiver, should_stop=options.should_stop,
+            frame_guard=guarded.frame_guard,
         )
         yield OpenRun(loop=loop, log=log, sandbox=box)
+
+
+def _redaction_parser(plan: RunPlan) -> Callable[[], ScreenParser] | None:
+    """The OCR frames are redacted with: perception's, or its own when only secrets need it."""
+    if plan.perception is not None:
+        return plan.perception.screen_parser
+    return LazyPerception().screen_parser if plan.secrets else None
 
 
 # -- perception --------------------------------------------------------------
@@ -230,6 +248,7 @@ class LazyPerception:
 
     def __init__(self) -> None:
         self._loaded: Perception | None = None
+        self._reader: RapidOcrReader | None = None
 
     def _get(self) -> Perception:
         if self._loaded is None:
@@ -246,6 +265,17 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+    def screen_parser(self) -> ScreenParser:
+        """A parser of its own (its own cache and diff) that shares the OCR models."""
+        from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+
+        parser = self._get().parser
+        if isinstance(parser, OcrScreenParser):
+            return OcrScreenParser(parser.reader)
+        if self._reader is None:
+            self._reader = RapidOcrReader.load()
+        return OcrScreenParser(self._reader)
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

@@ -125,11 +125,11 @@ class ClaudeConversation:
         """Add the user turn: task and screen at first, then the results of the last actions."""
         self._cursor = observation.frame.cursor
         if not self.messages:
-            content = [_text(f"Task: {observation.task}"), self._screen(observation.frame)]
+            content = [_text(f"Task: {observation.task}"), self._observed(observation)]
         elif self._pending:
             content = self._results(observation, outcomes)
         else:
-            content = [_text(CONTINUE_PROMPT), self._screen(observation.frame)]
+            content = [_text(CONTINUE_PROMPT), self._observed(observation)]
         self._pending = []
         if self.messages and self.messages[-1]["role"] == "user":
             self.messages[-1]["content"].extend(content)
@@ -191,7 +191,7 @@ class ClaudeConversation:
     def _results(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> list[Json]:
         feedback = feedback_for(self._pending, outcomes)
         blocks = [self._tool_result(f) for f in feedback]
-        screen = self._screen(observation.frame)
+        screen = self._observed(observation)
         last = blocks[-1]
         if last.get("is_error") or any(b["type"] == "image" for b in last["content"]):
             blocks += [_text("The screen now:"), screen]
@@ -216,6 +216,12 @@ class ClaudeConversation:
             x, y = self.scaler.to_model(*cursor_in(feedback, self._cursor))
             return f"X={x},Y={y}"
         return feedback.text
+
+    def _observed(self, observation: Observation) -> Json:
+        """The screen as the model may see it: its image, or why it is withheld."""
+        if observation.withheld:
+            return _text(f"[screenshot withheld: {observation.withheld}]")
+        return self._screen(observation.frame)
 
     def _screen(self, frame: Frame) -> Json:
         return _image_block(self._encoder.encode(frame, self.scaler.model))

@@ -37,6 +37,7 @@ from agent.planners.screenshots import (
     HIDDEN_SCREENSHOT,
     ImageFormat,
     ScreenshotEncoder,
+    blank_frame,
     fit_within,
     images_to_hide,
     recommended_model_size,
@@ -147,7 +148,8 @@ class ChatConversation:
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
         """Add the task and screen, or the results of the last actions and the new screen."""
         self._cursor = observation.frame.cursor
-        screen = self._image_part(observation.frame)
+        screen = _text_part(f"[screenshot withheld: {observation.withheld}]") \
+            if observation.withheld else self._image_part(observation.frame)
         if len(self.messages) == 1:
             self._user([_text_part(f"Task: {observation.task}"), screen])
         elif self._pending:
@@ -336,7 +338,10 @@ class ResponsesConversation:
 
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
         """Add the task and screen, or one ``computer_call_output`` per call answered."""
-        url = self._encoder.encode(observation.frame, self.display).data_url
+        # The Responses API wants an image with every call output: a blank one
+        # stands in for a frame that must not leave.
+        frame = blank_frame(observation.frame) if observation.withheld else observation.frame
+        url = self._encoder.encode(frame, self.display).data_url
         if self.chain:
             self.items = []
         if self.previous_response_id is None and not self.items:

@@ -116,3 +116,10 @@ def images_to_hide(total: int, keep: int, chunk: int) -> int:
 
 
 HIDDEN_SCREENSHOT = "[older screenshot removed to save context]"
+
+
+def blank_frame(frame: Frame) -> Frame:
+    """A black frame of ``frame``'s size: what is sent where a frame must be withheld."""
+    out = io.BytesIO()
+    Image.new("RGB", (frame.width, frame.height)).save(out, format="PNG")
+    return Frame.from_png(out.getvalue(), frame.width, frame.height, cursor=frame.cursor)
