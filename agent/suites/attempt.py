@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from agent import runs
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
-from agent.perception.screen import TextElement
+from agent.perception.screen import ScreenParser, TextElement
 from agent.planners.base import Planner
 from agent.registry import SandboxInputs
+from agent.secrecy import GuardedParts, guard_run, resolve_secrets
 from agent.settings import Settings
 from agent.suites.checks import Checker
 from agent.suites.driver import CaseDriver, CaseVerdict
@@ -121,6 +122,14 @@ class SharedPerception:
     def parse(self, frame: Frame) -> list[TextElement]:
         with self._lock:
             return self._get().parser.parse(frame)
+
+    def screen_parser(self) -> ScreenParser:
+        """A parser of its own (for frame redaction) that shares the loaded OCR models."""
+        from agent.perception.ocr import OcrScreenParser
+
+        with self._lock:
+            parser = self._get().parser
+        return OcrScreenParser(parser.reader) if isinstance(parser, OcrScreenParser) else parser
 
     def triage(self, task: str) -> Triage | None:
         with self._lock:
@@ -249,8 +258,10 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
     # screens read for injected instructions, as `deskhand run` does for models.
     perceiver: Perceiver | None = env.perception if goal_planner is not None else None
+    guarded = _guard_secrets(case, box, driver, env)
     loop = AgentLoop(
-        sandbox=box, planner=driver, policy=policy, audit=tap,
+        sandbox=guarded.sandbox, planner=guarded.planner, policy=policy, audit=tap,
+        frame_guard=guarded.frame_guard,
         approver=BrokerApprover(env.log),
         config=replace(runs.loop_config(settings), max_turns=case.max_steps,
                        approval_timeout_s=options.approval_timeout_s),
@@ -263,6 +274,15 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     )
     summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
     return summary, driver, tap
+
+
+def _guard_secrets(case: Case, box: Sandbox, driver: CaseDriver,
+                   env: WorkerEnv) -> GuardedParts:
+    """A case that names secrets types them in the sandbox and has its frames redacted."""
+    if not case.secrets:
+        return GuardedParts(box, driver, None)
+    values = resolve_secrets(dict(case.secrets))
+    return guard_run(box, driver, values, env.perception.screen_parser)
 
 
 def _apply_outcome(result: AttemptResult, summary: RunSummary,
