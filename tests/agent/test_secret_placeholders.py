@@ -16,6 +16,7 @@ from agent.secrecy import parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from agent.suites.errors import SuiteError
 from agent.suites.schema import load_suite
+from audit.log import AuditLog
 from policies.decision import PolicyContext
 from policies.engine import load_profile
 from sandbox.actions import TypeText
@@ -119,7 +120,8 @@ def test_the_sandbox_types_the_value_and_the_log_keeps_only_the_name(
     plan = plan_run(settings, script=script)
     with open_run(plan, RunOptions(services=RunServices(make_sandbox=fake))) as run:
         summary = run.loop.run(plan.task)
-        steps = run.log.steps(summary.session_id)
+    with AuditLog.open(tmp_path / "a.db") as log:
+        steps = log.steps(summary.session_id)
 
     assert f"login {VALUE}" in boxes[0].typed_text
     assert steps[0].secret
