@@ -32,7 +32,6 @@ from sandbox.base import Frame, Sandbox, Size
 from sandbox.secrets import SecretValues
 
 if TYPE_CHECKING:
-    from agent.perception.ocr import RapidOcrReader
     from agent.perception.perceiver import Perception
     from agent.perception.screen import ScreenParser
     from agent.planners.base import Planner
@@ -248,7 +247,6 @@ class LazyPerception:
 
     def __init__(self) -> None:
         self._loaded: Perception | None = None
-        self._reader: RapidOcrReader | None = None
 
     def _get(self) -> Perception:
         if self._loaded is None:
@@ -267,15 +265,12 @@ class LazyPerception:
         return self._get().locate(frame, text)
 
     def screen_parser(self) -> ScreenParser:
-        """A parser of its own (its own cache and diff) that shares the OCR models."""
-        from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+        """The OCR parser itself, for frame redaction.
 
-        parser = self._get().parser
-        if isinstance(parser, OcrScreenParser):
-            return OcrScreenParser(parser.reader)
-        if self._reader is None:
-            self._reader = RapidOcrReader.load()
-        return OcrScreenParser(self._reader)
+        Shared on purpose: the injection guard then reads a frame the redactor
+        left unchanged from the parser's cache instead of a second time.
+        """
+        return self._get().parser
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

@@ -55,6 +55,7 @@ BENCHES: dict[str, Bench] = {
     "planner": _module_bench("agent.planners.bench"),
     "tui": _module_bench("tui.bench"),
     "suites": _module_bench("benchmarks.suites"),
+    "redaction": _module_bench("benchmarks.redaction"),
 }
 
 
