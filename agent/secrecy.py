@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from agent.perception.screen import ScreenParser
 
 FILE_PREFIX = "file:"
+MIN_VALUE_CHARS = 4
 
 
 def parse_secret_specs(specs: Iterable[str]) -> dict[str, str]:
@@ -59,10 +60,16 @@ def resolve_secrets(sources: Mapping[str, str],
 
 def _read(name: str, source: str, env: Mapping[str, str]) -> str:
     if source.startswith(FILE_PREFIX):
-        return read_secret_file(name, Path(source.removeprefix(FILE_PREFIX)).expanduser())
-    value = env.get(source)
-    if not value:
-        raise ConfigError(f"secret {name}: the environment variable {source} is not set")
+        value = read_secret_file(name, Path(source.removeprefix(FILE_PREFIX)).expanduser())
+    else:
+        value = env.get(source, "")
+        if not value:
+            raise ConfigError(f"secret {name}: the environment variable {source} is not set")
+    if len(value) < MIN_VALUE_CHARS:
+        # Every stored string is scrubbed of the value: a shorter one would
+        # blank innocent text all over the log.
+        raise ConfigError(f"secret {name}: the value is shorter than {MIN_VALUE_CHARS} "
+                          "characters")
     return value
 
 

@@ -159,3 +159,8 @@ def test_an_unknown_placeholder_names_the_known_secrets_never_their_values() -> 
         values.substitute("{{secret:OTHER}}")
 
     assert VALUE not in str(caught.value)
+
+
+def test_a_value_too_short_to_scrub_safely_is_refused() -> None:
+    with pytest.raises(ConfigError, match="shorter than 4 characters"):
+        resolve_secrets({"PIN": "MY_PIN"}, environ={"MY_PIN": "12"})
