@@ -81,4 +81,5 @@ def test_stored_shown_and_planned_frames_are_all_redacted(tmp_path: Path) -> Non
     assert not any("harbor" in text or "7731" in text for text in readings)
     assert any(MARK in text for text in readings)
     assert steps[0].secret
-    assert steps[0].output and steps[0].output["redacted"]
+    assert steps[0].output
+    assert steps[0].output["redacted"]
