@@ -13,7 +13,6 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -86,10 +85,11 @@ def _terminal_turns(*commands: str) -> list[dict[str, object]]:
 
 
 def _run_with_builder(tmp_path: Path, llm: LoopbackLLM, policy: Path,
-                      secrets: tuple[str, ...], check: list[str]) -> tuple[RunSummary, str]:
+                      secrets: tuple[str, ...], check: list[str],
+                      sandbox: str = "local") -> tuple[RunSummary, str]:
     settings = Settings(home=tmp_path).with_overrides(
         planner="anthropic", model="claude-sonnet-4-6", base_url=llm.base_url,
-        sandbox="local", db=tmp_path / "audit.db", policy=str(policy), secret=secrets,
+        sandbox=sandbox, db=tmp_path / "audit.db", policy=str(policy), secret=secrets,
         approval_timeout_s=0.0, max_steps=10, screen=str(SCREEN))
     plan = plan_run(settings, task="Open a terminal and run the commands")
     with open_run(plan, RunOptions()) as run:
@@ -208,9 +208,20 @@ def _assert_no_trace_anywhere(reader: RapidOcrReader, tmp_path: Path, value: str
 # -- the tests ------------------------------------------------------------------
 
 
+def _docker_ready() -> bool:
+    from sandbox.manage import docker_ready
+
+    return docker_ready()[0]
+
+
+@pytest.mark.parametrize("sandbox", [
+    "local",
+    pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.skipif(
+        "not _docker_ready()", reason="no Docker engine or no deskhand image")]),
+])
 def test_a_placeholder_secret_configures_a_tool_and_never_shows(
         tmp_path: Path, reader: RapidOcrReader, policy_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, sandbox: str) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     monkeypatch.setenv("E2E_TOKEN_SOURCE", PLACEHOLDER_VALUE)
     with LoopbackLLM() as llm:
@@ -219,7 +230,7 @@ def test_a_placeholder_secret_configures_a_tool_and_never_shows(
             "printf %s \"$TOKEN\" | sha256sum > ~/token.sha\n"))
         summary, stored = _run_with_builder(
             tmp_path, llm, policy_file, ("TOKEN=E2E_TOKEN_SOURCE",),
-            ["cat", os.path.expanduser("~/token.sha")])
+            ["cat", "token.sha"], sandbox)
         requests = llm.requests
 
     assert summary.outcome == "done", summary.reason
@@ -239,7 +250,7 @@ def test_a_literal_key_echoed_by_a_terminal_never_shows(
             f"export DEMO_KEY={LITERAL_KEY}\n", "echo $DEMO_KEY\n",
             "printf %s \"$DEMO_KEY\" | wc -c > ~/key.len\n"))
         summary, stored = _run_with_builder(tmp_path, llm, policy_file, (),
-                                            ["cat", os.path.expanduser("~/key.len")])
+                                            ["cat", "key.len"])
         requests = llm.requests
 
     assert summary.outcome == "done", summary.reason
