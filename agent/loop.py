@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
+from agent.frame_guard import FrameGuard, GuardedFrame
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
@@ -68,28 +69,6 @@ class Perceiver(Protocol):
     def triage(self, task: str) -> Triage | None: ...
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class GuardedFrame:
-    """A frame as it may be stored, shown and sent: secrets blacked out.
-
-    ``boxes`` are the redacted regions (never their content); ``withheld``
-    says why the frame must not be sent to a model at all ("" when it may).
-    """
-
-    frame: Frame
-    boxes: tuple[tuple[int, int, int, int], ...] = ()
-    withheld: str = ""
-    redact_ms: float = 0.0
-
-
-class FrameGuard(Protocol):
-    """Redacts secrets from each new frame before anything else sees it."""
-
-    def remember_secret(self, text: str) -> None: ...
-
-    def guard(self, frame: Frame, *, typed_secret: bool = False) -> GuardedFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,13 +394,15 @@ class AgentLoop:
             step.approver = answer.approver
             if answer.scope == "session":
                 self._grant_for_session(state, decision, answer.approver)
-            current = self._guard(state.session_id, self.sandbox.screenshot()).frame
+            guarded = self._guard(state.session_id, self.sandbox.screenshot())
+            current = guarded.frame
             if frames_match_near(shown, current, action):
                 return True
             self.audit.record_event(state.session_id, "approval_stale", {
                 "step_id": step_id, "shown": shown.sha256, "now": current.sha256,
             })
             shown = state.frame = current
+            state.withheld = guarded.withheld
         step.approver = "stale"
         return False
 

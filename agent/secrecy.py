@@ -28,7 +28,7 @@ from sandbox.base import Sandbox
 from sandbox.secrets import NAME, SecretSandbox, SecretValues, placeholder
 
 if TYPE_CHECKING:
-    from agent.loop import FrameGuard
+    from agent.frame_guard import FrameGuard
     from agent.perception.screen import ScreenParser
 
 FILE_PREFIX = "file:"

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.approvals import BrokerApprover
-from agent.loop import AgentLoop, GuardedFrame, LoopConfig
+from agent.frame_guard import GuardedFrame
+from agent.loop import AgentLoop, LoopConfig
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
 from agent.perception.redaction import FrameRedactor
 from audit.log import AuditLog

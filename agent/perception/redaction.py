@@ -34,6 +34,7 @@ take another screenshot and get a readable frame.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +46,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz import fuzz
 
-from agent.loop import GuardedFrame
+from agent.frame_guard import GuardedFrame
 from agent.perception import textmatch
 from agent.perception.errors import PerceptionError
 from agent.perception.ocr import decode_frame
@@ -90,8 +91,8 @@ class FrameRedactor:
         self._detectors = tuple(detectors)
         self._timeout_s = ocr_timeout_s
         self._clock = clock
-        self._values: list[str] = []
         self._folded: list[str] = []
+        self._pieces_of: list[str] = []
         self._fields: list[_Field] = []
         self._previous: np.ndarray | None = None
         self._secret_typed = False
@@ -106,11 +107,19 @@ class FrameRedactor:
     # -- what the loop tells it ----------------------------------------------
 
     def remember_secret(self, text: str) -> None:
-        """``text`` was typed as a secret: hunt for it on every frame from now on."""
+        """``text`` was typed as a secret: hunt for it on every frame from now on.
+
+        Besides the whole text, its words that look like secrets are hunted
+        for alone, and so is what follows ``=`` or ``:`` in them (a terminal
+        echoes ``$KEY`` without the ``KEY=`` it was set with).  Other words of
+        the text (``export``) are not: they would black out innocent text.
+        """
         self._secret_typed = True
-        self._add_value(text)
+        self._add_value(text, pieces=len(text.split()) == 1)
         for word in text.split():
-            self._add_value(word)
+            if any(d.found_in(word) for d in DETECTORS.values()):
+                self._add_value(word)
+                self._add_value(re.split(r"[=:]", word)[-1])
 
     def guard(self, frame: Frame, *, typed_secret: bool = False) -> GuardedFrame:
         """``frame`` with its secrets blacked out; ``typed_secret``: its step typed one."""
@@ -183,17 +192,22 @@ class FrameRedactor:
     def _is_piece(self, folded: str) -> bool:
         if len(folded) < MIN_PIECE_CHARS:
             return False
-        return any(len(value) >= MIN_FUZZY_CHARS
-                   and fuzz.partial_ratio(folded, value) >= PIECE_SCORE
-                   for value in self._folded)
+        return any(fuzz.partial_ratio(folded, value) >= PIECE_SCORE
+                   for value in self._pieces_of)
 
-    def _add_value(self, value: str) -> None:
-        value = value.strip()
-        folded = textmatch.fold(value)
-        if len(folded) < MIN_SECRET_CHARS or folded in self._folded:
+    def _add_value(self, value: str, *, pieces: bool = True) -> None:
+        """Hunt for ``value``; with ``pieces``, for words that are pieces of it too.
+
+        A line of several words is not hunted for by pieces: its innocent
+        words (``export``) are pieces of it.
+        """
+        folded = textmatch.fold(value.strip())
+        if len(folded) < MIN_SECRET_CHARS:
             return
-        self._values.append(value)
-        self._folded.append(folded)
+        if folded not in self._folded:
+            self._folded.append(folded)
+        if pieces and len(folded) >= MIN_FUZZY_CHARS and folded not in self._pieces_of:
+            self._pieces_of.append(folded)
 
 
 # -- matching ----------------------------------------------------------------

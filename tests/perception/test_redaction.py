@@ -140,3 +140,15 @@ def test_the_redacted_frame_carries_the_mark_even_where_a_box_is_small(
     assert marked.sha256 != frame.sha256
     assert marked.size == frame.size
     assert MARK in _read(reader, marked)
+
+
+def test_a_secret_line_is_remembered_by_its_secret_words_not_its_innocent_ones(
+        reader: RapidOcrReader) -> None:
+    key = "sk-ant-api03-WkQ9zr7LmT3xB2vN8pYc"
+    redactor = FrameRedactor(OcrScreenParser(reader), detectors=())
+    redactor.remember_secret(f"export DEMO_KEY={key}\n")
+    words = [TextElement("export", 0, 10, 60, 30, 0.9),
+             TextElement("PATH=/usr/bin", 70, 10, 200, 30, 0.9),
+             TextElement(key, 0, 40, 300, 60, 0.9)]
+
+    assert [e.text for e in redactor.secret_words(words)] == [key]
