@@ -289,8 +289,11 @@ def _clean(boxes: Iterable[Box], frame: Frame) -> list[Box]:
 
 def redact(frame: Frame, boxes: Sequence[Box]) -> Frame:
     """A copy of ``frame`` with ``boxes`` filled black, each marked ``redacted: secret``."""
-    with Image.open(io.BytesIO(frame.png)) as opened:
-        image = opened.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(frame.png)) as opened:
+            image = opened.convert("RGB")
+    except (OSError, ValueError):  # undecodable: nothing of it may be kept
+        image = Image.new("RGB", (frame.width, frame.height))
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     for box in boxes:

@@ -152,3 +152,16 @@ def test_a_secret_line_is_remembered_by_its_secret_words_not_its_innocent_ones(
              TextElement(key, 0, 40, 300, 60, 0.9)]
 
     assert [e.text for e in redactor.secret_words(words)] == [key]
+
+
+def test_a_frame_that_is_not_an_image_is_replaced_by_a_marked_black_one_after_a_secret(
+        reader: RapidOcrReader) -> None:
+    broken = Frame.from_png(b"not a png", 320, 200)
+    redactor = FrameRedactor(OcrScreenParser(reader))
+    redactor.remember_secret(VALUE)
+
+    guarded = redactor.guard(broken)
+
+    assert guarded.withheld
+    assert guarded.boxes == ((0, 0, 320, 200),)
+    assert MARK in _read(reader, guarded.frame)
