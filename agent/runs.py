@@ -25,7 +25,7 @@ from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
-from agent.secrecy import guard_run, parse_secret_specs, resolve_secrets
+from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from policies.decision import Triage
 from sandbox.base import Frame, Sandbox, Size
@@ -200,7 +200,8 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
     with services.open_log(settings.db_path, redact) as log, \
             services.make_sandbox(kind, inputs) as box:
         approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
-        guarded = guard_run(box, plan.planner, plan.secrets, _redaction_parser(plan))
+        frame_guard = make_frame_guard(_redaction_parser(plan), plan.secrets)
+        guarded = guard_run(box, plan.planner, plan.secrets, frame_guard)
         loop = AgentLoop(
             sandbox=guarded.sandbox, planner=guarded.planner, policy=plan.policy, audit=log,
             approver=approver, reporter=options.reporter, config=loop_config(settings),

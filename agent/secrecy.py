@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from agent.errors import ConfigError
 from agent.planners.base import ActionOutcome, Observation, Planner, Turn
-from sandbox.base import Sandbox
+from sandbox.base import Frame, Sandbox
 from sandbox.secrets import NAME, SecretSandbox, SecretValues, placeholder
 
 if TYPE_CHECKING:
@@ -125,19 +125,35 @@ class GuardedParts:
     frame_guard: FrameGuard | None
 
 
+def make_frame_guard(parser: Callable[[], ScreenParser] | None,
+                     secrets: SecretValues) -> FrameGuard | None:
+    """The redactor a run's frames go through (``None`` without an OCR to read them)."""
+    if parser is None:
+        return None
+    from agent.perception.redaction import FrameRedactor
+
+    return FrameRedactor(parser, secrets=secrets.values())
+
+
 def guard_run(sandbox: Sandbox, planner: Planner, secrets: SecretValues,
-              parser: Callable[[], ScreenParser] | None) -> GuardedParts:
-    """Placeholders typed in the sandbox, names told to the planner, frames redacted.
-
-    ``parser`` makes the OCR the redactor reads frames with (``None``: no
-    redaction, for runs without perception and without secrets).
-    """
-    frame_guard: FrameGuard | None = None
-    if parser is not None:
-        from agent.perception.redaction import FrameRedactor
-
-        frame_guard = FrameRedactor(parser, secrets=secrets.values())
+              frame_guard: FrameGuard | None) -> GuardedParts:
+    """Placeholders typed in the sandbox, names told to the planner, frames redacted."""
     if not secrets:
         return GuardedParts(sandbox, planner, frame_guard)
     return GuardedParts(SecretSandbox(sandbox, secrets),
                         SecretNamesPlanner(planner, sorted(secrets)), frame_guard)
+
+
+class RedactedScreenshots(SecretSandbox):
+    """A run's sandbox as a suite checker sees it: placeholders typed, screenshots redacted.
+
+    A checker's failing frame becomes evidence in the log and the reports, so
+    it goes through the same guard as the loop's frames.
+    """
+
+    def __init__(self, inner: Sandbox, values: SecretValues, frame_guard: FrameGuard) -> None:
+        super().__init__(inner, values)
+        self.frame_guard = frame_guard
+
+    def screenshot(self) -> Frame:
+        return self.frame_guard.guard(self.inner.screenshot()).frame

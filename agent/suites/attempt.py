@@ -21,7 +21,7 @@ from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
 from agent.perception.screen import ScreenParser, TextElement
 from agent.planners.base import Planner
 from agent.registry import SandboxInputs
-from agent.secrecy import GuardedParts, guard_run, resolve_secrets
+from agent.secrecy import RedactedScreenshots, guard_run, make_frame_guard, resolve_secrets
 from agent.settings import Settings
 from agent.suites.checks import Checker
 from agent.suites.driver import CaseDriver, CaseVerdict
@@ -249,7 +249,11 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
            env: WorkerEnv, tags: dict[str, int]) -> tuple[RunSummary, CaseDriver, SessionTap]:
     deadline = time.monotonic() + case.timeout_s
     tap = SessionTap(env.log)
-    checker = Checker(box, env.perception, deadline=deadline, environment={
+    secrets = resolve_secrets(dict(case.secrets))
+    # Only cases whose suite names secrets pay for reading every frame.
+    frame_guard = make_frame_guard(env.perception.screen_parser, secrets) if secrets else None
+    seen = RedactedScreenshots(box, secrets, frame_guard) if frame_guard else box
+    checker = Checker(seen, env.perception, deadline=deadline, environment={
         "DESKHAND_SUITE": case.suite.name, "DESKHAND_CASE": case.id,
         "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
     driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
@@ -258,7 +262,7 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
     # screens read for injected instructions, as `deskhand run` does for models.
     perceiver: Perceiver | None = env.perception if goal_planner is not None else None
-    guarded = _guard_secrets(case, box, driver, env)
+    guarded = guard_run(box, driver, secrets, frame_guard)
     loop = AgentLoop(
         sandbox=guarded.sandbox, planner=guarded.planner, policy=policy, audit=tap,
         frame_guard=guarded.frame_guard,
@@ -274,15 +278,6 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     )
     summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
     return summary, driver, tap
-
-
-def _guard_secrets(case: Case, box: Sandbox, driver: CaseDriver,
-                   env: WorkerEnv) -> GuardedParts:
-    """A case that names secrets types them in the sandbox and has its frames redacted."""
-    if not case.secrets:
-        return GuardedParts(box, driver, None)
-    values = resolve_secrets(dict(case.secrets))
-    return guard_run(box, driver, values, env.perception.screen_parser)
 
 
 def _apply_outcome(result: AttemptResult, summary: RunSummary,
