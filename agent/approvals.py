@@ -4,7 +4,8 @@ Every approval goes through the audit database (the *broker*): the loop's
 approver writes a request row, and whoever answers first wins — the
 terminal prompt of ``deskhand run``, a TUI in this process, or a TUI in
 another terminal attached to the same database.  No answer before the
-timeout, end of input, Ctrl-C or a closed terminal all mean *deny*.
+timeout means *deny*; end of input (a closed terminal), Ctrl-C, SIGTERM and
+SIGHUP deny the step *and stop the run* (:mod:`agent.interrupts`).
 
 An approval is bound to the frame it was shown with: before the action runs
 the loop compares the region around its target (:func:`frames_match_near`)
@@ -19,11 +20,13 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from PIL import Image, ImageChops
 
+from agent.interrupts import TERMINAL_CLOSED, interrupted_reason, stop_now
 from audit.records import ApprovalAnswer, Scope
 from policies.decision import Decision
 from sandbox.actions import Action, TypeText
@@ -72,17 +75,34 @@ class BrokerLog(Protocol):
     def wait_for_answer(self, approval_id: int, *, timeout_s: float,
                         poll_s: float = 0.05) -> ApprovalAnswer | None: ...
 
+    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None: ...
+
+
+NO_APPROVER = "nobody (no approver attached)"
+# How often a run without a terminal looks for an answer and for its approvers.
+PRESENCE_POLL_S = 0.1
+# The event beside each approval request that says what the frame alone does not.
+APPROVAL_CONTEXT = "approval_context"
+
 
 class BrokerApprover:
     """Writes each request to the database and waits for any attached approver.
 
     With a ``prompt`` (a terminal), the human here can answer too; the first
-    answer recorded in the database wins.
+    answer recorded in the database wins.  Without one, ``anyone_attached``
+    (when given) says whether an approver is attached to the database at all
+    (``deskhand tui --attach``): if so the request waits for it up to its
+    timeout, if not it is denied at once and recorded as such.  ``say``
+    tells the person watching the output which of the two happened.
     """
 
-    def __init__(self, log: BrokerLog, *, prompt: TerminalPrompt | None = None) -> None:
+    def __init__(self, log: BrokerLog, *, prompt: TerminalPrompt | None = None,
+                 anyone_attached: Callable[[], bool] | None = None,
+                 say: Callable[[str], None] = lambda _text: None) -> None:
         self.log = log
         self.prompt = prompt
+        self.anyone_attached = anyone_attached
+        self.say = say
 
     def request(self, request: ApprovalRequest) -> ApprovalAnswer | None:
         approval_id = self.log.request_approval(
@@ -90,10 +110,59 @@ class BrokerApprover:
             rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
             timeout_s=request.timeout_s,
         )
-        if self.prompt is not None:
-            self._ask_here(approval_id, request)
-        return self.log.wait_for_answer(approval_id, timeout_s=0 if self.prompt else
-                                        request.timeout_s)
+        self._record_context(approval_id, request)
+        try:
+            if self.prompt is not None:
+                self._ask_here(approval_id, request)
+                return self.log.wait_for_answer(approval_id, timeout_s=0)
+            if self.anyone_attached is not None and not self.anyone_attached():
+                return self._deny_unattended(approval_id, request)
+            if self.anyone_attached is None:
+                return self.log.wait_for_answer(approval_id, timeout_s=request.timeout_s)
+            self.say(f"waiting up to {request.timeout_s:g} s for an attached approver: "
+                     f"{request.summary()}")
+            return self._wait_while_attached(approval_id, request)
+        except KeyboardInterrupt as exc:
+            self._deny_interrupted(approval_id, exc)
+            raise
+
+    def _wait_while_attached(self, approval_id: int,
+                             request: ApprovalRequest) -> ApprovalAnswer | None:
+        """Wait for the attached approvers' answer; deny at once if the last one leaves."""
+        assert self.anyone_attached is not None
+        deadline = time.monotonic() + request.timeout_s
+        while time.monotonic() < deadline:
+            answer = self.log.wait_for_answer(approval_id, timeout_s=0)
+            if answer is not None:
+                return answer
+            if not self.anyone_attached():
+                return self._deny_unattended(approval_id, request)
+            time.sleep(PRESENCE_POLL_S)
+        return self.log.wait_for_answer(approval_id, timeout_s=PRESENCE_POLL_S)
+
+    def _record_context(self, approval_id: int, request: ApprovalRequest) -> None:
+        """What an approver elsewhere needs beside the frame: which window had the focus."""
+        frame = request.frame
+        self.log.record_event(request.session_id, APPROVAL_CONTEXT, {
+            "approval_id": approval_id, "step_id": request.step_id,
+            "window_title": frame.window_title,
+            "cursor": list(frame.cursor) if frame.cursor else None,
+        })
+
+    def _deny_unattended(self, approval_id: int, request: ApprovalRequest) -> ApprovalAnswer | None:
+        """Nobody could answer: deny now rather than wait out the timeout."""
+        self.say(f"no approver attached: denied {request.summary()} "
+                 "(answer from a terminal, or attach one with `deskhand tui --attach`)")
+        self.log.answer_approval(approval_id, approved=False, scope="once",
+                                 approver=NO_APPROVER, channel="none")
+        return self.log.wait_for_answer(approval_id, timeout_s=0)
+
+    def _deny_interrupted(self, approval_id: int, exc: KeyboardInterrupt) -> None:
+        """A stop while waiting denies the step, recorded with what stopped it."""
+        who = self.prompt.who if self.prompt is not None else "deskhand"
+        self.log.answer_approval(approval_id, approved=False, scope="once",
+                                 approver=f"{who} ({interrupted_reason(exc)})",
+                                 channel="terminal" if self.prompt is not None else "signal")
 
     def _ask_here(self, approval_id: int, request: ApprovalRequest) -> None:
         assert self.prompt is not None
@@ -106,6 +175,8 @@ class BrokerApprover:
             choice = self.prompt.read_choice(min(remaining, 0.2))
             if choice == "":
                 continue
+            if choice == "eof":
+                stop_now(TERMINAL_CLOSED)
             approved, scope = _CHOICES.get(choice, (False, "once"))
             self.log.answer_approval(approval_id, approved=approved, scope=scope,
                                      approver=self.prompt.who, channel="terminal")
@@ -118,8 +189,7 @@ class BrokerApprover:
 
 _CHOICES: dict[str, tuple[bool, Scope]] = {
     "y": (True, "once"), "yes": (True, "once"), "s": (True, "session"),
-    "n": (False, "once"), "no": (False, "once"), "eof": (False, "once"),
-    "interrupt": (False, "once"),
+    "n": (False, "once"), "no": (False, "once"),
 }
 
 
@@ -149,14 +219,16 @@ class TerminalPrompt:
         self.stdout.flush()
 
     def read_choice(self, wait_s: float) -> str:
-        """One answer, ``""`` if none yet, ``eof``/``interrupt`` when input is gone."""
+        """One answer, ``""`` if none yet, ``eof`` when input is gone.
+
+        Ctrl-C is not an answer: it propagates and stops the run (the broker
+        records the step as denied on the way out).
+        """
         try:
             ready, _, _ = select.select([self.stdin], [], [], wait_s)
             if not ready:
                 return ""
             line = self.stdin.readline()
-        except KeyboardInterrupt:
-            return "interrupt"
         except (OSError, ValueError):
             return "eof"
         return line.strip().lower() if line else "eof"

@@ -10,30 +10,34 @@ readable line and an exit code.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from agent import runs
-from agent.approvals import TerminalPrompt, stdin_is_terminal
-from agent.console import print_summary
 from agent.errors import DeskhandError
-from agent.loop import RunSummary
+from agent.interrupts import EXIT_INTERRUPTED, interrupted_reason, stop_on_signals
 from agent.registry import PLANNERS, SANDBOXES
-from agent.settings import Settings
+
+# `deskhand --help` must start at once: the run's parts (provider SDKs, the
+# loop, the audit log, settings) load when a run starts, not when the
+# command is registered.
+if TYPE_CHECKING:
+    from agent.loop import RunSummary
+    from agent.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SANDBOX = 3
-EXIT_INTERRUPTED = 130
+EXIT_PLANNER = 4
 
 app = typer.Typer(
     name="deskhand",
-    help="Delegate desktop tasks to an AI agent inside a locked-down, audited, "
-    "throw-away Linux desktop.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -41,9 +45,46 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in deskhand, not in the input
+
+
+class _Flags:
+    """Global flags given before the command."""
+
+    debug = False
+
+
+def _version_callback(given: bool) -> None:
+    if given:
+        from importlib.metadata import version
+
+        typer.echo(f"deskhand {version('deskhand')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_flags(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of any "
+                                        "failure instead of one line.")] = False,
+    _version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                           callback=_version_callback, is_eager=True)] = False,
+) -> None:
+    """Delegate desktop tasks to an AI agent inside a locked-down, audited, throw-away
+    Linux desktop.
+
+    Exit codes: 0 done; 1 the task failed, was stopped by a budget, or (with
+    --strict) had invalid or denied steps; 2 bad input (flags, files, databases);
+    3 the sandbox failed; 4 the planner or its provider failed; 70 a bug in
+    deskhand; 130 stopped by Ctrl-C, SIGTERM, SIGHUP or a closed terminal.
+    """
+    _Flags.debug = debug
+    if debug:  # the command modules below agent/ read it from here
+        os.environ["DESKHAND_DEBUG"] = "1"
+
+
 # Modules that add their commands to the app, each with register(app).
 _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
-                    "agent.perception.cli", "agent.suites.cli")
+                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli")
 
 
 @app.command()
@@ -63,10 +104,15 @@ def run(
     watch: Annotated[bool, typer.Option(help="Docker: print how to watch over VNC.")] = False,
     network: Annotated[bool, typer.Option(help="Docker: give the desktop full network "
                                           "access (recorded in the session).")] = False,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="Docker: let the desktop reach this host through deskhand's "
+        "egress proxy (repeatable; example.com, '*.example.org', 10.0.0.5:8443); added to "
+        "the policy's network allow list.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
     approval_timeout: Annotated[float | None, typer.Option(
-        help="Seconds to wait for an approval before denying [120 on a terminal; "
-             "0 otherwise: deny at once unless a TUI is attached and this is set].")] = None,
+        help="Seconds to wait for an approval before denying [120]. Without a terminal "
+             "the wait is for an approver attached with `deskhand tui --attach`; with "
+             "none attached the step is denied at once.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for model planners.")] = None,
     base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible "
                                                  "servers, proxies).")] = None,
@@ -75,90 +121,127 @@ def run(
     perception: Annotated[bool, typer.Option(
         help="Offline perception: triage the task for the policy, read the screen for "
              "click_text steps and for instructions aimed at the agent.")] = True,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any step was invalid or denied, "
+                                         "even if the task finished.")] = False,
     secret: Annotated[list[str] | None, typer.Option(
         "--secret", help="NAME=ENV_VAR or NAME=file:PATH (owner-only file), repeatable: "
         "the planner types {{secret:NAME}}, the sandbox gets the value; it is never "
         "logged, shown or sent.")] = None,
 ) -> None:
-    """Run a task in a sandbox, one audited step at a time."""
+    """Run a task in a sandbox, one audited step at a time.
+
+    Exit codes: 0 done; 1 failed, stopped by a budget, or (--strict) a step was
+    invalid or denied; 2 bad input; 3 the sandbox failed; 4 the planner or its
+    provider failed; 130 stopped by Ctrl-C, SIGTERM, SIGHUP or a closed terminal.
+    """
+    from agent.approvals import stdin_is_terminal
+    from agent.console import print_summary
+    from agent.settings import Settings
+
     on_terminal = stdin_is_terminal()
     settings = Settings().with_overrides(
         db=db, policy=policy, sandbox=sandbox, screen=screen, max_steps=max_steps,
-        approval_timeout_s=approval_timeout if approval_timeout is not None
-        else (None if on_terminal else 0.0),
+        approval_timeout_s=approval_timeout,
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
+        allow_hosts=tuple(allow_host) if allow_host else None,
         secret=tuple(secret) if secret else None,
     )
     summary = _guarded(lambda: _run(settings, task, script, watch, on_terminal))
-    print_summary(out, summary)
-    raise typer.Exit(_exit_code(summary))
+    print_summary(out, summary, strict=strict)
+    raise typer.Exit(_exit_code(summary, strict=strict))
 
 
 def _run(settings: Settings, task: str | None, script: Path | None, watch: bool,
          on_terminal: bool) -> RunSummary:
+    from agent import runs
+    from agent.approvals import TerminalPrompt
     from agent.console import ConsoleReporter
 
     plan = runs.plan_run(settings, task=task, script=script)
-    options = runs.RunOptions(reporter=ConsoleReporter(out), watch=watch,
-                              prompt=TerminalPrompt() if on_terminal else None,
-                              note=lambda note: err.print(note))
+    options = runs.RunOptions(
+        reporter=ConsoleReporter(out), watch=watch,
+        prompt=TerminalPrompt() if on_terminal else None,
+        # With no terminal, whoever is attached to the database answers; nobody: deny.
+        unattended=not on_terminal, note=lambda note: err.print(f"  {escape(note)}"))
     with runs.open_run(plan, options) as run:
         for line in runs.describe_run(run.sandbox, plan.policy, settings):
             out.print(line)
         return run.loop.run(plan.task)
 
 
-def _exit_code(summary: RunSummary) -> int:
+def _exit_code(summary: RunSummary, *, strict: bool = False) -> int:
     if summary.ok:
-        return 0
+        return EXIT_FAILED if strict and not summary.clean else 0
     if summary.outcome == "interrupted":
         return EXIT_INTERRUPTED
     if summary.outcome == "error":
-        return EXIT_SANDBOX
+        return EXIT_PLANNER if summary.failed_part == "planner" else EXIT_SANDBOX
     return EXIT_FAILED
 
 
 def _guarded(work: Any) -> Any:
     """Run ``work``; turn known failures into one line and an exit code."""
+    from audit.errors import AuditError
     from sandbox.errors import SandboxError
 
     try:
         return work()
-    except (DeskhandError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (DeskhandError, AuditError, ValueError, SandboxError) as exc:
+        if _Flags.debug:
+            traceback.print_exc()
+        if isinstance(exc, SandboxError):
+            err.print(f"[red]sandbox error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_SANDBOX) from None
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
-    except SandboxError as exc:
-        err.print(f"[red]sandbox error:[/] {exc}")
-        raise typer.Exit(EXIT_SANDBOX) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt as exc:
+        err.print(interrupted_reason(exc))
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _register_commands() -> None:
+    # What the front end lends the command modules below it (they build no run parts).
+    lent: dict[str, dict[str, Any]] = {
+        "audit.cli": {"open_sandbox": _open_sandbox},
+        "policies.cli": {"read_script": _script_actions},
+    }
     for name in _COMMAND_MODULES:
-        module = importlib.import_module(name)
-        if name == "audit.cli":
-            module.register(app, open_sandbox=_open_sandbox)
-        else:
-            module.register(app)
+        importlib.import_module(name).register(app, **lent.get(name, {}))
 
 
 def _open_sandbox(kind: str, size: Any) -> Any:
     """A fresh sandbox for ``replay --rerun``, built like a run's."""
+    from agent import runs
     from agent.registry import SandboxInputs
+    from agent.settings import Settings
 
     settings = Settings().with_overrides(screen=str(size))
     return runs.build_sandbox(kind, SandboxInputs(settings=settings, size=size))
+
+
+def _script_actions(path: Path) -> list[Any]:
+    """For ``policy explain``: a script's actions (the script planner loads on demand)."""
+    from agent.planners.script import script_actions
+
+    return list(script_actions(path))
 
 
 _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Ctrl-C, SIGTERM and SIGHUP all stop cleanly (exit 130);
+    no traceback reaches the user unless ``--debug`` is given."""
     try:
-        app()
-    except KeyboardInterrupt:
+        with stop_on_signals():
+            app()
+    except KeyboardInterrupt as exc:
+        err.print(interrupted_reason(exc))
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if _Flags.debug or "--debug" in sys.argv[1:]:
+            raise
+        err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+                  "(run again with --debug for the traceback)")
+        sys.exit(EXIT_INTERNAL)

@@ -40,7 +40,7 @@ class ConsoleReporter:
         pass
 
 
-def print_summary(console: Console, summary: RunSummary) -> None:
+def print_summary(console: Console, summary: RunSummary, *, strict: bool = False) -> None:
     style = "green" if summary.ok else "red"
     cost = f", ${summary.cost_usd:.4f}" if summary.cost_usd else ""
     console.print(
@@ -50,3 +50,14 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"{cost}; session {summary.session_id}",
         highlight=False,
     )
+    if summary.ok and not summary.clean:
+        console.print(f"[yellow]note:[/] {_troubles(summary)} on the way"
+                      + ("; --strict: exit 1" if strict else " (--strict makes this exit 1)"),
+                      highlight=False)
+
+
+def _troubles(summary: RunSummary) -> str:
+    parts = [f"{count} step{'s' if count != 1 else ''} {what}"
+             for count, what in ((summary.invalid, "invalid"), (summary.denied, "denied"))
+             if count]
+    return " and ".join(parts)

@@ -12,17 +12,22 @@ Exceptions are for crashes (the sandbox died, the database is gone).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.frame_guard import FrameGuard, GuardedFrame
+from agent.interrupts import interrupted_reason
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
+from agent.shell_gate import ShellGate
+from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
-from policies.decision import Decision, PolicyContext, Triage
+from policies.command_line import LineTracker, is_paste, paste_selection
+from policies.decision import Decision, PolicyContext, Triage, TypedFromScreen
 from sandbox.actions import (
     OBSERVING_TYPES,
     Action,
@@ -30,7 +35,7 @@ from sandbox.actions import (
     TypeText,
     validate_for_screen,
 )
-from sandbox.base import ExecResult, Frame, Sandbox
+from sandbox.base import ExecResult, Frame, Sandbox, open_gate
 from sandbox.errors import ExecutorError, SandboxError
 
 
@@ -39,6 +44,8 @@ class PolicyEngine(Protocol):
     sha256: str
 
     def decide(self, action: Action, context: PolicyContext) -> Decision: ...
+
+    def rate_wait_s(self, context: PolicyContext) -> float: ...
 
 
 class AuditRecorder(Protocol):
@@ -70,6 +77,18 @@ class Perceiver(Protocol):
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]: ...
 
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        """Where on this or a recent screen the typed ``text`` was shown, when the task
+        did not ask for it and it is a command, URL, address, amount or credential."""
+        ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A perceiver that can start reading a frame before the loop asks about it."""
+
+    def prefetch(self, frame: Frame, task: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
@@ -98,10 +117,17 @@ class RunSummary:
     errors: int = 0
     cost_usd: float = 0.0
     duration_s: float = 0.0
+    # For an ``error`` outcome: which part failed, "sandbox" or "planner".
+    failed_part: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outcome == "done"
+
+    @property
+    def clean(self) -> bool:
+        """Done, with no step invalid or denied on the way."""
+        return self.ok and self.invalid == 0 and self.denied == 0
 
 
 class Reporter(Protocol):
@@ -131,6 +157,7 @@ class LoopConfig:
     max_cost_usd: float | None = None
     reask_limit: int = 2
     idle_turn_limit: int = 3
+    settle_profile: str | None = None  # the sandbox's own default when None
 
 
 @dataclass(slots=True)
@@ -143,7 +170,10 @@ class _RunState:
     context: PolicyContext
     idle_turns: int = 0
     assessed_frame: str = ""
-    withheld: str = ""
+    awaiting_approval: bool = False
+    lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
+    gate: ShellGate | None = None  # the second gate: commands the desktop's shells run
+    withheld: str = ""  # why the current frame must not go to a model ("" when it may)
 
 
 class AgentLoop:
@@ -154,7 +184,10 @@ class AgentLoop:
                  config: LoopConfig | None = None, perceiver: Perceiver | None = None,
                  session_extra: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
+                 stop_reason: Callable[[], str] = lambda: "stopped by the user",
                  clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_session: Callable[[str], None] = lambda _session_id: None,
                  frame_guard: FrameGuard | None = None) -> None:
         self.sandbox = sandbox
         self.planner = planner
@@ -166,7 +199,10 @@ class AgentLoop:
         self.perceiver = perceiver
         self.session_extra = session_extra or {}
         self.should_stop = should_stop
+        self.stop_reason = stop_reason
         self._clock = clock
+        self.on_session = on_session  # told the session id once it is recorded (egress)
+        self._sleep = sleep
         self.frame_guard = frame_guard
 
     # -- the run -------------------------------------------------------------
@@ -176,12 +212,14 @@ class AgentLoop:
         state = self._open_session(task)
         try:
             outcome, reason = self._drive(state)
-        except KeyboardInterrupt:
-            outcome, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        except KeyboardInterrupt as exc:
+            outcome, reason = "interrupted", interrupted_reason(exc)
         except SandboxError as exc:
             outcome, reason = "error", f"sandbox failed: {exc}"
+            state.summary.failed_part = "sandbox"
         except PlannerError as exc:
             outcome, reason = "error", f"planner failed: {exc}"
+            state.summary.failed_part = "planner"
         self._close_session(state, outcome, reason)
         return state.summary
 
@@ -197,17 +235,24 @@ class AgentLoop:
             triage=_triage_dict(triage), extra=self.session_extra,
         )
         session_id = self.audit.start_session(info)
+        self.on_session(session_id)
         guarded = self._guard(session_id, self.sandbox.screenshot())
         frame = guarded.frame
+        self._prefetch(frame, task)
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
-        return _RunState(session_id, task, frame, self._clock(), summary, context,
-                         withheld=guarded.withheld)
+        state = _RunState(session_id, task, frame, self._clock(), summary, context,
+                          withheld=guarded.withheld)
+        state.gate = ShellGate(self.policy, context)
+        self.sandbox.serve_shell_gate(state.gate.judge)
+        return state
 
     def _close_session(self, state: _RunState, outcome: Outcome, reason: str) -> None:
+        self.sandbox.serve_shell_gate(open_gate)
+        self._record_gate_verdicts(state)
         state.summary.outcome = outcome
         state.summary.reason = reason
         state.summary.duration_s = self._clock() - state.started
@@ -217,7 +262,7 @@ class AgentLoop:
         outcomes: list[ActionOutcome] = []
         for turn_index in range(self.config.max_turns):
             if self.should_stop():
-                return "interrupted", "stopped by the user"
+                return "interrupted", self.stop_reason()
             turn = self._plan(state, outcomes)
             if turn.finished is not None:
                 return _finish(turn)
@@ -284,9 +329,29 @@ class AgentLoop:
         step.step_id = self._record_intent(state, step)
         if step.decision.effect == "deny":
             return self._close_step(state, step, "denied")
-        if step.decision.effect == "ask" and not self._approve(state, step):
-            return self._close_step(state, step, "denied")
-        return self._execute(state, step)
+        with self._closed_on_stop(state, step.step_id):
+            if step.decision.effect == "ask" and not self._approve(state, step):
+                return self._close_step(state, step, "denied")
+            return self._execute(state, step)
+
+    @contextlib.contextmanager
+    def _closed_on_stop(self, state: _RunState, step_id: int) -> Iterator[None]:
+        """Close the step in flight when a stop arrives, so that none stays pending:
+        denied when it waited for an approval, interrupted otherwise.
+
+        The stop may land just after the step's result was committed; then
+        there is nothing left to close.
+        """
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            status: ResultStatus = "denied" if state.awaiting_approval else "interrupted"
+            why = interrupted_reason(exc)
+            with contextlib.suppress(AuditStateError):
+                self.audit.record_result(
+                    step_id, status=status, output={}, frame_after_sha256=None, timings_ms={},
+                    error=f"not approved ({why})" if status == "denied" else why)
+            raise
 
     def _validate(self, step: _Step) -> str:
         """Set ``step.action`` when the proposal is a valid action for this screen; else why not."""
@@ -313,14 +378,63 @@ class AgentLoop:
 
     def _decide(self, state: _RunState, action: Action, proposed: ProposedAction) -> Decision:
         context = self._policy_context(state)
+        self._throttle(state)
         if action.type not in OBSERVING_TYPES:
             self._assess_injection(state)
-        decision = self.policy.decide(action, context)
+        self._rebuild_line(state, action)
+        self._record_gate_verdicts(state)
+        context.typed_from_screen = (
+            self.perceiver.typed_from_screen(action.text, state.frame, state.task)
+            if self.perceiver is not None and isinstance(action, TypeText) else None)
+        decision = _naming_the_line(self.policy.decide(action, context), action,
+                                    context.submitted_line)
+        if context.pasted_text is not None:
+            self._record_paste(state, action, context.pasted_text, decision)
         if proposed.force_ask and decision.effect == "allow":
             decision = Decision(effect="ask", rule_ids=(*decision.rule_ids, "planner.force_ask"),
                                 reason=proposed.force_ask, policy_sha256=decision.policy_sha256,
                                 secret=decision.secret)
         return decision
+
+    def _rebuild_line(self, state: _RunState, action: Action) -> None:
+        """Tell the policy the line this action submits to the window's shell, if any."""
+        pasted = self._read_paste(action) if is_paste(action) else None
+        view = state.lines.propose(state.frame.window_title, action, pasted)
+        context = state.context
+        context.submitted_line = view.submitted_line
+        context.line_unknown = view.unknown if view.submitted else ()
+        context.pasted_text = pasted
+
+    def _read_paste(self, action: Action) -> str | None:
+        try:
+            return self.sandbox.read_selection(paste_selection(action))
+        except ExecutorError:
+            return None  # an unread paste is unknown, which the policy judges as such
+
+    def _record_gate_verdicts(self, state: _RunState) -> None:
+        """Record what the second gate let run or refused since the last look."""
+        for verdict in state.gate.take_verdicts() if state.gate is not None else []:
+            self.audit.record_event(state.session_id, "shell_gate", verdict.as_event())
+
+    def _record_paste(self, state: _RunState, action: Action, text: str,
+                      decision: Decision) -> None:
+        self.audit.record_event(state.session_id, "paste_read", {
+            "selection": paste_selection(action), "chars": len(text),
+            "text": "••••" if decision.secret else text})
+
+    def _throttle(self, state: _RunState) -> None:
+        """Wait for the rate budget to allow the next action, unless the wait passes its cap
+        (then the policy denies the action)."""
+        wait = self.policy.rate_wait_s(state.context)
+        if wait <= 0:
+            return
+        self.audit.record_event(state.session_id, "rate_limit_wait",
+                                {"step_index": state.context.step_index,
+                                 "wait_s": round(wait, 3)})
+        until = self._clock() + wait
+        while not self.should_stop() and (left := until - self._clock()) > 0:
+            self._sleep(min(left, 0.25))
+        state.context.now = self._clock()
 
     def _record_intent(self, state: _RunState, step: _Step) -> int:
         return self.audit.record_intent(
@@ -358,9 +472,9 @@ class AgentLoop:
         frame_sha = self.audit.put_frame(result.frame)
         step.timings["total_ms"] = (self._clock() - step.started) * 1000
         _, _, step_id = step.recorded()
-        self.audit.record_result(step_id, status="done", output=result.output, error=None,
-                                 frame_after_sha256=frame_sha, timings_ms=step.timings,
-                                 usage=step.usage)
+        self.audit.record_result(step_id, status="done", output=_with_settle(result),
+                                 error=None, frame_after_sha256=frame_sha,
+                                 timings_ms=step.timings, usage=step.usage)
 
     def _record_closed(self, step: _Step, status: ResultStatus, error: str) -> None:
         _, _, step_id = step.recorded()
@@ -379,7 +493,13 @@ class AgentLoop:
     # -- approval ------------------------------------------------------------
 
     def _approve(self, state: _RunState, step: _Step) -> bool:
-        """Ask for approval until the answer still holds for the current screen."""
+        state.awaiting_approval = True  # stays set if a stop unwinds through here
+        approved = self._ask_until_fresh(state, step)
+        state.awaiting_approval = False
+        return approved
+
+    def _ask_until_fresh(self, state: _RunState, step: _Step) -> bool:
+        """Ask; when the screen near the target changed before it ran, ask again."""
         action, decision, step_id = step.recorded()
         step.asked = True
         shown = state.frame
@@ -419,8 +539,11 @@ class AgentLoop:
         if self.frame_guard is not None and step.secret and isinstance(action, TypeText):
             self.frame_guard.remember_secret(action.text)
         before_exec = self._clock()
+        if state.gate is not None:
+            state.gate.let_through(state.context.submitted_line)
         try:
-            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s)
+            result = self.sandbox.execute(action, deadline_s=self.config.action_deadline_s,
+                                          settle_profile=self.config.settle_profile)
         except ExecutorError as exc:
             return self._close_step(state, step, "error", message=str(exc))
         result = self._guard_result(state, step, result)
@@ -460,11 +583,20 @@ class AgentLoop:
         context = state.context
         context.recent_action_times.append(self._clock())
         del context.recent_action_times[:-120]
+        state.lines.commit()
+        self._record_gate_verdicts(state)
         if isinstance(action, TypeText):
             context.typed_chars += len(action.text)
         if action.type != "zoom":
             state.frame = result.frame
+            self._prefetch(result.frame, state.task)
             self.reporter.on_frame(result.frame)
+
+    def _prefetch(self, frame: Frame, task: str) -> None:
+        """Let perception read ``frame`` while the planner plans (see agent/perception/
+        background.py); the verdict is then ready when the next action is decided."""
+        if isinstance(self.perceiver, Prefetching):
+            self.perceiver.prefetch(frame, task)
 
     def _assess_injection(self, state: _RunState) -> None:
         """Read the current frame for instructions aimed at the agent, once per frame."""
@@ -552,6 +684,17 @@ def _finish(turn: Turn) -> tuple[Outcome, str]:
     return "failed", turn.message or "the planner gave up"
 
 
+def _naming_the_line(decision: Decision, action: Action, line: str | None) -> Decision:
+    """A refusal of an action that submits a line it does not show (Return after pieces,
+    a paste) says which line, so the human approving it sees what would run."""
+    if decision.allowed or line is None or not line.strip():
+        return decision
+    if isinstance(action, TypeText) and line in action.text:
+        return decision
+    shown = f"{len(line)} characters, secret" if decision.secret else repr(line)
+    return replace(decision, reason=f"{decision.reason} [the line it submits: {shown}]")
+
+
 def _describe(action: Action, decision: Decision) -> str:
     """Describe an action, masking typed text that the policy marked secret."""
     if decision.secret and isinstance(action, TypeText):
@@ -569,3 +712,13 @@ def _triage_dict(triage: Triage | None) -> dict[str, Any] | None:
     if triage is None:
         return None
     return {"category": triage.category, "risk": triage.risk, "confidence": triage.confidence}
+
+
+def _with_settle(result: ExecResult) -> dict[str, Any]:
+    """The output the audit log keeps: the action's own, plus how the screen was awaited."""
+    settle = result.settle
+    if not settle.profile:
+        return result.output
+    return {**result.output, "settle": {"profile": settle.profile, "waited_ms": settle.settle_ms,
+                                        "changed": settle.changed, "stable": settle.stable,
+                                        "reaction_ms": settle.reaction_ms}}

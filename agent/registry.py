@@ -18,11 +18,15 @@ from agent.errors import ConfigError
 from agent.settings import Settings
 
 if TYPE_CHECKING:
+    import socket
+
     import openai
 
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
     from sandbox.base import Sandbox, Size
+
+    EgressHandler = Callable[[socket.socket], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class SandboxInputs:
     """A Docker engine's client to use instead of one made from ``engine_url``."""
     label: str = ""
     """What the sandbox is labelled with (a suite case, say); random when empty."""
+    egress: EgressHandler | None = None
+    """Serves the desktop's proxy connections (allowlist mode; docker only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,10 @@ class PlannerKind:
     needs: tuple[str, ...] = ()
     follows_screen: bool = True
     """Whether it takes instructions from what it sees (model planners do, scripts do not)."""
+    settle_profile: str = "model"
+    """How the sandbox waits for the screen after each action (``sandbox/executor/settle.py``):
+    ``model`` for planners whose seconds per turn hide a longer wait for late drawing,
+    ``fast`` for scripts, whose checks wait for what they expect anyway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +187,8 @@ def _model(settings: Settings) -> str:
 
 
 register_planner(PlannerKind(
-    "script", "steps from --script FILE", _script, needs=("script",), follows_screen=False))
+    "script", "steps from --script FILE", _script, needs=("script",), follows_screen=False,
+    settle_profile="fast"))
 register_planner(PlannerKind(
     "anthropic", "Claude computer use", _anthropic, default_model="claude-sonnet-4-6",
     needs=("ANTHROPIC_API_KEY",)))
@@ -203,6 +214,9 @@ def _local(inputs: SandboxInputs) -> Sandbox:
 
     if inputs.settings.network:
         raise ConfigError("--network is only for the docker sandbox; the local one has none")
+    if inputs.egress is not None:
+        raise ConfigError("network allowlist (--allow-host, policy network.mode) needs the "
+                          "docker sandbox; the local one has no network")
     return LocalSandbox(size=inputs.size)
 
 
@@ -215,7 +229,7 @@ def _docker(inputs: SandboxInputs) -> Sandbox:
         docker.DockerClient(base_url=inputs.engine_url) if inputs.engine_url
         else docker.from_env())
     config = DockerSandboxConfig(size=inputs.size, network=inputs.settings.network,
-                                 vnc=inputs.watch, session=inputs.label)
+                                 vnc=inputs.watch, session=inputs.label, egress=inputs.egress)
     return DockerSandbox(client, config)
 
 

@@ -22,26 +22,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
+from agent.egress import NetworkLog, RunEgress, egress_for_run, network_rules
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
+from agent.perception.background import BackgroundPerception
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
-from policies.decision import Triage
+from policies.decision import Triage, TypedFromScreen
+from policies.network import NetworkRules
 from sandbox.base import Frame, Sandbox, Size
+from sandbox.egress.resolver import Resolver
 from sandbox.secrets import SecretValues
 
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
-    from agent.perception.screen import ScreenParser
+    from agent.perception.screen import ScreenParser, TextElement
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
 
 Note = Callable[[str], None]
 
 
-class RunLog(AuditRecorder, BrokerLog, Protocol):
-    """What a run needs of the audit log: the recorder and the approval broker."""
+class RunLog(AuditRecorder, BrokerLog, NetworkLog, Protocol):
+    """What a run needs of the audit log: the recorder, the approval broker, egress."""
 
 
 SandboxFactory = Callable[[str, SandboxInputs], Sandbox]
@@ -116,13 +120,16 @@ def plan_run(settings: Settings, *, task: str | None = None,
     task_text = (task or "").strip() or _script_task(planner)
     if not task_text:
         raise ConfigError("say what to do: give a TASK, or a script that brings one")
-    perceiver: Perceiver | None = perception
-    if perception is not None and not kind.follows_screen:
-        perceiver = TriageOnly(perception)
+    perceiver: Perceiver | None = None
+    if perception is not None:
+        perceiver = BackgroundPerception(perception, warm_up=perception.load_reader) \
+            if kind.follows_screen else TriageOnly(perception)
     secrets = resolve_secrets(parse_secret_specs(settings.secret))
-    return RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
+    plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
                    settings=settings, perceiver=perceiver, secrets=secrets,
                    perception=perception)
+    run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
+    return plan
 
 
 def _script_task(planner: Planner) -> str:
@@ -145,22 +152,27 @@ def choose_sandbox_kind(settings: Settings, note: Note) -> str:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings."""
+    """The loop's limits from settings; the settle profile from the planner's kind."""
     return LoopConfig(max_turns=settings.max_steps,
                       approval_timeout_s=settings.approval_timeout_s,
                       action_deadline_s=settings.action_deadline_s,
-                      max_cost_usd=settings.max_cost_usd)
+                      max_cost_usd=settings.max_cost_usd,
+                      settle_profile=PLANNERS.get(settings.planner).settle_profile)
 
 
 def session_extra(box: Sandbox, settings: Settings,
                   extra: dict[str, object] | None = None) -> dict[str, object]:
     """What the session record says about the sandbox beyond its kind and size."""
-    return {
+    described: dict[str, object] = {
         "image": getattr(box, "image", ""),
         "network": bool(getattr(box, "network", False)),
         "policy_source": settings.policy,
         **(extra or {}),
     }
+    viewer = box.viewer
+    if viewer is not None:  # where to watch (never the password), for approvers elsewhere
+        described["viewer"] = f"{viewer.host}::{viewer.port}"
+    return described
 
 
 @dataclass(slots=True)
@@ -169,13 +181,17 @@ class RunOptions:
 
     reporter: Reporter | None = None
     prompt: TerminalPrompt | None = None
+    unattended: bool = False
+    """No human here: wait only for approvers attached to the database; none, deny at once."""
     wrap_approver: Callable[[Approver], Approver] = lambda approver: approver
     should_stop: Callable[[], bool] = lambda: False
+    stop_reason: Callable[[], str] = lambda: "stopped by the user"
     watch: bool = False
     engine_url: str | None = None
     note: Note = lambda _text: None
     session_extra: dict[str, object] = field(default_factory=dict)
     services: RunServices = field(default_factory=RunServices)
+    resolver: Resolver | None = None  # the egress proxy's name resolution (tests map names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,25 +207,45 @@ class OpenRun:
 def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenRun]:
     """Open the audit log and the sandbox, yield the loop; close both after."""
     options = options or RunOptions()
-    settings = plan.settings
+    rules = run_network_rules(plan)
+    settings = plan.settings.with_overrides(network=True if rules.mode == "full" else None)
     kind = choose_sandbox_kind(settings, options.note)
-    inputs = SandboxInputs(settings=settings, size=screen_size(settings), watch=options.watch,
-                           engine_url=options.engine_url)
     services = options.services
     redact = [*settings.secrets(), *plan.secrets.values()]
-    with services.open_log(settings.db_path, redact) as log, \
-            services.make_sandbox(kind, inputs) as box:
-        approver = options.wrap_approver(BrokerApprover(log, prompt=options.prompt))
-        frame_guard = make_frame_guard(_redaction_parser(plan), plan.secrets)
-        guarded = guard_run(box, plan.planner, plan.secrets, frame_guard)
-        loop = AgentLoop(
-            sandbox=guarded.sandbox, planner=guarded.planner, policy=plan.policy, audit=log,
-            approver=approver, reporter=options.reporter, config=loop_config(settings),
-            session_extra=session_extra(box, settings, options.session_extra),
-            perceiver=plan.perceiver, should_stop=options.should_stop,
-            frame_guard=guarded.frame_guard,
-        )
-        yield OpenRun(loop=loop, log=log, sandbox=box)
+    with services.open_log(settings.db_path, redact) as log:
+        egress = egress_for_run(rules, log, approval_timeout_s=settings.approval_timeout_s,
+                                resolver=options.resolver)
+        inputs = SandboxInputs(settings=settings, size=screen_size(settings),
+                               watch=options.watch, engine_url=options.engine_url,
+                               egress=egress.proxy.handle if egress.proxy else None)
+        with services.make_sandbox(kind, inputs) as box:
+            yield OpenRun(loop=_loop(plan, options, log, box, egress), log=log, sandbox=box)
+
+
+def run_network_rules(plan: RunPlan) -> NetworkRules:
+    """The policy's network section with the run's ``--allow-host`` and ``--network``."""
+    policy_rules = getattr(plan.policy, "network", None)
+    return network_rules(policy_rules if isinstance(policy_rules, NetworkRules)
+                         else NetworkRules(), allow_hosts=plan.settings.allow_hosts,
+                         full=plan.settings.network)
+
+
+def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
+          egress: RunEgress) -> AgentLoop:
+    settings = plan.settings
+    approver = options.wrap_approver(_broker_approver(log, settings, options))
+    extra = {**options.session_extra, "egress": {**egress.describe(),
+                                                 "sandbox": getattr(box, "egress_mode", "off")}}
+    frame_guard = make_frame_guard(_redaction_parser(plan), plan.secrets)
+    guarded = guard_run(box, plan.planner, plan.secrets, frame_guard)
+    return AgentLoop(
+        sandbox=guarded.sandbox, planner=guarded.planner, policy=plan.policy, audit=log,
+        approver=approver, reporter=options.reporter, config=loop_config(settings),
+        session_extra=session_extra(box, settings, extra),
+        perceiver=plan.perceiver, should_stop=options.should_stop,
+        stop_reason=options.stop_reason,
+        on_session=egress.start_session, frame_guard=frame_guard,
+    )
 
 
 def _redaction_parser(plan: RunPlan) -> Callable[[], ScreenParser] | None:
@@ -217,6 +253,15 @@ def _redaction_parser(plan: RunPlan) -> Callable[[], ScreenParser] | None:
     if plan.perception is not None:
         return plan.perception.screen_parser
     return LazyPerception().screen_parser if plan.secrets else None
+
+
+def _broker_approver(log: RunLog, settings: Settings, options: RunOptions) -> BrokerApprover:
+    if not options.unattended:
+        return BrokerApprover(log, prompt=options.prompt)
+    from audit.presence import ApproverPresence
+
+    return BrokerApprover(log, anyone_attached=ApproverPresence(settings.db_path).anyone_attached,
+                          say=options.note)
 
 
 # -- perception --------------------------------------------------------------
@@ -238,6 +283,9 @@ class TriageOnly:
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return 0.0, ""
 
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return None
+
 
 class LazyPerception:
     """Loads the perception models on first use, in whichever thread needs them.
@@ -251,13 +299,18 @@ class LazyPerception:
 
     def _get(self) -> Perception:
         if self._loaded is None:
-            from agent.perception.perceiver import Perception
-
-            self._loaded = Perception.load()
+            self._loaded = _lean_perception()
         return self._loaded
 
     def triage(self, task: str) -> Triage | None:
         return self._get().triage(task)
+
+    def load_reader(self) -> None:
+        """Load the OCR models now (a background warm-up) instead of at the first read."""
+        parser = self._get().parser
+        load = getattr(parser, "load", None)
+        if load is not None:
+            load()
 
     def injection_risk(self, frame: Frame, task: str) -> tuple[float, str]:
         return self._get().injection_risk(frame, task)
@@ -272,6 +325,28 @@ class LazyPerception:
         left unchanged from the parser's cache instead of a second time.
         """
         return self._get().parser
+
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        return self._get().typed_from_screen(text, frame, task)
+
+    def read(self, frame: Frame) -> list[TextElement]:
+        return self._get().read(frame)
+
+
+def _lean_perception() -> Perception:
+    """Perception holding only what a run needs: the OCR models load at the first frame
+    read (with one inference thread: it reads while the planner waits), the triager only
+    while it classifies the task (see agent/perception/background.py)."""
+    from agent.perception.background import OnceTriager, OnDemandParser
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.perceiver import Perception
+    from agent.perception.triage import CentroidTriager
+
+    return Perception(parser=OnDemandParser(lambda: OcrScreenParser(
+        RapidOcrReader.load(threads=OCR_THREADS))), triager=OnceTriager(CentroidTriager.load))
+
+
+OCR_THREADS = 1
 
 
 def describe_run(box: Sandbox, policy: PolicyEngine, settings: Settings) -> list[str]:

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     """``auto`` or a name in :data:`agent.registry.SANDBOXES`."""
     screen: str = "1280x800"
     network: bool = False
+    allow_hosts: tuple[str, ...] = ()
+    """Per-run allow entries for the egress proxy (``--allow-host``; a suite case sets them
+    with :meth:`with_overrides`); see :mod:`policies.network`."""
     approval_timeout_s: float = 120.0
     max_steps: int = 200
     action_deadline_s: float = 30.0

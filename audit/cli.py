@@ -7,7 +7,9 @@ the environment is read here, once, and nowhere deeper.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,10 +22,10 @@ from rich.markup import escape
 
 from audit.chain import Head
 from audit.errors import AuditError
-from audit.log import AuditLog
 from audit.records import SessionRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy loads with the commands that open the log
+    from audit.log import AuditLog
     from sandbox.base import Sandbox, Size
 
 EXIT_TAMPERED = 1
@@ -48,13 +50,18 @@ def _existing_db(db: Path | None) -> Path:
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    if os.environ.get("DESKHAND_DEBUG") and sys.exc_info()[0] is not None:
+        traceback.print_exc()  # `deskhand --debug`: the failure behind the line
     Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
 def _open(db: Path | None) -> AuditLog:
+    """The log, opened read-only: reading commands never write (and work on read-only media)."""
+    from audit.log import AuditLog
+
     try:
-        return AuditLog.open(_existing_db(db))
+        return AuditLog.open_read_only(_existing_db(db))
     except AuditError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail always exits
@@ -77,7 +84,14 @@ def verify_command(
         checkpoint = Head.parse(head) if head else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--head") from None
-    report = verify(path, checkpoint, deep=deep)
+    try:
+        report = verify(path, checkpoint, deep=deep)
+    except AuditError as exc:
+        _fail(str(exc))
+        return
+    except sqlite3.DatabaseError as exc:
+        _fail(f"{path}: not a readable audit database ({exc})")
+        return
     console = Console(highlight=False)
     console.print(escape(report.summary()), soft_wrap=True)
     for problem in report.problems[1:6]:
@@ -88,11 +102,21 @@ def verify_command(
 
 def head_command(db: DbOption = None) -> None:
     """Print the chain's head as HASH:COUNT, to keep somewhere else."""
-    import sqlite3
+    from audit.readonly import connect_read_only
 
     path = _existing_db(db)
-    with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT hash, id FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
+    try:
+        conn = connect_read_only(path)
+        try:
+            row = conn.execute("SELECT hash, id FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except AuditError as exc:
+        _fail(str(exc))
+        return
+    except sqlite3.DatabaseError as exc:
+        _fail(f"{path}: not a readable audit database ({exc})")
+        return
     typer.echo(str(Head(row[0], row[1]) if row else Head("0" * 64, 0)))
 
 
@@ -128,9 +152,18 @@ def sessions_command(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """List recorded sessions, newest first, one line each."""
-    with _open(db) as log:
-        found = log.list_sessions(outcome=outcome, since=_moment(since, "--since"),
-                                  until=_moment(until, "--until"), text=grep, limit=limit)
+    from audit.catalog import OUTCOME_FILTERS, list_sessions
+
+    if outcome is not None and outcome not in OUTCOME_FILTERS:
+        raise typer.BadParameter(f"{outcome!r} is not an outcome; choose one of "
+                                 f"{', '.join(OUTCOME_FILTERS)}", param_hint="--outcome")
+    path = _existing_db(db)
+    try:
+        found = list_sessions(path, outcome=outcome, since=_moment(since, "--since"),
+                              until=_moment(until, "--until"), text=grep, limit=limit)
+    except AuditError as exc:
+        _fail(str(exc))
+        return
     for session in found:
         typer.echo(session_line(session))
     if not found:
@@ -192,12 +225,19 @@ def export_command(
 
     if (html is None) == (gif is None):
         raise typer.BadParameter("give exactly one of --html FILE or --gif FILE")
+    target = html or gif
+    assert target is not None
+    if not target.parent.is_dir():
+        _fail(f"cannot write {target}: the folder {target.parent} does not exist")
     with _open(db) as log:
         try:
             stats = export_html(log, session, html) if html else \
                 export_gif(log, session, gif)  # type: ignore[arg-type]
         except (AuditError, ValueError) as exc:
             _fail(str(exc))
+            return
+        except OSError as exc:
+            _fail(f"cannot write {target}: {exc.strerror or exc}")
             return
     typer.echo(f"wrote {stats.path} ({stats.bytes / 1e6:.2f} MB, {stats.steps} steps, "
                f"{stats.frames} frames)")

@@ -21,6 +21,7 @@ from PIL import Image
 
 from audit.frames import TILE, changed_tiles, pack_strip, webp_lossless
 from audit.log import AuditLog
+from audit.network import network_attempts, network_request, selfcheck_line
 from audit.records import SessionRecord, StepRecord
 from audit.render import describe, draw_marks, marks_for
 from audit.replay import _approval_line
@@ -43,6 +44,8 @@ def export_html(log: AuditLog, session_id: str, path: Path) -> ExportStats:
     """Write the session as one HTML file at ``path``."""
     session = log.get_session(session_id)
     steps = log.steps(session.id)
+    events = log.events(session.id)
+    network = network_attempts(events, steps, session.started_at)
     order = _frame_order(log, steps)
     frames = _encode_frames(log, order)
     data = {
@@ -50,6 +53,9 @@ def export_html(log: AuditLog, session_id: str, path: Path) -> ExportStats:
         "tile": TILE,
         "frames": frames,
         "steps": [_step_json(step, order) for step in steps],
+        "network": [{"step": max(a.position, 0), "at": round(a.at_s, 3), "text": a.text,
+                     "outcome": a.outcome} for a in network],
+        "selfcheck": selfcheck_line(events),
     }
     page = _template().replace("__TITLE__", _html_text(f"deskhand session {session.id[:12]}"))
     page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
@@ -122,7 +128,8 @@ def _data_uri(webp: bytes) -> str:
 
 def _step_json(step: StepRecord, order: dict[str, int]) -> dict[str, Any]:
     return {
-        "index": step.index, "action": describe(step.action), "status": step.status,
+        "index": step.index, "action": network_request(step) or describe(step.action),
+        "status": step.status,
         "effect": step.decision_effect, "rules": list(step.rule_ids),
         "reason": step.decision_reason, "validation_error": step.validation_error,
         "approval": _approval_line(step), "error": step.error, "timings": step.timings_ms,

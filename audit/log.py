@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -29,13 +30,15 @@ from types import TracebackType
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, create_engine
 
 from audit import framestore, reader, store
 from audit.chain import Head, HeadFile, head_path, read_head
-from audit.errors import AuditStateError, HeadMismatch, NotFound
+from audit.errors import AuditStateError, AuditStorageError, HeadMismatch, NotFound, SchemaError
 from audit.liveness import SessionLocks
-from audit.migrations import migrate
+from audit.migrations import current_version, migrate
+from audit.models import SCHEMA_VERSION
+from audit.readonly import can_write_beside, check_is_database, read_only_uri
 from audit.records import (
     ApprovalAnswer,
     ApprovalRecord,
@@ -96,6 +99,7 @@ class AuditLog:
         self._write_lock = threading.Lock()
         self._head_file: HeadFile | None = None
         self._closed = False
+        self._read_only = False
 
     @classmethod
     def open(cls, path: Path, *, redact: Sequence[str] = (),
@@ -107,7 +111,7 @@ class AuditLog:
         not on the database's chain (the file was cut short or rewritten).
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable(path)
         if not path.exists():
             _set_aside_orphaned_head(path)
         engine = engine if engine is not None else store.make_engine(path)
@@ -117,6 +121,28 @@ class AuditLog:
             log._check_head_checkpoint()
             log._write_head()
             log.recover_dead_runs()
+        return log
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> AuditLog:
+        """Open an existing database to read it, writing nothing — not even WAL files
+        on read-only media (:mod:`audit.readonly`).  Every write raises
+        :class:`AuditStateError`; the schema must be the current one.
+        """
+        path = Path(path)
+        check_is_database(path)
+        uri = read_only_uri(path)
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            uri, uri=True, check_same_thread=False))
+        with store.translated(path), engine.connect() as conn:
+            version = current_version(conn)
+        if version != SCHEMA_VERSION:
+            engine.dispose()
+            raise SchemaError(f"{path} has schema version {version}, this deskhand reads "
+                              f"{SCHEMA_VERSION}; open it once where it can be written "
+                              "(any `deskhand run` or `deskhand tui`) to upgrade it")
+        log = cls(engine, path=path)
+        log._read_only = True
         return log
 
     def close(self) -> None:
@@ -167,6 +193,8 @@ class AuditLog:
     def _transaction(self) -> Iterator[_Writes]:
         if self._closed:
             raise AuditStateError(f"the audit log {self.path} is closed")
+        if self._read_only:
+            raise AuditStateError(f"the audit log {self.path} is open read-only")
         with store.translated(self.path), self._write_lock:
             with self._writer.begin() as conn:
                 writes = _Writes(conn, self._scrubber)
@@ -266,6 +294,25 @@ class AuditLog:
             if current != "pending":
                 raise AuditStateError(f"step {step_id} is {current or 'missing'}, not pending")
             tx.update("step.result", "steps", step_id, changes)
+
+    def record_network_step(self, session_id: str, *, request: dict[str, Any],
+                            rule_ids: Sequence[str], reason: str) -> int:
+        """Commit a step that stands for a connection the desktop wants (no action, no
+        frame), so that a human can be asked about it like any step; it is ``pending``
+        until :meth:`record_result` closes it."""
+        with self._transaction() as tx:
+            index = tx.value("SELECT COALESCE(MAX(idx) + 1, 0) FROM steps WHERE session_id = ?",
+                             session_id)
+            now = self._clock()
+            body = {
+                "session_id": session_id, "idx": int(index), "action": None,
+                "action_type": "network", "proposed_raw": jsonable({"network": request}),
+                "validation_error": None, "decision_effect": "ask", "rule_ids": list(rule_ids),
+                "decision_reason": reason, "policy_sha256": None, "secret": False,
+                "frame_before_sha256": None, "status": "pending", "created_at": now,
+                "finished_at": None,
+            }
+            return int(tx.create("step.intent", "steps", body))
 
     def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         """Record something that happened in a session besides its steps."""
@@ -409,6 +456,22 @@ class AuditLog:
     def events(self, session_id: str) -> list[EventRecord]:
         with store.translated(self.path):
             return reader.events(self._engine, session_id)
+
+
+def _check_writable(path: Path) -> None:
+    """AuditStorageError naming ``path`` when the log cannot be written there."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditStorageError(f"cannot create the folder of the audit log {path}: "
+                                f"{exc.strerror or exc}") from None
+    if path.exists():
+        check_is_database(path)
+    if not can_write_beside(path):
+        where = path if path.exists() and not os.access(path, os.W_OK) else path.parent
+        raise AuditStorageError(f"cannot write the audit log {path}: {where} is read-only "
+                                "(`deskhand sessions`, `replay`, `export` and `audit verify` "
+                                "can still read it)")
 
 
 def _set_aside_orphaned_head(path: Path) -> None:

@@ -15,6 +15,10 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from audit.columns import JSON_COLUMNS as JSON_COLUMNS
+from audit.columns import PRIMARY_KEYS as PRIMARY_KEYS
+from audit.columns import UNCHAINED_COLUMNS as UNCHAINED_COLUMNS
+
 SCHEMA_VERSION = 2
 
 
@@ -148,24 +152,3 @@ class BlobRow(Base):
     mode: Mapped[str | None] = mapped_column(String)
     stored_sha256: Mapped[str | None] = mapped_column(String)
     pixels_sha256: Mapped[str | None] = mapped_column(String)
-
-
-# Columns whose value is canonical JSON text (decoded before comparing or reading).
-JSON_COLUMNS: dict[str, frozenset[str]] = {
-    "sessions": frozenset({"triage", "extra"}),
-    "steps": frozenset({"action", "proposed_raw", "rule_ids", "output", "timings_ms", "usage"}),
-    "approvals": frozenset({"rule_ids"}),
-    "events": frozenset({"data"}),
-    "blobs": frozenset(),
-    "schema_version": frozenset(),
-}
-
-# Columns that the ledger does not carry; verify checks them another way.
-# (``png`` is what version 1 called ``data``.)
-UNCHAINED_COLUMNS: dict[str, frozenset[str]] = {"blobs": frozenset({"data", "png"})}
-
-# The primary-key column of each state table.
-PRIMARY_KEYS: dict[str, str] = {
-    "sessions": "id", "steps": "id", "approvals": "id", "events": "id",
-    "blobs": "sha256", "schema_version": "version",
-}

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from audit.frames import open_png
 from audit.log import AuditLog
+from audit.network import NetworkAttempt, network_attempts, network_request, selfcheck_line
 from audit.records import SessionRecord, StepRecord
 from audit.render import describe, draw_marks, marks_for
 from sandbox.base import Sandbox
@@ -67,7 +68,7 @@ def step_details(step: StepRecord) -> Table:
     table.add_column(overflow="fold")
     color = STATUS_COLORS.get(step.status, "white")
     table.add_row("step", f"#{step.index}  [{color}]{step.status}[/]")
-    table.add_row("action", Text(describe(step.action)))
+    table.add_row("action", Text(network_request(step) or describe(step.action)))
     if step.validation_error:
         table.add_row("invalid", Text(step.validation_error))
     if step.decision_effect:
@@ -96,6 +97,11 @@ def _approval_line(step: StepRecord) -> str:
             f"({approval.answer.scope})")
 
 
+def _attempt_text(attempt: NetworkAttempt) -> Text:
+    color = {"allowed": "green", "denied": "red", "refused": "red"}.get(attempt.outcome, "yellow")
+    return Text(f"+{attempt.at_s:.1f}s {attempt.text}", style=color)
+
+
 def session_header(session: SessionRecord) -> Text:
     started = datetime.fromtimestamp(session.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Text.assemble(
@@ -115,6 +121,9 @@ class TerminalReplay:
         self.log = log
         self.session = log.get_session(session_id)
         self.steps = log.steps(self.session.id)
+        events = log.events(self.session.id)
+        self.network = network_attempts(events, self.steps, self.session.started_at)
+        self.selfcheck = selfcheck_line(events)
         self.console = console
         self.columns = columns or max(40, min(160, console.width - 50))
 
@@ -122,10 +131,18 @@ class TerminalReplay:
         """The screen for step number ``position`` (0-based in the recorded order)."""
         step = self.steps[position]
         layout = Table.grid(padding=(0, 2))
-        layout.add_row(self._picture(step), step_details(step))
+        details = step_details(step)
+        for attempt in self._attempts_at(position):
+            details.add_row("network", _attempt_text(attempt))
+        layout.add_row(self._picture(step), details)
         title = f"{position + 1}/{len(self.steps)}"
         return Panel(layout, title=title,
                      subtitle="n next  p previous  q quit" if keys_hint else None)
+
+    def _attempts_at(self, position: int) -> list[NetworkAttempt]:
+        """Connections made during this step (the first step also shows earlier ones)."""
+        return [a for a in self.network if a.position == position
+                or (position == 0 and a.position < 0)]
 
     def _picture(self, step: StepRecord) -> RenderableType:
         frame_sha = step.frame_before_sha256 or step.frame_after_sha256
@@ -139,8 +156,12 @@ class TerminalReplay:
     def print_all(self) -> None:
         """Non-interactive: the header, then every step."""
         self.console.print(session_header(self.session))
+        if self.selfcheck:
+            self.console.print(self.selfcheck)
         if not self.steps:
             self.console.print("(no steps)")
+            for attempt in self.network:
+                self.console.print(Text.assemble("network  ", _attempt_text(attempt)))
         for position in range(len(self.steps)):
             self.console.print(self.render(position))
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.chain import GENESIS, Head, read_head, record_hash
+from audit.columns import JSON_COLUMNS, PRIMARY_KEYS, UNCHAINED_COLUMNS
 from audit.frames import apply_tiles, open_png, pixels_digest
-from audit.models import JSON_COLUMNS, PRIMARY_KEYS, UNCHAINED_COLUMNS
+from audit.readonly import connect_read_only
 
 _UNPLACED = 1 << 62  # sorts problems that no ledger record names after those that one does
 
@@ -108,7 +109,7 @@ class _Connection:
     def __init__(self, path: Path) -> None:
         if not path.exists():
             raise FileNotFoundError(f"no audit database at {path}")
-        self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        self.conn = connect_read_only(path)
         # A tampered file may hold anything anywhere: never fail on undecodable text.
         self.conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
 

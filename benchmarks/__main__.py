@@ -48,13 +48,21 @@ def _module_bench(module: str) -> Bench:
 
 BENCHES: dict[str, Bench] = {
     "steps": bench_local_steps,
+    "per_action": _module_bench("benchmarks.per_action"),
+    "perception_overhead": _module_bench("benchmarks.perception_overhead"),
     "docker": _module_bench("sandbox.bench_docker"),
     "audit": _module_bench("audit.bench"),
     "policy": _module_bench("policies.bench"),
+    "shell": _module_bench("policies.bench_shell"),
+    "gate": _module_bench("sandbox.bench_gate"),
     "perception": _module_bench("agent.perception.bench"),
     "planner": _module_bench("agent.planners.bench"),
     "tui": _module_bench("tui.bench"),
     "suites": _module_bench("benchmarks.suites"),
+    "mcp": _module_bench("agent.mcp.bench"),
+    "egress": _module_bench("benchmarks.egress"),
+    "startup": _module_bench("benchmarks.startup"),
+    "tasks": _module_bench("benchmarks.tasks"),
     "redaction": _module_bench("benchmarks.redaction"),
 }
 

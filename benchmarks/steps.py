@@ -4,7 +4,8 @@ deskhand: validate, decide, record intent, execute in the long-lived executor,
 settle adaptively, screenshot, record result — everything except planning.
 
 Naive: what the best-known reference harness does per action: a fresh
-``xdotool`` process, a fresh ``scrot`` screenshot, a fixed 2 s sleep.
+``xdotool`` process, a fixed 2 s sleep after keys (none after typing, as
+the harness does), a fresh ``scrot`` screenshot.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def naive_step_ms(display: str, steps: int) -> list[float]:
     for action in step_actions(steps)[1:]:
         started = time.perf_counter()
         subprocess.run(_xdotool_argv(action), env=env, check=True, capture_output=True)
-        time.sleep(NAIVE_SLEEP_S)
+        if not isinstance(action, TypeText):  # the reference harness does not sleep after typing
+            time.sleep(NAIVE_SLEEP_S)
         subprocess.run(["scrot", "-o", str(shot)], env=env, check=True, capture_output=True)
         shot.read_bytes()
         timings.append((time.perf_counter() - started) * 1000)

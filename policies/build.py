@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -21,9 +21,18 @@ from policies.conditions import (
     Unless,
     WindowTitleMatches,
 )
+from policies.network import NetworkRules, parse_host_pattern
 from policies.rules import Budgets, Rule
-from policies.schema import MatchSpec, PolicyFile, RegionSpec, RuleSpec
+from policies.schema import CommandSpec, MatchSpec, NetworkSpec, PolicyFile, RegionSpec, RuleSpec
+from policies.shell_conditions import (
+    CommandPattern,
+    CommandRuns,
+    LineUnknown,
+    ShellObfuscated,
+    ShellUnparsed,
+)
 from policies.source import FieldPath, PolicySource
+from policies.task_conditions import TaskLookOnlyButChanges, TypedFromScreenIs
 from sandbox.keys import parse_combo
 
 
@@ -36,6 +45,7 @@ class CompiledPolicy:
     rules: tuple[Rule, ...]
     budgets: Budgets
     regions: dict[str, Region]
+    network: NetworkRules = field(default_factory=NetworkRules)
 
 
 def compile_source(source: PolicySource, default_name: str) -> CompiledPolicy:
@@ -54,7 +64,13 @@ def compile_source(source: PolicySource, default_name: str) -> CompiledPolicy:
         rules=tuple(_rule(r, regions) for r in spec.rules),
         budgets=Budgets(**spec.budgets.model_dump()),
         regions=regions,
+        network=_network(spec.network),
     )
+
+
+def _network(spec: NetworkSpec) -> NetworkRules:
+    return NetworkRules(mode=spec.mode, allow=tuple(map(parse_host_pattern, spec.allow)),
+                        deny=tuple(map(parse_host_pattern, spec.deny)), methods=spec.methods)
 
 
 def _cross_reference_problems(spec: PolicyFile) -> Iterator[tuple[FieldPath, str]]:
@@ -102,12 +118,17 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
         conditions.append(KeysPressed(combos, tuple(match.keys)))
     if match.injection_risk_at_least is not None:
         conditions.append(InjectionRiskAtLeast(match.injection_risk_at_least))
+    if match.typed_from_screen is not None:
+        conditions.append(TypedFromScreenIs(match.typed_from_screen))
+    if match.task_look_only is not None:
+        conditions.append(TaskLookOnlyButChanges(match.task_look_only))
     if match.triage is not None:
         triage = match.triage
         categories = frozenset(c.lower() for c in triage.category)
         conditions.append(TriageSays(categories, triage.risk_at_least, triage.confidence_at_least))
     if match.regions:
         conditions.append(PointIn(tuple(regions[name] for name in match.regions)))
+    conditions.extend(_shell_conditions(match))  # before the title: most actions submit no line
     if match.window_title is not None:
         conditions.append(WindowTitleMatches(re.compile(match.window_title)))
     if match.text:
@@ -115,3 +136,25 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
     if match.detectors:
         conditions.append(TextLooksSecret(tuple(match.detectors)))
     return conditions
+
+
+def _shell_conditions(match: MatchSpec) -> list[Condition]:
+    conditions: list[Condition] = []
+    if match.line_unknown is not None:
+        conditions.append(LineUnknown(frozenset(match.line_unknown)))
+    if match.command:
+        conditions.append(CommandRuns(tuple(_command_pattern(c) for c in match.command)))
+    if match.shell_unparsed:
+        conditions.append(ShellUnparsed())
+    if match.shell_obfuscation:
+        conditions.append(ShellObfuscated())
+    return conditions
+
+
+def _command_pattern(spec: CommandSpec) -> CommandPattern:
+    return CommandPattern(
+        names=tuple(spec.name), options_any=tuple(spec.options_any),
+        args_any=tuple(re.compile(p) for p in spec.args_any),
+        subcommand=frozenset(spec.subcommand), redirect_any=frozenset(spec.redirect_any),
+        via_any=tuple(spec.via_any),
+    )

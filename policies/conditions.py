@@ -18,6 +18,7 @@ from typing import Protocol
 from policies.decision import PolicyContext
 from policies.detectors import DETECTORS
 from policies.schema import RISK_LEVELS
+from policies.shell import ShellAnalysis, analyze
 from sandbox.actions import Action, Click, HoldKey, Key, MouseDown, MouseUp, TypeText
 from sandbox.secrets import without_placeholders
 
@@ -25,17 +26,36 @@ from sandbox.secrets import without_placeholders
 class Probe:
     """One action in its context, with the facts rules ask about worked out once."""
 
-    __slots__ = ("_points", "_secrets", "action", "context", "pressed", "text")
+    __slots__ = ("_points", "_secrets", "_shell", "action", "context", "pressed", "text")
 
     def __init__(self, action: Action, context: PolicyContext) -> None:
         self.action = action
         self.context = context
-        self.text: str | None = action.text if isinstance(action, TypeText) else None
+        # Pasted text is judged like typed text.
+        self.text: str | None = (action.text if isinstance(action, TypeText)
+                                 else context.pasted_text)
         self.pressed: frozenset[str] | None = (
             frozenset(action.keys) if isinstance(action, Key | HoldKey) else None
         )
         self._points: list[tuple[int, int]] | None = None
         self._secrets: dict[str, bool] = {}
+        self._shell: tuple[ShellAnalysis | None, ShellAnalysis | None] | None = None
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The action's own text and the whole line it submits, for text patterns."""
+        line = self.context.submitted_line
+        return tuple(t for t in (self.text, line) if t)
+
+    def shell(self) -> tuple[ShellAnalysis | None, ShellAnalysis | None]:
+        """The parsed text of this action and of the line it submits (``None``: no such text)."""
+        if self._shell is None:
+            line = self.context.submitted_line
+            if line is None and self.text is not None and "\n" in self.text:
+                line = self.text  # nobody rebuilt the line: the text submits itself
+            self._shell = (analyze(self.text) if self.text else None,
+                           analyze(line) if line and line.strip() else None)
+        return self._shell
 
     @property
     def points(self) -> list[tuple[int, int]]:
@@ -97,17 +117,22 @@ class TextMatches:
     patterns: tuple[re.Pattern[str], ...]
 
     def test(self, probe: Probe) -> bool:
-        text = probe.text
-        return text is not None and any(p.search(text) for p in self.patterns)
+        return any(p.search(text) for text in probe.texts for p in self.patterns)
 
     def why(self, probe: Probe) -> str:
-        text = probe.text
-        if text is None:
-            return "no typed text (not a type action)"
-        for pattern in self.patterns:
-            if pattern.search(text):
-                return f"typed text matches /{pattern.pattern}/"
-        return f"typed text matches none of {len(self.patterns)} pattern(s)"
+        texts = probe.texts
+        if not texts:
+            return "no typed text and no submitted line"
+        for text, what in zip(texts, _text_names(probe), strict=False):
+            for pattern in self.patterns:
+                if pattern.search(text):
+                    return f"{what} matches /{pattern.pattern}/"
+        return f"typed text and submitted line match none of {len(self.patterns)} pattern(s)"
+
+
+def _text_names(probe: Probe) -> list[str]:
+    names = ["typed text"] if probe.text else []
+    return [*names, "submitted line"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,24 @@ class Triage:
     confidence: float
 
 
+@dataclass(frozen=True, slots=True)
+class TypedFromScreen:
+    """Typed text that was read off the screen, not asked for by the task.
+
+    ``kind`` is ``command``, ``URL``, ``e-mail address``, ``money amount`` or
+    ``credential``; ``box`` is where it was shown (screen pixels, x1/y1
+    exclusive) on the frame with ``frame_sha256``.
+    """
+
+    kind: str
+    box: tuple[int, int, int, int]
+    frame_sha256: str
+
+    def describe(self) -> str:
+        x0, y0, x1, y1 = self.box
+        return f"a {self.kind} shown on screen at ({x0}, {y0})-({x1}, {y1})"
+
+
 @dataclass(slots=True)
 class PolicyContext:
     """Everything the policy may look at besides the action itself.
@@ -57,6 +75,8 @@ class PolicyContext:
     triage: Triage | None = None
     injection_risk: float = 0.0
     injection_reason: str = ""
+    # Set for a type action whose text the planner read off the screen.
+    typed_from_screen: TypedFromScreen | None = None
     session_grants: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
     # Where the pointer is, so that a click without coordinates is checked
@@ -65,3 +85,16 @@ class PolicyContext:
     # The loop clock's current reading (the clock of ``recent_action_times``);
     # ``None`` means ``time.monotonic()``, the loop's default clock.
     now: float | None = None
+    # The line(s) this action hands to the active window's shell, rebuilt across
+    # actions by :mod:`policies.command_line` (``None``: it submits no line, or
+    # nobody rebuilt it).  ``line_unknown`` says why the rebuilt line may be
+    # wrong (history recall, completion, motion, paste); empty when it is exact.
+    submitted_line: str | None = None
+    line_unknown: tuple[str, ...] = ()
+    # The text a paste action inserts (read from the sandbox's clipboard or
+    # primary selection); judged like typed text.  ``None``: not a paste, or unread.
+    pasted_text: str | None = None
+
+    @property
+    def line_known(self) -> bool:
+        return not self.line_unknown

@@ -30,6 +30,7 @@ from policies.conditions import Probe, Region
 from policies.decision import Decision, Effect, PolicyContext
 from policies.errors import PolicyError, UnknownProfileError
 from policies.explanation import ConditionTrace, Explanation, RuleTrace
+from policies.network import NetworkRules
 from policies.rules import BudgetCheck, Budgets, Rule
 from policies.source import read_source
 from sandbox.actions import Action
@@ -44,7 +45,8 @@ class Policy:
 
     def __init__(self, *, name: str, sha256: str, rules: Sequence[Rule],
                  budgets: Budgets | None = None, regions: dict[str, Region] | None = None,
-                 description: str = "", source: str = "") -> None:
+                 description: str = "", source: str = "",
+                 network: NetworkRules | None = None) -> None:
         ids = [rule.id for rule in rules]
         if len(set(ids)) != len(ids):
             raise ValueError("rule ids must be unique")
@@ -55,6 +57,7 @@ class Policy:
         self.regions: dict[str, Region] = dict(regions or {})
         self.description = description
         self.source = source
+        self.network = network or NetworkRules()
 
     def __repr__(self) -> str:
         return f"Policy(name={self.name!r}, sha256={self.sha256[:12]!r}, rules={len(self.rules)})"
@@ -62,11 +65,19 @@ class Policy:
     def with_rules(self, rules: Sequence[Rule]) -> Policy:
         """The same policy (name, hash, budgets) with other rules — for tools and tests."""
         return Policy(name=self.name, sha256=self.sha256, rules=rules, budgets=self.budgets,
-                      regions=self.regions, description=self.description, source=self.source)
+                      regions=self.regions, description=self.description, source=self.source,
+                      network=self.network)
 
     def rule_ids(self) -> tuple[str, ...]:
         """Every id a decision of this policy can name, budgets first."""
         return (*self.budgets.rule_ids(), *(rule.id for rule in self.rules))
+
+    def rate_wait_s(self, context: PolicyContext) -> float:
+        """How long the loop should wait before deciding the next action, so that
+        ``max_actions_per_minute`` allows it: 0 when it fits now, and 0 when the wait would
+        pass ``max_rate_wait_s`` (the budget then denies the action)."""
+        wait = self.budgets.rate_wait_s(context)
+        return wait if wait <= self.budgets.max_rate_wait_s else 0.0
 
     def decide(self, action: Action, context: PolicyContext) -> Decision:
         """Allow, deny or ask for ``action``; never raises for a rule's failure."""
@@ -161,7 +172,7 @@ def parse_policy(raw: bytes, *, file: str, default_name: str) -> Policy:
     compiled = compile_source(source, default_name)
     return Policy(name=compiled.name, sha256=source.sha256, rules=compiled.rules,
                   budgets=compiled.budgets, regions=compiled.regions,
-                  description=compiled.description, source=file)
+                  description=compiled.description, source=file, network=compiled.network)
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -41,11 +41,40 @@ rule not apply.  A list of one may be written without brackets.
     ``confidence_at_least``; never matches when triage did not run.
 ``injection_risk_at_least``
     a threshold on ``PolicyContext.injection_risk``.
+``command``
+    commands the shell would run (:mod:`policies.shell`), in the action's
+    text or in the whole line it submits: each item has ``name`` (shell-style
+    patterns: ``rm``, ``mkfs*``) and optionally ``options_any`` (``-r``
+    matches ``-fr`` anywhere; ``--recursive`` matches ``--rec``),
+    ``args_any`` (regexes searched in each argument), ``subcommand``
+    (``git clean``), ``redirect_any`` (``>``) and ``via_any`` (``xargs``,
+    ``find -exec``, ``sudo``, ``sh -c`` ...).
+``shell_obfuscation``
+    ``true``: the submitted line hides what it runs (a variable or command
+    substitution in command position, text piped into a shell, inline
+    interpreter code touching files, processes or the network ...).
+``shell_unparsed``
+    ``true``: the submitted line cannot be parsed as shell.
+``line_unknown``
+    ``true`` or reasons (``history``, ``completion``, ``command_completion``,
+    ``motion``, ``paste``): the submitted line could not be rebuilt exactly.
+
+``typed_from_screen``
+    ``true``: the typed text is a command, URL, address, amount or
+    credential that was shown on screen and is not in the task
+    (``PolicyContext.typed_from_screen``); ``false``: it is not.
+``task_look_only``
+    ``true``: triage said the task only looks (category ``look_only``) and
+    the action changes something: types into a terminal, submits (Enter,
+    or typed text ending in a newline) or deletes (Delete keys, delete
+    commands).
 
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
 ``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
-``{triage_category}`` and ``{triage_risk}``.  Rule ids starting with
-``budget.``, ``default.`` or ``planner.`` are reserved.  Cross-references
+``{triage_category}``, ``{triage_risk}`` and ``{typed_from_screen}``.  Rule ids starting with
+``budget.``, ``default.`` or ``planner.`` are reserved.  ``network`` says
+which hosts the desktop may reach through the egress proxy
+(:mod:`policies.network`).  Cross-references
 (region names, duplicate rule ids) are checked by :mod:`policies.build`,
 which knows their lines.
 """
@@ -60,6 +89,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from policies.detectors import DETECTORS
+from policies.network import parse_host_pattern
 from sandbox.actions import Action
 from sandbox.keys import UnknownKeyError, parse_combo
 
@@ -74,7 +104,8 @@ RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 RESERVED_ID_PREFIXES: tuple[str, ...] = ("budget.", "default.", "planner.")
 # Context fields a rule's reason may quote, e.g. "Injection suspected: {injection_reason}".
 REASON_FIELDS: frozenset[str] = frozenset(
-    {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk"}
+    {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk",
+     "typed_from_screen"}
 )
 
 Risk = Literal["low", "medium", "high"]
@@ -172,6 +203,35 @@ class TriageSpec(_Strict):
         return self
 
 
+LineUnknownReason = Literal["history", "completion", "command_completion", "motion", "paste"]
+
+
+def _line_unknown(value: Any) -> Any:
+    # `line_unknown: true` means any reason; `false` is the same as leaving it out.
+    if value is True:
+        return list(typing.get_args(LineUnknownReason))
+    if value is False:
+        return None
+    return _as_list(value)
+
+
+class CommandSpec(_Strict):
+    """A command the shell would run: its name and, optionally, options, arguments, route."""
+
+    name: Annotated[list[Annotated[str, Field(min_length=1)]], ListOf, Field(min_length=1)]
+    options_any: Annotated[list[Annotated[str, Field(pattern=r"^-")]], ListOf] = Field(
+        default_factory=list)
+    args_any: Annotated[list[Pattern], ListOf] = Field(default_factory=list)
+    subcommand: Annotated[list[str], ListOf] = Field(default_factory=list)
+    redirect_any: Annotated[list[Literal[">", ">|", ">>", "&>", "<", "<<", "<<<"]], ListOf] = (
+        Field(default_factory=list))
+    via_any: Annotated[list[str], ListOf] = Field(default_factory=list)
+
+
+def _as_command_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class MatchSpec(_Strict):
     """Conditions of a rule; all given ones must hold (an empty match holds always)."""
 
@@ -183,6 +243,13 @@ class MatchSpec(_Strict):
     window_title: Pattern | None = None
     triage: TriageSpec | None = None
     injection_risk_at_least: Fraction | None = None
+    command: Annotated[list[CommandSpec], BeforeValidator(_as_command_list)] = Field(
+        default_factory=list)
+    shell_obfuscation: Literal[True] | None = None
+    shell_unparsed: Literal[True] | None = None
+    line_unknown: Annotated[list[LineUnknownReason] | None, BeforeValidator(_line_unknown)] = None
+    typed_from_screen: bool | None = None
+    task_look_only: bool | None = None
 
 
 class RuleSpec(_Strict):
@@ -206,6 +273,25 @@ class BudgetSpec(_Strict):
     max_wall_time_s: Annotated[float, Field(gt=0)] | None = None
     max_actions_per_minute: Annotated[int, Field(gt=0)] | None = None
     max_typed_chars: Annotated[int, Field(gt=0)] | None = None
+    max_rate_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    """How long the loop may wait for ``max_actions_per_minute`` to allow an action."""
+
+
+def _host_entry(value: str) -> str:
+    parse_host_pattern(value)
+    return value
+
+
+HostEntry = Annotated[str, AfterValidator(_host_entry)]
+
+
+class NetworkSpec(_Strict):
+    """Which hosts the desktop may reach (see :mod:`policies.network`)."""
+
+    mode: Literal["off", "allowlist", "full"] = "off"
+    allow: Annotated[list[HostEntry], ListOf] = Field(default_factory=list)
+    deny: Annotated[list[HostEntry], ListOf] = Field(default_factory=list)
+    methods: Literal["all", "read_only"] = "all"
 
 
 class PolicyFile(_Strict):
@@ -216,4 +302,5 @@ class PolicyFile(_Strict):
     description: str = ""
     regions: dict[str, RegionSpec] = Field(default_factory=dict)
     budgets: BudgetSpec = Field(default_factory=BudgetSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
     rules: Annotated[list[RuleSpec], Field(min_length=1)]

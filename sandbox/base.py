@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -68,6 +69,10 @@ class SettleReport:
     changed: bool
     stable: bool
     settle_ms: float
+    profile: str = ""
+    """The settle profile the wait followed (``fast``, ``model``; empty when none applied)."""
+    reaction_ms: float | None = None
+    """How long the screen took to show the first change; ``None`` when it showed none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,16 @@ class Viewer:
         return f"{self.host}:{self.port}"
 
 
+# Judges one command an interactive shell in the sandbox is about to run:
+# (allowed, reason).  See sandbox/executor/gate.py.
+ShellJudge = Callable[[str], tuple[bool, str]]
+
+
+def open_gate(line: str) -> tuple[bool, str]:
+    """The judge while no run watches the sandbox: nobody acts but its owner."""
+    return True, "no run is watching this sandbox"
+
+
 @runtime_checkable
 class Sandbox(Protocol):
     """A desktop the agent can see and act on."""
@@ -128,9 +143,32 @@ class Sandbox(Protocol):
 
     def screenshot(self) -> Frame: ...
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult: ...
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
+        """Run one action and return the screen once it settled.
+
+        ``settle_profile`` names how to wait (see ``sandbox/executor/settle.py``:
+        ``fast`` for scripts, ``model`` for model planners); ``None`` means the
+        sandbox's own default.
+        """
+        ...
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run a command inside the sandbox (test-suite checkers only, never the planner)."""
+        ...
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        """What pasting ``name`` (``clipboard`` or ``primary``) would insert; ``None``: unknown.
+
+        The loop reads it when a paste is proposed, so that the policy judges
+        the pasted text like typed text.
+        """
+        ...
+
+    def serve_shell_gate(self, judge: ShellJudge) -> None:
+        """Judge with ``judge`` every command the desktop's interactive shells run (second gate).
+
+        ``judge`` is called on a thread of the sandbox's own; a sandbox
+        without the gate never calls it.
+        """
         ...

@@ -8,7 +8,10 @@
   executor; the screen changes every step, so every PNG is really encoded;
   target p50 <= 50 ms.
 - ``docker.step_settled``: the same with adaptive settling, as the agent loop
-  runs it.
+  runs it for scripts (``fast`` profile); ``.._model_profile``: as it runs for
+  model planners (waits for late drawing);
+- ``docker.click_nothing_fast_profile``: a click that changes nothing (target
+  <= 300 ms: the fast profile's click change timeout is 250 ms).
 - ``docker.exec_per_action``: what other harnesses do per action - a fresh
   ``docker exec ... xdotool type`` and a fresh ``docker exec`` that grabs and
   encodes a PNG - on the same container and terminal (``.xdotool_only``: the
@@ -26,7 +29,7 @@ from typing import Any
 
 import docker
 
-from sandbox.actions import Key, TypeText
+from sandbox.actions import Click, Key, TypeText
 from sandbox.build import BuildOptions, SilentProgress, build_image, default_cache_dir
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 
@@ -53,9 +56,14 @@ def run_benchmarks(client: docker.DockerClient | None = None, *, starts: int = 5
         open_terminal(sandbox)
         ours = step_ms(sandbox, steps, settle=False)
         settled = step_ms(sandbox, steps, settle=True)
+        settled_model = step_ms(sandbox, steps // 4, settle=True, profile="model")
+        click_nothing = [timed(lambda index: sandbox.execute(Click(x=2 + index % 2, y=2)), n)
+                         for n in range(steps // 4)]
         theirs, exec_alone = exec_per_action_ms(client, sandbox.container_id, exec_steps)
     rows += figures("docker.step_overhead", ours, target_p50=50)
     rows += figures("docker.step_settled", settled)
+    rows += figures("docker.step_settled_model_profile", settled_model)
+    rows += figures("docker.click_nothing_fast_profile", click_nothing, target_p50=300)
     rows += figures("docker.exec_per_action", theirs)
     rows += figures("docker.exec_per_action.xdotool_only", exec_alone)
     rows.append({"name": "docker.speedup_vs_exec_per_action.p50", "unit": "x",
@@ -84,9 +92,11 @@ def open_terminal(sandbox: DockerSandbox) -> None:
         time.sleep(0.1)
 
 
-def step_ms(sandbox: DockerSandbox, count: int, *, settle: bool) -> list[float]:
+def step_ms(sandbox: DockerSandbox, count: int, *, settle: bool,
+            profile: str | None = None) -> list[float]:
     def type_letter(index: int) -> None:
-        sandbox.execute(TypeText(text=LETTERS[index % len(LETTERS)]), settle=settle)
+        sandbox.execute(TypeText(text=LETTERS[index % len(LETTERS)]), settle=settle,
+                        settle_profile=profile)
 
     type_letter(0)  # warm the executor's first-use paths
     return [timed(type_letter, index) for index in range(1, count + 1)]

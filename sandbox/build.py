@@ -46,9 +46,9 @@ IMAGE_PYTHON = "3.11"  # bookworm's python3; the native wheels must match it
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 IMAGE_SOURCE_DIR = SANDBOX_DIR / "image"
-EXECUTOR_FILE = SANDBOX_DIR / "executor" / "executor.py"
+EXECUTOR_DIR = SANDBOX_DIR / "executor"  # the whole package goes into the image
 DESKTOP_DIR = SANDBOX_DIR / "desktop"
-CONTEXT_FILES = ("Dockerfile", "entrypoint.py", "vnc_bridge.py")
+CONTEXT_FILES = ("Dockerfile", "entrypoint.py", "vnc_bridge.py", "egress_shim.py")
 REQUIREMENT_FILES = ("requirements-native.txt", "requirements-pure.txt")
 HOST_APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 FALLBACK_APT_SOURCE = "deb http://deb.debian.org/debian {suite} main\n"
@@ -304,16 +304,21 @@ def platform_options(machine: str) -> list[str]:
 
 def assemble_context(target: Path, wheels: Path) -> None:
     """Lay out everything the Dockerfile copies, and nothing else."""
-    if not EXECUTOR_FILE.is_file():
-        raise SandboxUnavailable(f"{EXECUTOR_FILE} is missing: the image needs the executor")
+    if not (EXECUTOR_DIR / "serve.py").is_file():
+        raise SandboxUnavailable(f"{EXECUTOR_DIR} is incomplete: the image needs the executor")
     shutil.rmtree(target, ignore_errors=True)
     for folder in ("executor", "desktop", "wheels"):
         (target / folder).mkdir(parents=True)
     for name in CONTEXT_FILES:
         shutil.copyfile(IMAGE_SOURCE_DIR / name, target / name)
-    shutil.copyfile(EXECUTOR_FILE, target / "executor" / EXECUTOR_FILE.name)
+    copy_files(executor_files(), target / "executor")
     copy_files(desktop_config_files(), target / "desktop", relative_to=DESKTOP_DIR)
     copy_files(wheels.glob("*.whl"), target / "wheels")
+
+
+def executor_files() -> list[Path]:
+    """The executor package's modules (no caches)."""
+    return sorted(EXECUTOR_DIR.glob("*.py"))
 
 
 def desktop_config_files() -> list[Path]:

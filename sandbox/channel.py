@@ -1,4 +1,4 @@
-"""The host's end of the executor protocol (see ``sandbox/executor/executor.py``).
+"""The host's end of the executor protocol (see ``sandbox/executor/wire.py``).
 
 :class:`ExecutorChannel` sends framed requests over one byte stream and reads
 framed replies from another, so any backend can use it: the local sandbox
@@ -8,29 +8,39 @@ from several threads (the executor answers one request at a time).
 
 Nothing from the sandbox is trusted blindly: reply sizes are capped, frame
 hashes are checked, and a reply that breaks the protocol ends the channel.
+Framing and the settle defaults come from the executor package itself
+(``sandbox/executor/wire.py`` and ``settle.py``, standard library only), so
+the two ends share one implementation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sandbox.actions import OBSERVING_TYPES, Action, action_to_dict
+from sandbox.actions import Action, action_to_dict
 from sandbox.base import CheckResult, ExecResult, Frame, SettleReport
 from sandbox.errors import ExecutorError, ExecutorTimeout, SandboxCrashed, SandboxError
+from sandbox.executor.settle import FAST, MODEL, PROFILES, SettleDefaults
+from sandbox.executor.wire import (
+    MAX_HEADER_BYTES,
+    decode_header,
+    encode_header,
+    read_exact,
+    read_length,
+    write_frame,
+)
 
-MAX_HEADER_BYTES = 1 << 20
+__all__ = ["FAST", "MODEL", "ExecutorChannel", "Reply", "SettleDefaults", "execute_args",
+           "profile_named"]
+
 MAX_REPLY_BODY_BYTES = 256 << 20  # a PNG of the largest screen we allow, with room to spare
 DEFAULT_GRACE_S = 2.0
-
-_u32 = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,29 +52,13 @@ class Reply:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SettleDefaults:
-    """How long the executor waits for the screen after an action (milliseconds).
-
-    ``change_timeout_ms`` bounds the wait for any visible effect (some actions
-    have none); pointer moves get the shorter ``move_change_timeout_ms``.
-    The screen must then stay put for a quiet window that adapts to how fast
-    it reacted: twice the reaction time, at least ``min_stable_ms`` and at most
-    ``stable_ms``.  ``max_ms`` caps it all.
-    """
-
-    change_timeout_ms: int = 1000
-    move_change_timeout_ms: int = 150
-    stable_ms: int = 60
-    min_stable_ms: int = 12
-    max_ms: int = 3000
-
-    def args_for(self, action_type: str, *, enabled: bool = True) -> dict[str, Any]:
-        change = self.move_change_timeout_ms if action_type == "mouse_move" else \
-            self.change_timeout_ms
-        return {"enabled": enabled and action_type not in OBSERVING_TYPES,
-                "change_timeout_ms": change, "stable_ms": self.stable_ms,
-                "min_stable_ms": self.min_stable_ms, "max_ms": self.max_ms}
+def profile_named(name: str) -> SettleDefaults:
+    """The settle profile called ``name``; ``ValueError`` names the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown settle profile {name!r} "
+                         f"(known: {', '.join(sorted(PROFILES))})") from None
 
 
 def execute_args(action: Action, *, settle: bool, defaults: SettleDefaults) -> dict[str, Any]:
@@ -84,6 +78,10 @@ class _Waiter:
         self.error: SandboxError | None = None
 
 
+def _ignore_event(event: dict[str, Any]) -> None:
+    pass
+
+
 class _ProtocolViolation(Exception):
     pass
 
@@ -100,6 +98,7 @@ class ExecutorChannel:
         self._send_lock = threading.Lock()
         self._waiters: dict[int, _Waiter] = {}
         self._failure: SandboxError | None = None
+        self._event_handler: Callable[[dict[str, Any]], None] = _ignore_event
         self._thread = threading.Thread(target=self._read_replies, name="executor-channel",
                                         daemon=True)
         self._thread.start()
@@ -129,15 +128,11 @@ class ExecutorChannel:
             if self._failure is not None:
                 raise self._failure
             request_id = next(self._ids)
-            header = json.dumps({"id": request_id, "op": op, "args": dict(args),
-                                 "deadline_ms": int((time.time() + deadline_s) * 1000)},
-                                ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            header = encode_header({"id": request_id, "op": op, "args": dict(args),
+                                    "deadline_ms": int((time.time() + deadline_s) * 1000)})
             waiter = self._waiters[request_id] = _Waiter()
             try:
-                self._writer.write(_u32.pack(len(header)) + header + _u32.pack(len(body)))
-                if body:
-                    self._writer.write(body)
-                self._writer.flush()
+                write_frame(self._writer, header, body)
             except (OSError, ValueError) as exc:  # ValueError: the stream was closed
                 self._waiters.pop(request_id, None)
                 raise SandboxCrashed(f"cannot write to the executor: {exc}") from exc
@@ -170,39 +165,30 @@ class ExecutorChannel:
             self._fail(SandboxCrashed(f"cannot read from the executor: {exc}"))
 
     def _read_frame(self) -> tuple[dict[str, Any], bytes]:
-        header_len = _u32.unpack(self._read_exact(4))[0]
+        header_len = read_length(self._reader)
         if header_len > MAX_HEADER_BYTES:
             raise _ProtocolViolation(f"reply header of {header_len} bytes")
-        try:
-            header = json.loads(self._read_exact(header_len))
-        except ValueError as exc:
-            raise _ProtocolViolation(f"reply header is not JSON ({exc})") from None
-        body_len = _u32.unpack(self._read_exact(4))[0]
+        header = decode_header(read_exact(self._reader, header_len))
+        if header is None:
+            raise _ProtocolViolation("reply header is not a JSON object")
+        body_len = read_length(self._reader)
         if body_len > MAX_REPLY_BODY_BYTES:
             raise _ProtocolViolation(f"reply body of {body_len} bytes")
-        if not isinstance(header, dict) or not isinstance(header.get("ok"), bool):
+        if not isinstance(header.get("ok"), bool):
             raise _ProtocolViolation("reply header lacks 'ok'")
-        return header, self._read_exact(body_len)
+        return header, read_exact(self._reader, body_len)
 
-    def _read_exact(self, size: int) -> bytes:
-        data = self._reader.read(size)
-        if data is None or len(data) < size:  # a raw stream may return short reads
-            data = self._read_rest(data or b"", size)
-        return data
-
-    def _read_rest(self, start: bytes, size: int) -> bytes:
-        chunks = [start]
-        missing = size - len(start)
-        while missing:
-            chunk = self._reader.read(missing)
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            missing -= len(chunk)
-        return b"".join(chunks)
+    def on_event(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``handler`` (on a thread of its own) for each event the executor sends."""
+        self._event_handler = handler
 
     def _deliver(self, header: dict[str, Any], body: bytes) -> None:
         request_id = header.get("id")
+        if request_id is None and header["ok"] and isinstance(header.get("event"), str):
+            handler = self._event_handler
+            threading.Thread(target=handler, args=(header,), name="executor-event",
+                             daemon=True).start()
+            return
         if request_id is None:  # the executor could not tell which request; all are lost
             self._fail_waiters(_error_from(header))
             return
@@ -262,12 +248,14 @@ def frame_from_reply(reply: Reply) -> Frame:
     return frame_from(_field(reply, "frame"), reply.body)
 
 
-def exec_result_from_reply(reply: Reply) -> ExecResult:
-    """The :class:`ExecResult` of an ``execute`` reply."""
+def exec_result_from_reply(reply: Reply, *, profile: str = "") -> ExecResult:
+    """The :class:`ExecResult` of an ``execute`` reply (settled following ``profile``)."""
     settle = _field(reply, "settle")
     try:
+        reaction = settle.get("reaction_ms")
         report = SettleReport(changed=bool(settle["changed"]), stable=bool(settle["stable"]),
-                              settle_ms=float(settle["settle_ms"]))
+                              settle_ms=float(settle["settle_ms"]), profile=profile,
+                              reaction_ms=None if reaction is None else float(reaction))
         duration_ms = float(reply.result["duration_ms"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ExecutorError("protocol", f"malformed execute reply: {exc!r}") from None

@@ -15,34 +15,32 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import docker
-import docker.errors
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-)
-from rich.table import Table
 
-from sandbox.build import BuildOptions, build_image, default_cache_dir, image_for
-from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.errors import SandboxError, SandboxUnavailable
-from sandbox.manage import SandboxContainer, docker_ready, down, list_sandboxes, reap_strays
+
+# The Docker SDK, the image builder and rich's progress bars load in the
+# commands that use them: `deskhand --help` must not pay for them.
+if TYPE_CHECKING:
+    import docker
+    from rich.progress import Progress, TaskID
+
+    from sandbox.docker import DockerSandbox
+    from sandbox.manage import SandboxContainer
 
 console = Console(stderr=True)
 T = TypeVar("T")
-ClientFactory = Callable[[], docker.DockerClient]
+ClientFactory = Callable[[], "docker.DockerClient"]
 
 
 def docker_client() -> docker.DockerClient:
     """A client for the engine named by the usual DOCKER_* variables; SandboxUnavailable if none."""
+    import docker
+    import docker.errors
+
     try:
         client = docker.from_env()
         client.ping()
@@ -52,11 +50,17 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
-def docker_available(client_factory: ClientFactory = docker.from_env, *,
-                     image: str = image_for(browser=False)) -> bool:
+def docker_available(client_factory: ClientFactory | None = None, *,
+                     image: str | None = None) -> bool:
     """Whether the docker backend can run now: an engine answers and the image is built
     (:func:`sandbox.manage.docker_ready` also says why not)."""
-    return docker_ready(client_factory, image=image)[0]
+    import docker
+
+    from sandbox.build import image_for
+    from sandbox.manage import docker_ready
+
+    return docker_ready(client_factory or docker.from_env,
+                        image=image or image_for(browser=False))[0]
 
 
 class RichBuildProgress:
@@ -96,6 +100,10 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
           cache_dir: Annotated[Path | None, typer.Option(help="Wheels and context cache.")] = None,
           ) -> None:
     """Build (or verify) the desktop image; bootstraps the Debian base when none can be pulled."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    from sandbox.build import BuildOptions, build_image, default_cache_dir, image_for
+
     options = BuildOptions(cache_dir=cache_dir or default_cache_dir(),
                            image=image_for(browser=browser), browser=browser, force=force)
     client = _client_or_exit()
@@ -116,17 +124,28 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
        port: Annotated[int, typer.Option(help="Preferred loopback port for the viewer.")] = 5901,
        browser: Annotated[bool, typer.Option(help="Run the image with chromium.")] = False,
        ) -> None:
-    """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C."""
+    """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C.
+
+    Ctrl-C, SIGTERM and SIGHUP remove the desktop and exit 0; exit 1 when its
+    container was removed from outside (``deskhand sandbox down``).
+    """
+    from sandbox.build import image_for
+    from sandbox.docker import DockerSandbox, DockerSandboxConfig
+
     config = DockerSandboxConfig(image=image_for(browser=browser), network=network,
                                  vnc=True, vnc_write=vnc_write, vnc_port=port)
     sandbox = DockerSandbox(_client_or_exit(), config)
     _or_exit(sandbox.start)
     try:
         _print_connection(sandbox)
-        _wait_for_interrupt()
+        removed = _wait_for_stop_or_removal(sandbox)
     finally:
         sandbox.stop()
-        console.print("stopped; the container is gone")
+    if removed:
+        console.print(f"the container {sandbox.container_id[:12]} was removed from outside "
+                      "(`deskhand sandbox down`?); stopped")
+        raise typer.Exit(1)
+    console.print("stopped; the container is gone")
 
 
 def _print_connection(sandbox: DockerSandbox) -> None:
@@ -141,17 +160,28 @@ def _print_connection(sandbox: DockerSandbox) -> None:
     console.print("Ctrl-C stops it.")
 
 
-def _wait_for_interrupt() -> None:
-    forever = threading.Event()
+# How often `sandbox up` looks whether its container is still there.
+UP_CHECK_S = 1.0
+
+
+def _wait_for_stop_or_removal(sandbox: DockerSandbox) -> bool:
+    """Wait for Ctrl-C, SIGTERM or SIGHUP (False) or for the container to vanish (True)."""
+    tick = threading.Event()
     try:
-        while not forever.wait(3600):
-            pass
+        while sandbox.is_running():
+            tick.wait(UP_CHECK_S)
     except KeyboardInterrupt:
         console.print()
+        return False
+    return True
 
 
 def ls() -> None:
     """List deskhand's containers, with their owners."""
+    from rich.table import Table
+
+    from sandbox.manage import list_sandboxes
+
     found = _or_exit(lambda: list_sandboxes(_client_or_exit()))
     if not found:
         console.print("no deskhand containers")
@@ -179,6 +209,8 @@ def down_command(
     if not key and not everything:
         console.print("name a container (see `deskhand sandbox ls`) or pass --all")
         raise typer.Exit(2)
+    from sandbox.manage import down
+
     removed = _or_exit(lambda: down(_client_or_exit(), key, everything=everything))
     if key and not removed:
         console.print(f"no deskhand container matches {key!r}")
@@ -188,6 +220,8 @@ def down_command(
 
 def prune() -> None:
     """Remove containers whose owning process died, and stopped ones."""
+    from sandbox.manage import reap_strays
+
     removed = _or_exit(lambda: reap_strays(_client_or_exit()))
     for item in removed:
         console.print(f"removed {item.short_id} (session {item.session}, owner {item.owner_pid})")

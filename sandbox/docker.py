@@ -21,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import socket
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +35,14 @@ import docker.errors
 from sandbox.base import Size, Viewer
 from sandbox.build import DEFAULT_IMAGE
 from sandbox.channel import (
+    FAST,
     ExecutorChannel,
     SettleDefaults,
 )
 from sandbox.docker_exec import ExecStream
 from sandbox.docker_hardening import DockerLimits, RunSpec, hardening_differences
 from sandbox.docker_vnc import VncRelay, new_vnc_password
+from sandbox.egress.relay import EgressRelay, proxy_environment
 from sandbox.errors import SandboxCrashed, SandboxError, SandboxUnavailable
 from sandbox.executor_backed import ExecutorSandbox
 from sandbox.manage import (
@@ -72,7 +76,10 @@ class DockerSandboxConfig:
     start_timeout_s: float = 30.0
     reap_strays: bool = True
     session: str = ""  # labels the container; a random id when empty
-    settle: SettleDefaults = field(default_factory=SettleDefaults)
+    settle: SettleDefaults = FAST
+    # Serves each proxy connection of the desktop (an EgressProxy's ``handle``): with it,
+    # the desktop stays on network none and reaches hosts only through that proxy.
+    egress: Callable[[socket.socket], None] | None = None
 
 
 class DockerSandbox(ExecutorSandbox):
@@ -96,6 +103,7 @@ class DockerSandbox(ExecutorSandbox):
         self._container_id = ""
         self._executor: ExecStream | None = None
         self._relay: VncRelay | None = None
+        self._egress: EgressRelay | None = None
         self._viewer: Viewer | None = None
         self._logs: deque[str] = deque(maxlen=50)
         self._log_stream: Any = None
@@ -110,6 +118,13 @@ class DockerSandbox(ExecutorSandbox):
     def network(self) -> bool:
         """Whether this desktop may reach any network (recorded with the session)."""
         return self._config.network
+
+    @property
+    def egress_mode(self) -> str:
+        """``off`` (no network), ``allowlist`` (only through the proxy) or ``full``."""
+        if self._config.network:
+            return "full"
+        return "allowlist" if self._config.egress is not None else "off"
 
     @property
     def container_id(self) -> str:
@@ -128,6 +143,7 @@ class DockerSandbox(ExecutorSandbox):
         self._follow_logs()
         self.verify_hardening(spec)
         self._start_executor()
+        self._start_egress()
         if password is not None:
             self._open_viewer(password)
 
@@ -139,6 +155,8 @@ class DockerSandbox(ExecutorSandbox):
         if password is not None:
             environment["DESKHAND_VNC"] = "write" if config.vnc_write else "view"
             environment["DESKHAND_VNC_PASSWORD"] = password
+        if config.egress is not None:
+            environment |= proxy_environment()
         labels = {LABEL_SESSION: self.session, LABEL_NETWORK: str(config.network).lower(),
                   LABEL_VIEWER: str(config.vnc).lower(), **owner_labels()}
         return RunSpec(image=config.image, name=self._name, labels=labels,
@@ -176,6 +194,16 @@ class DockerSandbox(ExecutorSandbox):
             raise SandboxError("the container is not hardened as asked; refusing to use it:\n  "
                                + "\n  ".join(differences))
 
+    def is_running(self) -> bool:
+        """Whether the container still exists and runs (``sandbox down`` may have removed it)."""
+        try:
+            state = self._client.api.inspect_container(self._container_id).get("State", {})
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(f"cannot inspect the sandbox container: {exc}") from exc
+        return bool(state.get("Running"))
+
     def _inspect(self) -> dict[str, Any]:
         try:
             return dict(self._client.api.inspect_container(self._container_id))
@@ -194,6 +222,14 @@ class DockerSandbox(ExecutorSandbox):
         if (width, height) != (self.size.width, self.size.height):
             raise self._crashed(f"the desktop is {width}x{height}, not the {self.size} asked")
 
+    def _start_egress(self) -> None:
+        if self._config.egress is None:
+            return
+        if self._config.network:
+            raise SandboxError("egress through the proxy needs network none, not full network")
+        self._egress = EgressRelay(self._client.api, self._container_id, self._config.egress)
+        self._egress.start()
+
     def _open_viewer(self, password: str) -> None:
         self._relay = VncRelay(self._client.api, self._container_id,
                                port=self._config.vnc_port)
@@ -202,6 +238,9 @@ class DockerSandbox(ExecutorSandbox):
                               view_only=not self._config.vnc_write)
 
     def _teardown(self) -> None:
+        if self._egress is not None:
+            self._egress.stop()
+            self._egress = None
         if self._relay is not None:
             self._relay.stop()
             self._relay = None

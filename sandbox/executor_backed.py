@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Self
 
 from sandbox.actions import Action
-from sandbox.base import CheckResult, ExecResult, Frame, Size, Viewer
+from sandbox.base import CheckResult, ExecResult, Frame, ShellJudge, Size, Viewer, open_gate
 from sandbox.channel import (
     ExecutorChannel,
     Reply,
@@ -20,10 +20,13 @@ from sandbox.channel import (
     exec_result_from_reply,
     execute_args,
     frame_from_reply,
+    profile_named,
 )
 from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError
+from sandbox.executor.settle import OBSERVING
 
 SCREENSHOT_DEADLINE_S = 10.0
+SELECTION_DEADLINE_S = 3.0
 # A command gets its own timeout; the channel waits this much longer for the answer.
 CHECK_GRACE_S = 5.0
 
@@ -38,6 +41,7 @@ class ExecutorSandbox(ABC):
         self._settle_defaults = settle_defaults
         self._state = "new"
         self._channel: ExecutorChannel | None = None
+        self._shell_judge: ShellJudge = open_gate
 
     @property
     def size(self) -> Size:
@@ -69,6 +73,8 @@ class ExecutorSandbox(ABC):
             self._state = "stopped"
             raise
         self._state = "running"
+        if self._channel is not None:
+            self._channel.on_event(self._on_event)
 
     def stop(self) -> None:
         """End the desktop and everything it started.  Safe to call twice."""
@@ -96,22 +102,47 @@ class ExecutorSandbox(ABC):
         self._require_running()
         return frame_from_reply(self._call("screenshot", {}, SCREENSHOT_DEADLINE_S))
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
-        """Run one action; with ``settle``, the frame is taken once the screen settled.
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
+        """Run one action; with ``settle``, the frame is taken once the screen settled,
+        waiting as the profile ``settle_profile`` says (default: the sandbox's own).
 
         Off-screen points are refused by the executor itself (the loop has
         validated before this; the sandbox trusts no caller).
         """
         self._require_running()
-        args = execute_args(action, settle=settle, defaults=self._settle_defaults)
-        return exec_result_from_reply(self._call("execute", args, deadline_s))
+        profile = self._settle_defaults if settle_profile is None else \
+            profile_named(settle_profile)
+        args = execute_args(action, settle=settle, defaults=profile)
+        applied = profile.name if settle and action.type not in OBSERVING else ""
+        return exec_result_from_reply(self._call("execute", args, deadline_s), profile=applied)
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         """Run ``argv`` inside the sandbox, from its user's home (checkers only)."""
         self._require_running()
         args = {"argv": list(argv), "timeout_s": timeout_s}
         return check_result_from_reply(self._call("run", args, timeout_s + CHECK_GRACE_S))
+
+    def serve_shell_gate(self, judge: ShellJudge) -> None:
+        """Judge the desktop shells' commands with ``judge`` (see ``executor/gate.py``)."""
+        self._shell_judge = judge
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "shell_command":
+            return
+        try:
+            allowed, reason = self._shell_judge(str(event.get("line", "")))
+        except Exception as exc:  # the gate fails closed
+            allowed, reason = False, f"the command could not be judged ({type(exc).__name__})"
+        with contextlib.suppress(SandboxError):  # a sandbox that is going away refuses anyway
+            self._call("gate_verdict", {"gate": event.get("gate"), "allow": allowed,
+                                        "reason": reason}, SELECTION_DEADLINE_S)
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        """The text a paste of ``name`` (``clipboard`` or ``primary``) would insert, if known."""
+        self._require_running()
+        text = self._call("selection", {"name": name}, SELECTION_DEADLINE_S).result.get("text")
+        return text if isinstance(text, str) else None
 
     def _require_running(self) -> None:
         if self._state != "running":

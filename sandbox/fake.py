@@ -26,7 +26,16 @@ from sandbox.actions import (
     Zoom,
     validate_for_screen,
 )
-from sandbox.base import CheckResult, ExecResult, Frame, SettleReport, Size, Viewer
+from sandbox.base import (
+    CheckResult,
+    ExecResult,
+    Frame,
+    SettleReport,
+    ShellJudge,
+    Size,
+    Viewer,
+    open_gate,
+)
 from sandbox.errors import SandboxStateError
 
 _BACKGROUND = (32, 36, 44)
@@ -51,6 +60,9 @@ class FakeSandbox:
         self._screen = _Screen()
         self._state = "new"
         self.executed: list[Action] = []
+        # What a paste would insert, by selection name (``clipboard``, ``primary``).
+        self.selections: dict[str, str] = {}
+        self.shell_judge: ShellJudge = open_gate
 
     @property
     def size(self) -> Size:
@@ -83,8 +95,8 @@ class FakeSandbox:
         self._require_running()
         return self._render()
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
         self._require_running()
         validate_for_screen(action, self._size.width, self._size.height)
         started = time.perf_counter()
@@ -102,6 +114,13 @@ class FakeSandbox:
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         self._require_running()
         return CheckResult(exit_code=127, stdout="", stderr="the fake sandbox runs no commands")
+
+    def serve_shell_gate(self, judge: ShellJudge) -> None:
+        self.shell_judge = judge  # the fake desktop has no shell; tests may call it
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        self._require_running()
+        return self.selections.get(name)
 
     def _require_running(self) -> None:
         if self._state != "running":

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from sandbox.base import Size
-from sandbox.channel import ExecutorChannel, SettleDefaults
+from sandbox.channel import FAST, ExecutorChannel, SettleDefaults
 from sandbox.desktop import DESKTOP_DIR, SESSION_FILE
 from sandbox.errors import SandboxCrashed, SandboxUnavailable
 from sandbox.executor import EXECUTOR_FILE
@@ -49,7 +49,11 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_S = 3.0
 LOG_TAIL_BYTES = 1 << 16
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-DEFAULT_SETTLE = SettleDefaults()
+# The second gate: bubblewrap binds this read-only over the system bashrc, and the
+# executor serves the gate it talks to (sandbox/executor/gate.py).
+GATE_BASHRC = DESKTOP_DIR / "bash.bashrc"
+SYSTEM_BASHRC = Path("/etc/bash.bashrc")
+DEFAULT_SETTLE = FAST
 _PACKAGES = {"Xvfb": "xvfb", "openbox": "openbox", "bwrap": "bubblewrap"}
 
 
@@ -124,7 +128,10 @@ class LocalSandbox(ExecutorSandbox):
         if programs.bwrap:  # the real home path gets an empty tmpfs inside
             home = _user_home()
             env = _sandbox_env(home)
-            argv = _bwrap_argv(programs.bwrap, home, env, self._kept_paths())
+            gate = SYSTEM_BASHRC.is_file()  # bwrap can bind over it only where it exists
+            if gate:
+                env["DESKHAND_SHELL_GATE"] = "1"
+            argv = _bwrap_argv(programs.bwrap, home, env, self._kept_paths(), gate=gate)
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="deskhand-local-"))
             home = self._workdir / "home"
@@ -233,7 +240,8 @@ def _hidden_dirs(home: Path) -> list[Path]:
     return [*hidden, home]
 
 
-def _bwrap_argv(bwrap: str, home: Path, env: dict[str, str], kept: list[Path]) -> list[str]:
+def _bwrap_argv(bwrap: str, home: Path, env: dict[str, str], kept: list[Path], *,
+                gate: bool = False) -> list[str]:
     hidden = _hidden_dirs(home)
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for folder in hidden:
@@ -241,6 +249,8 @@ def _bwrap_argv(bwrap: str, home: Path, env: dict[str, str], kept: list[Path]) -
     for path in kept:  # bound back after the tmpfs mounts that would hide them
         if any(path.is_relative_to(folder) for folder in hidden) and path.exists():
             argv += ["--ro-bind", str(path), str(path)]
+    if gate:
+        argv += ["--ro-bind", str(GATE_BASHRC), str(SYSTEM_BASHRC)]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
              "--hostname", "deskhand", "--die-with-parent", "--new-session", "--clearenv"]
     for name, value in env.items():

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sandbox.actions import Action, ActionError, TypeText
-from sandbox.base import CheckResult, ExecResult, Frame, Sandbox, Size, Viewer
+from sandbox.base import CheckResult, ExecResult, Frame, Sandbox, ShellJudge, Size, Viewer
 from sandbox.errors import ExecutorError
 
 PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -80,6 +80,12 @@ class SecretValues(Mapping[str, str]):
                               f"(secrets this run knows: {known})")
         return PLACEHOLDER.sub(lambda match: self._values[match.group(1)], text)
 
+    def unsubstitute(self, text: str) -> str:
+        """``text`` with every value put back as its placeholder (longest values first)."""
+        for name, value in sorted(self._values.items(), key=lambda item: -len(item[1])):
+            text = text.replace(value, placeholder(name))
+        return text
+
 
 class SecretSandbox:
     """A sandbox that types secret values where the action says ``{{secret:NAME}}``.
@@ -120,14 +126,27 @@ class SecretSandbox:
     def screenshot(self) -> Frame:
         return self.inner.screenshot()
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
         if isinstance(action, TypeText) and PLACEHOLDER.search(action.text):
             action = action.model_copy(update={"text": self._substituted(action.text)})
-        return self.inner.execute(action, settle=settle, deadline_s=deadline_s)
+        return self.inner.execute(action, settle=settle, deadline_s=deadline_s,
+                                  settle_profile=settle_profile)
 
     def check(self, argv: list[str], *, timeout_s: float = 30.0) -> CheckResult:
         return self.inner.check(argv, timeout_s=timeout_s)
+
+    def read_selection(self, name: str = "clipboard") -> str | None:
+        return self.inner.read_selection(name)
+
+    def serve_shell_gate(self, judge: ShellJudge) -> None:
+        """The gate judges commands as the loop knows them: values back to placeholders.
+
+        The loop let through the line it typed (with ``{{secret:NAME}}``); the
+        desktop's shell runs it with the value.  Put back, the command matches
+        the line judged already, and the gate's records never hold the value.
+        """
+        self.inner.serve_shell_gate(lambda command: judge(self.values.unsubstitute(command)))
 
     def _substituted(self, text: str) -> str:
         try:

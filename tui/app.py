@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import ClassVar
@@ -23,11 +24,13 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from agent.settings import Settings
+from audit.presence import ApproverPresence
 from tui.errors import REQUEST_ERRORS
 from tui.graphics import Graphics
 from tui.runner import RunRequest, RunServices, prepare_run
+from tui.screen_words import OcrWords, WordsReader
 from tui.screens.attach import AttachScreen
-from tui.screens.live import LiveScreen
+from tui.screens.live import STOPPING_NOTICE, LiveScreen
 from tui.screens.sessions import SessionsScreen
 from tui.screens.task import TaskScreen
 from tui.store import TuiStore
@@ -50,6 +53,8 @@ class TuiOptions:
     user: str = "user"
     graphics: Graphics = "halfblock"
     poll_s: float = 0.2
+    # Read the words around an approval's target with the offline OCR.
+    read_screen_words: bool = True
 
     @property
     def approver(self) -> Approver:
@@ -88,14 +93,20 @@ class DeskhandApp(App[None]):
         self.store = store
         self.services = services or RunServices()
         self.graphics: str = options.graphics
+        # The signal that made the app quit, if one did (the CLI then exits 130).
+        self.stopped_by: str | None = None
+        self.screen_words: WordsReader | None = OcrWords() if options.read_screen_words else None
 
     def on_mount(self) -> None:
+        self._stop_on_signals()
         db_name = self.options.settings.db_path.name
         self.sub_title = db_name
         if self.options.attach:
             self.push_screen(AttachScreen(self.store, self.options.approver,
                                           graphics=self.graphics, poll_s=self.options.poll_s,
-                                          db_name=db_name))
+                                          db_name=db_name,
+                                          presence=ApproverPresence(
+                                              self.options.settings.db_path)))
         else:
             self.push_screen(TaskScreen(self.options.run_defaults()))
 
@@ -110,17 +121,39 @@ class DeskhandApp(App[None]):
                                     services=self.services, graphics=self.graphics,
                                     poll_s=self.options.poll_s))
 
+    def _stop_on_signals(self) -> None:
+        """SIGTERM and SIGHUP quit as Ctrl-Q does: runs stopped, their approvals denied.
+
+        (Ctrl-C is a key in the TUI.)  Handled on the event loop, so Textual
+        restores the terminal on the way out.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._quit_for_signal, signum)
+
+    def _quit_for_signal(self, signum: int) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = signal.Signals(signum).name
+            self.run_worker(self._quit(f"interrupted by {self.stopped_by}"), exclusive=False)
+
+    async def _quit(self, reason: str) -> None:
+        await self.stop_runs(reason)
+        self.exit()
+
     async def action_quit(self) -> None:
         """Stop any run (denying what it waits for), give it a moment to close its
         session in the audit log, then quit."""
         await self.stop_runs()
         await super().action_quit()
 
-    async def stop_runs(self) -> None:
+    async def stop_runs(self, reason: str | None = None) -> None:
         """Stop every run started here and wait (briefly) for their threads to end."""
         live = [s for s in self.screen_stack if isinstance(s, LiveScreen) and s.running]
+        if live:
+            self.notify(STOPPING_NOTICE, title="quitting")
         for screen in live:
-            screen.stop_run()
+            screen.stop_run(reason)
         workers = [s.worker for s in live if s.worker is not None]
         if not workers:
             return  # (an empty list would wait for every worker of the app)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.settings import Settings
 from tui.graphics import GRAPHICS_CHOICES, Graphics, detect_graphics
+
+if TYPE_CHECKING:  # settings, Textual and the log load when the TUI starts
+    from agent.settings import Settings
+
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +49,8 @@ def tui(
     if graphics not in GRAPHICS_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(GRAPHICS_CHOICES)}",
                                  param_hint="--graphics")
+    from agent.settings import Settings
+
     settings = Settings().with_overrides(db=db, policy=policy, sandbox=sandbox,
                                          planner=planner, model=model, base_url=base_url,
                                          approval_timeout_s=approval_timeout,
@@ -53,12 +61,21 @@ def tui(
 
 def _run_app(settings: Settings, *, attach: bool, script: Path | None, task: str,
              graphics: Graphics) -> None:
+    from audit.errors import AuditError
     from audit.log import AuditLog
     from tui.app import DeskhandApp, TuiOptions
     from tui.store import TuiStore
 
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     options = TuiOptions(settings=settings, attach=attach, task=task, script=script,
                          user=getpass.getuser(), graphics=graphics)
-    with AuditLog.open(settings.db_path, redact=settings.secrets()) as log:
-        DeskhandApp(options, TuiStore(log)).run()
+    try:
+        log = AuditLog.open(settings.db_path, redact=settings.secrets())
+    except AuditError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    with log:
+        app = DeskhandApp(options, TuiStore(log))
+        app.run()
+    if app.stopped_by is not None:
+        typer.echo(f"interrupted by {app.stopped_by}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)

@@ -55,6 +55,7 @@ class RunControl:
 
     stop: threading.Event = field(default_factory=threading.Event)
     waiting_session: str | None = None
+    reason: str = "stopped by the user"
 
 
 class WatchedApprover:
@@ -88,6 +89,7 @@ def execute_run(prepared: RunPlan, services: RunServices, reporter: Reporter,
     """Open the log and the sandbox, run the task, close both (worker thread)."""
     options = runs.RunOptions(
         reporter=reporter, services=services, should_stop=control.stop.is_set,
+        stop_reason=lambda: control.reason,
         wrap_approver=lambda inner: WatchedApprover(inner, control))
     with runs.open_run(prepared, options) as run:
         return run.loop.run(prepared.task)

@@ -17,7 +17,7 @@ from typing import Protocol
 from PIL import Image
 
 from audit.errors import AuditError
-from audit.records import ApprovalRequest, Scope, SessionRecord, StepRecord
+from audit.records import ApprovalRequest, EventRecord, Scope, SessionRecord, StepRecord
 from sandbox.actions import Action
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ReadableLog(Protocol):
     def steps(self, session_id: str) -> list[StepRecord]: ...
 
     def get_session(self, id_or_prefix: str) -> SessionRecord: ...
+
+    def events(self, session_id: str) -> list[EventRecord]: ...
 
     def list_sessions(self, *, outcome: str | None = None,
                       since: datetime | float | None = None,
@@ -71,6 +73,17 @@ class TuiStore:
         for request in self.audit.pending_approvals(session_id):
             self.answer(request.id, approved=False, scope="once", approver=approver,
                         channel=channel)
+
+    def window_title_for(self, request: ApprovalRequest) -> str | None:
+        """The focused window's title when the request was made, if its run recorded it."""
+        try:
+            events = self.audit.events(request.session_id)
+        except AuditError:
+            return None
+        for event in reversed(events):
+            if event.kind == "approval_context" and event.data.get("approval_id") == request.id:
+                return str(event.data.get("window_title") or "") or None
+        return None
 
     def step_for(self, request: ApprovalRequest) -> StepRecord | None:
         """The step an approval request is about."""

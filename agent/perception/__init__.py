@@ -8,7 +8,12 @@ heavy on its own):
                  reads only what changed), decode_frame
 * ``triage``     Triager, CentroidTriager (WordLlama, offline), OpenAITriager,
                  CATEGORIES, RISK_BY_CATEGORY
-* ``injection``  InjectionGuard, InjectionAssessment, THRESHOLD
+* ``injection``  InjectionGuard, InjectionAssessment, THRESHOLD (English patterns)
+* ``injection_model``     InjectionModel: the learned detector's features and weights
+* ``injection_spans``     candidate spans (windows of lines inside text blocks)
+* ``injection_detector``  LearnedDetector, DetectorOpinion: the riskiest span of a screen
+* ``injection_training``  the corpus, training and held-out evaluation
+* ``taint``      typed text traced back to the screen it came from
 * ``perceiver``  Perception: what the agent loop calls (triage, injection_risk)
 * ``bench``      run_benchmarks
 * ``cli``        register(app): ``deskhand perceive triage/read/injection``

@@ -8,6 +8,13 @@
   saving is visible.
 * ``perception.triage_per_task_p50``: classify one task with the local
   triager.  Target 5 ms.
+* ``perception.injection_detector_changed_frame_p50``: the learned
+  injection detector on the words of a changed 1280x800 frame (OCR already
+  done: this is the time it adds).  Target 150 ms; the English patterns on
+  the same words are the baseline.
+* ``perception.injection_corpus_scoring``: score every screen of the
+  injection corpus (both halves) with the detector, in seconds, and per
+  screen in ms.
 
 The desktop is drawn with Pillow (DejaVu fonts), so no X server is needed.
 Run: ``python -m agent.perception.bench``.
@@ -26,7 +33,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.triage import CentroidTriager, load_examples
+from agent.perception.triage import RISK_BY_CATEGORY, CentroidTriager, load_examples
 from sandbox.base import Frame
 
 _FONTS = Path("/usr/share/fonts/truetype/dejavu")
@@ -108,7 +115,46 @@ def bench_triage(repeats: int = 3) -> list[dict[str, Any]]:
     triager = CentroidTriager.load()
     tasks = [example.task for example in load_examples("triage_eval.jsonl")]
     per_task = _p50_ms(lambda i: triager.classify(tasks[i % len(tasks)]), repeats * len(tasks))
-    return [_figure("perception.triage_per_task_p50", per_task, "ms", 5)]
+    return [_figure("perception.triage_per_task_p50", per_task, "ms", 5),
+            *bench_triage_held_out(triager)]
+
+
+def bench_triage_held_out(triager: CentroidTriager) -> list[dict[str, Any]]:
+    """Accuracy and benign tasks sent to high risk, on a set nothing was tuned on."""
+    held_out = load_examples("triage_heldout.jsonl")
+    verdicts = [(e, triager.classify(e.task)) for e in held_out]
+    benign = [v for e, v in verdicts if RISK_BY_CATEGORY[e.category] == "low"]
+    accuracy = sum(v.category == e.category for e, v in verdicts) / len(held_out)
+    benign_high = sum(v.risk == "high" for v in benign) / len(benign)
+    return [_figure("perception.triage_held_out_accuracy", round(accuracy, 3), "ratio", 0.85),
+            _figure("perception.triage_held_out_benign_to_high", round(benign_high, 3),
+                    "ratio", 0.0)]
+
+
+def bench_injection_detector(repeats: int = 9) -> list[dict[str, Any]]:
+    """Detector time on a changed frame's words, beside the patterns; whole-corpus scoring."""
+    from agent.perception.injection import InjectionGuard
+    from agent.perception.injection_detector import LearnedDetector
+    from agent.perception.injection_training import load_corpus
+
+    parser = OcrScreenParser(RapidOcrReader.load(threads=2))
+    frames = [desktop_frame(i, f"11:{i:02d}") for i in range(repeats + 1)]
+    parser.parse(frames[0])
+    words = [parser.parse(frame) for frame in frames[1:]]
+    detector, guard = LearnedDetector(), InjectionGuard()
+    detector.assess(words[0])  # loads the weights: a one-off, not per frame
+    detector_ms = _p50_ms(lambda i: detector.assess(words[i]), repeats)
+    patterns_ms = _p50_ms(lambda i: guard.assess(words[i], ""), repeats)
+    corpus = load_corpus()
+    started = time.perf_counter()
+    for screen in corpus:
+        detector.assess_text(screen.text)
+    corpus_s = time.perf_counter() - started
+    return [_figure("perception.injection_detector_changed_frame_p50", detector_ms, "ms", 150),
+            _figure("perception.injection_patterns_changed_frame_p50", patterns_ms, "ms", None),
+            _figure("perception.injection_corpus_scoring", round(corpus_s, 2), "s", None),
+            _figure("perception.injection_corpus_per_screen",
+                    round(1000 * corpus_s / len(corpus), 2), "ms", None)]
 
 
 def _figure(name: str, value: float, unit: str, target: float | None) -> dict[str, Any]:
@@ -117,7 +163,7 @@ def _figure(name: str, value: float, unit: str, target: float | None) -> dict[st
 
 def run_benchmarks() -> list[dict[str, Any]]:
     """Every perception figure, each a ``{"name", "value", "unit", "target"}`` dict."""
-    return [*bench_screen_parse(), *bench_triage()]
+    return [*bench_screen_parse(), *bench_triage(), *bench_injection_detector()]
 
 
 if __name__ == "__main__":

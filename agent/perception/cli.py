@@ -9,17 +9,17 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from PIL import Image, UnidentifiedImageError
 
 from agent.perception.errors import PerceptionError
-from agent.perception.injection import InjectionGuard
-from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-from agent.perception.screen import find_text, read_lines
-from agent.perception.triage import CentroidTriager
-from sandbox.base import Frame
+
+if TYPE_CHECKING:
+    from sandbox.base import Frame
+
+# The OCR model, the triage embeddings and their numpy/onnxruntime stacks load
+# inside the commands: registering them must cost `deskhand --help` nothing.
 
 T = TypeVar("T")
 
@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
 @perceive_app.command("triage")
 def triage(task: Annotated[str, typer.Argument(help="The task, in words.")]) -> None:
     """Print the task's category, risk and confidence as JSON."""
+    from agent.perception.triage import CentroidTriager
+
     verdict = _or_exit(lambda: CentroidTriager.load().classify(task))
     typer.echo(json.dumps({"category": verdict.category, "risk": verdict.risk,
                            "confidence": verdict.confidence}))
@@ -51,6 +53,9 @@ def read(image: ImageArgument,
          find: Annotated[str | None, typer.Option(help="Print only where this text is.")] = None,
          ) -> None:
     """Print the screenshot's text, one phrase a line (or the box of --find)."""
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.screen import find_text, read_lines
+
     elements = _or_exit(lambda: OcrScreenParser(RapidOcrReader.load()).parse(load_frame(image)))
     if find is None:
         for line in read_lines(elements):
@@ -68,16 +73,34 @@ def read(image: ImageArgument,
 def injection(image: ImageArgument,
               task: Annotated[str, typer.Option(help="The task the agent works on.")] = "",
               ) -> None:
-    """Print the screenshot's prompt-injection risk, reason and evidence as JSON."""
+    """Print the learned detector's and the patterns' opinions, with the evidence box, as JSON."""
+    from agent.perception.injection import InjectionGuard
+    from agent.perception.injection_detector import LearnedDetector
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.perceiver import InjectionVerdict
+
     elements = _or_exit(lambda: OcrScreenParser(RapidOcrReader.load()).parse(load_frame(image)))
-    assessment = InjectionGuard().assess(elements, task)
-    typer.echo(json.dumps({"risk": assessment.risk, "flagged": assessment.flagged,
-                           "reason": assessment.reason,
-                           "evidence": [e.text for e in assessment.evidence]}))
+    detector = _or_exit(lambda: LearnedDetector().assess(elements, task))
+    verdict = InjectionVerdict(detector, InjectionGuard().assess(elements, task))
+    evidence = detector.evidence
+    typer.echo(json.dumps({
+        "risk": verdict.risk, "flagged": verdict.risk >= 0.5, "reason": verdict.reason,
+        "detector": {"risk": detector.risk, "flagged": detector.flagged,
+                     "evidence": None if evidence is None else
+                     {"text": evidence.text, "box": list(evidence.box or ())}},
+        "patterns": {"risk": verdict.patterns.risk, "flagged": verdict.patterns.flagged,
+                     "reason": verdict.patterns.reason,
+                     "evidence": [{"text": e.text, "box": list(e.box)}
+                                  for e in verdict.patterns.evidence]},
+    }, ensure_ascii=False))
 
 
 def load_frame(path: Path) -> Frame:
     """A frame from an image file (converted to PNG when it is another format)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from sandbox.base import Frame
+
     try:
         with Image.open(path) as image:
             buffer = io.BytesIO()

@@ -133,16 +133,38 @@ class CentroidTriager:
         return cls(WordLlamaEmbedder.load(), load_examples(), load_cues())
 
     def classify(self, task: str) -> Triage:
-        scores = self.scores(task)
-        best = int(np.argmax(scores))
-        return verdict(self._categories[best], _softmax(scores)[best],
-                       uncertain_below=self._uncertain_below)
+        """The best category — but a high-risk one only with a cue word of its own.
+
+        The embedding measures how a task *sounds*: "take a screenshot of the
+        desktop" sounds like display settings.  High risk makes the policy ask
+        before every step, so it needs evidence in the words themselves (a cue
+        of that category); without one the best lower-risk category wins, and
+        its risk is raised to at least medium because triage was torn.
+        """
+        cues = self._cue_counts(task)
+        scores = self._combine(task, cues)
+        ranked = [int(i) for i in np.argsort(-scores)]
+        best = ranked[0]
+        if not self._high_without_cue(best, cues):
+            return verdict(self._categories[best], _softmax(scores)[best],
+                           uncertain_below=self._uncertain_below)
+        fallback = next((i for i in ranked if not self._high_without_cue(i, cues)), best)
+        return verdict(self._categories[fallback], _softmax(scores)[fallback],
+                       uncertain_below=1.1)  # torn: at least medium
 
     def scores(self, task: str) -> Vectors:
         """One score per category (in ``CATEGORIES`` order, present ones only)."""
+        return self._combine(task, self._cue_counts(task))
+
+    def _cue_counts(self, task: str) -> list[int]:
+        return [min(len(p.findall(task)), _MAX_CUES) if p else 0 for p in self._cues]
+
+    def _combine(self, task: str, cue_counts: list[int]) -> Vectors:
         similarity = self._centroids @ self._embedder.embed([task])[0]
-        cue_counts = [min(len(p.findall(task)), _MAX_CUES) if p else 0 for p in self._cues]
         return cast(Vectors, similarity + CUE_WEIGHT * np.asarray(cue_counts, np.float32))
+
+    def _high_without_cue(self, index: int, cue_counts: list[int]) -> bool:
+        return RISK_BY_CATEGORY[self._categories[index]] == "high" and cue_counts[index] == 0
 
 
 def _centroids(embedder: WordLlamaEmbedder, examples: Sequence[Example],

@@ -18,6 +18,8 @@ the cache at 1.25x, read from it at 0.1x.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 from collections.abc import Sequence
@@ -108,7 +110,40 @@ def run_benchmarks() -> list[dict[str, Any]]:
                 every_turn.cache_breaks, STEPS // 5),
         _figure(f"{prefix}.tokens_per_screenshot_1920x1080", screenshot_tokens(WIDE_SANDBOX),
                 "tokens", estimate_image_tokens(WIDE_SANDBOX), 1534),
+        *billed_image_figures(prefix),
     ]
+
+
+def billed_image_figures(prefix: str) -> list[dict[str, Any]]:
+    """Billed image-equivalents of 30 steps beside the demo-like accounting (every
+    screenshot kept, one per step), for screens that always change and for a session where
+    every 4th step leaves the screen as it was; target: half the demo's."""
+    figures = []
+    for unchanged_every in (0, 4):
+        frames = session_with_still_screens(STEPS, unchanged_every)
+        demo = bill_requests(request_bodies(frames, max_screenshots=10**6, screenshot_chunk=1,
+                                            skip_unchanged=False))
+        ours = bill_requests(request_bodies(frames, screenshot_size="xga"))
+        still = f"_every_{unchanged_every}th_screen_still" if unchanged_every else ""
+        figures.append(_figure(f"{prefix}.billed_image_equivalents_{STEPS}_steps_xga{still}",
+                               round(ours.billed, 2), "images", round(demo.billed, 2),
+                               round(demo.billed / 2, 2)))
+    return figures
+
+
+def request_bodies(frames: Sequence[Frame], **options: Any) -> list[dict[str, Any]]:
+    """The Messages request of every turn of a session that clicks once per turn."""
+    conversation = ClaudeConversation(model="claude-sonnet-4-6", sandbox_size=frames[0].size,
+                                      **options)
+    bodies: list[dict[str, Any]] = []
+    outcomes: list[ActionOutcome] = []
+    for step, frame in enumerate(frames):
+        conversation.observe(Observation(frame, "benchmark", step), outcomes)
+        params = conversation.request()
+        bodies.append(json.loads(json.dumps({key: params[key] for key in
+                                             ("system", "tools", "messages")})))
+        outcomes = _click(conversation, step)
+    return bodies
 
 
 def _figure(name: str, value: float, unit: str, baseline: float,
@@ -119,6 +154,19 @@ def _figure(name: str, value: float, unit: str, baseline: float,
 def session_frames(steps: int = STEPS, size: Size = SANDBOX) -> list[Frame]:
     """``steps`` distinct screens of ``size``."""
     return [_frame(size, step) for step in range(steps)]
+
+
+def session_with_still_screens(steps: int, unchanged_every: int,
+                               size: Size = SANDBOX) -> list[Frame]:
+    """``steps`` screens where every ``unchanged_every``-th step shows the same screen as
+    the step before (a pointer move, a wait, a click on nothing); 0: every screen differs."""
+    frames: list[Frame] = []
+    shade = 0
+    for step in range(steps):
+        if not (unchanged_every and step % unchanged_every == unchanged_every - 1):
+            shade += 1
+        frames.append(_frame(size, shade))
+    return frames
 
 
 def _frame(size: Size, step: int) -> Frame:
@@ -164,3 +212,87 @@ def _common_prefix(before: list[str], after: list[str]) -> int:
             break
         count += 1
     return count
+
+
+# --- billing what a server received -------------------------------------------------------------
+
+REFERENCE_IMAGE_TOKENS = estimate_image_tokens(SANDBOX)  # one 1280x800 screenshot, unscaled
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBill:
+    """Image tokens over a session's requests as Anthropic bills them, in image-equivalents
+    (one equivalent: the tokens of one full 1280x800 screenshot)."""
+
+    images_sent: int
+    read: float  # equivalents inside a prefix an earlier request cached (billed 0.1x)
+    written: float  # equivalents written to the cache (billed 1.25x)
+    uncached: float  # equivalents after the last breakpoint (billed 1x)
+
+    @property
+    def billed(self) -> float:
+        return (self.read * CACHE_READ_WEIGHT + self.written * CACHE_WRITE_WEIGHT
+                + self.uncached)
+
+
+def bill_requests(bodies: Sequence[dict[str, Any]]) -> ImageBill:
+    """Bill the Messages requests ``bodies`` (as received) the way the prompt cache works:
+    a request reads the longest prefix that ended at a cache breakpoint of an earlier
+    request, writes from there to its own last breakpoint, and pays the rest in full."""
+    cached: set[str] = set()
+    sent = 0
+    read = written = uncached = 0.0
+    for body in bodies:
+        blocks, breakpoints = _request_blocks(body)
+        prefixes = _prefix_digests(blocks)
+        hit = max((n for n in range(len(blocks) + 1) if prefixes[n] in cached), default=0)
+        last = max(breakpoints, default=0)
+        for index, block in enumerate(blocks):
+            weight = _image_equivalents(block)
+            sent += weight > 0
+            if index < hit:
+                read += weight
+            elif index < last:
+                written += weight
+            else:
+                uncached += weight
+        cached |= {prefixes[n] for n in breakpoints}
+    return ImageBill(sent, read, written, uncached)
+
+
+def _request_blocks(body: dict[str, Any]) -> tuple[list[Any], list[int]]:
+    """The request's blocks in cache order (tools, system, messages) and the prefix lengths
+    that end at a breakpoint."""
+    blocks: list[Any] = [{"tools": body.get("tools")}]
+    system = body.get("system")
+    blocks += system if isinstance(system, list) else [{"system": system}]
+    for message in body.get("messages", []):
+        content = message["content"]
+        blocks += content if isinstance(content, list) else [{"text": content}]
+    breakpoints = [i + 1 for i, block in enumerate(blocks)
+                   if isinstance(block, dict) and "cache_control" in block]
+    return [_strip_cache(block) for block in blocks], breakpoints
+
+
+def _prefix_digests(blocks: list[Any]) -> list[str]:
+    digest = hashlib.sha256()
+    out = [digest.hexdigest()]
+    for block in blocks:
+        digest.update(json.dumps(block, sort_keys=True).encode())
+        out.append(digest.hexdigest())
+    return out
+
+
+def _image_equivalents(block: Any) -> float:
+    """Tokens of the images in ``block`` over :data:`REFERENCE_IMAGE_TOKENS`."""
+    if isinstance(block, list):
+        return sum(_image_equivalents(item) for item in block)
+    if not isinstance(block, dict):
+        return 0.0
+    if block.get("type") == "image":
+        data = base64.b64decode(block["source"]["data"])
+        with Image.open(io.BytesIO(data)) as image:
+            size = Size(*image.size)
+        return estimate_image_tokens(size) / REFERENCE_IMAGE_TOKENS
+    return sum(_image_equivalents(value) for value in block.values()
+               if isinstance(value, list | dict))

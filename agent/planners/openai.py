@@ -36,11 +36,13 @@ from agent.planners.pricing import OPENAI_PRICES, ModelPrice, estimate_cost
 from agent.planners.screenshots import (
     HIDDEN_SCREENSHOT,
     ImageFormat,
+    ScreenMemory,
     ScreenshotEncoder,
     blank_frame,
     fit_within,
     images_to_hide,
     recommended_model_size,
+    unchanged_screen_text,
 )
 from agent.wire_actions import (
     CHAT_TOOLS,
@@ -53,7 +55,7 @@ from agent.wire_actions import (
     propose_from_openai,
 )
 from audit.records import Usage
-from sandbox.base import Frame, Size
+from sandbox.base import Size
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,8 @@ class ChatConversation:
         self.image_size = (fit_within(sandbox_size, image_size) if image_size
                            else recommended_model_size(sandbox_size))
         self.scaler = CoordinateScaler(sandbox_size, coordinate_space or self.image_size)
+        self.skip_unchanged = True
+        self._screens = ScreenMemory()
         self.max_screenshots = max_screenshots
         self.screenshot_chunk = screenshot_chunk
         self.max_tokens = max_tokens
@@ -148,8 +152,7 @@ class ChatConversation:
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
         """Add the task and screen, or the results of the last actions and the new screen."""
         self._cursor = observation.frame.cursor
-        screen = _text_part(f"[screenshot withheld: {observation.withheld}]") \
-            if observation.withheld else self._image_part(observation.frame)
+        screen = self._image_part(observation)
         if len(self.messages) == 1:
             self._user([_text_part(f"Task: {observation.task}"), screen])
         elif self._pending:
@@ -227,7 +230,15 @@ class ChatConversation:
     def _user(self, content: list[Json]) -> None:
         self.messages.append({"role": "user", "content": content})
 
-    def _image_part(self, frame: Frame) -> Json:
+    def _image_part(self, observation: Observation) -> Json:
+        """The screenshot, or a line saying it did not change since the last one sent,
+        or why it is withheld (it may show a secret)."""
+        if observation.withheld:
+            return _text_part(f"[screenshot withheld: {observation.withheld}]")
+        frame = observation.frame
+        since = self._screens.unchanged_since(frame, observation.step_index)
+        if self.skip_unchanged and since is not None:
+            return _text_part(unchanged_screen_text(since))
         image = self._encoder.encode(frame, self.image_size)
         return {"type": "image_url", "image_url": {"url": image.data_url}}
 

@@ -117,6 +117,35 @@ def images_to_hide(total: int, keep: int, chunk: int) -> int:
 
 HIDDEN_SCREENSHOT = "[older screenshot removed to save context]"
 
+ScreenshotSize = Literal["recommended", "xga"]
+"""``recommended``: the sandbox screen fitted into XGA, WXGA or FWXGA, whichever has the
+closest aspect ratio (what Anthropic's reference implementation does); ``xga``: fitted
+into XGA (1024x768), the size Anthropic's computer-use documentation recommends — fewer
+tokens per screenshot (a 1280x800 screen: 874 instead of 1366)."""
+
+
+def model_size(sandbox: Size, choice: ScreenshotSize) -> Size:
+    """The size screenshots are shown to a model at, for a ``sandbox`` screen."""
+    return fit_within(sandbox, XGA) if choice == "xga" else recommended_model_size(sandbox)
+
+
+def unchanged_screen_text(step: int) -> str:
+    """What replaces a screenshot identical to the last one sent (at ``step``)."""
+    return f"The screen is unchanged since step {step} (same screenshot as then)."
+
+
+class ScreenMemory:
+    """Remembers the last screen a planner sent, to send an identical one as text only."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, int] | None = None
+
+    def unchanged_since(self, frame: Frame, step: int) -> int | None:
+        """The step whose screenshot equals ``frame``, or ``None`` (and remember this one)."""
+        if self._last is not None and self._last[0] == frame.sha256:
+            return self._last[1]
+        self._last = (frame.sha256, step)
+        return None
 
 def blank_frame(frame: Frame) -> Frame:
     """A black frame of ``frame``'s size: what is sent where a frame must be withheld."""

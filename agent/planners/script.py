@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -163,10 +163,7 @@ def _grounded(kind: str, value: Any) -> GroundedStep:
 
 def load_script(path: Path) -> Script:
     """Load and validate a script file, raising :class:`ScriptError` on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot read script: {exc.strerror}") from None
+    text = _read_text(path)
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -180,6 +177,24 @@ def load_script(path: Path) -> Script:
     task = _task(path, fields.get("task"))
     steps = _steps(path, fields.get("steps"))
     return Script(task=task, steps=tuple(steps), path=path)
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; ScriptError naming the file when it is anything else."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read script: {exc.strerror}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ScriptError(f"{path}: the script is UTF-16 text; save it as UTF-8")
+    if b"\x00" in data:
+        raise ScriptError(f"{path}: a binary file, not a YAML script")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ScriptError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at "
+                          f"offset {exc.start}); save the script as UTF-8") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -230,8 +245,23 @@ def _step(path: Path, index: int, node: yaml.Node) -> ScriptStep:
 _GROUNDED_KINDS = frozenset({"click_text", "wait_for_text"})
 
 
-# How long to wait between looks at the screen while a grounded step searches.
+# How long to wait between looks at the screen while a grounded step searches:
+# the first wait, doubled each time up to the cap, so that a long timeout
+# costs a handful of recorded wait steps rather than dozens.
 GROUNDING_POLL_S = 0.25
+GROUNDING_POLL_MAX_S = 2.0
+
+
+def script_actions(path: Path) -> list[Action]:
+    """The actions of a script's steps, in order (grounded steps have none and are left out).
+
+    Raises ``ValueError`` naming the file, line and field of a malformed step.
+    """
+    try:
+        script = load_script(path)
+    except ScriptError as exc:
+        raise ValueError(str(exc)) from None
+    return [step.action for step in script.steps if step.action is not None]
 
 
 class ScriptPlanner:
@@ -251,18 +281,31 @@ class ScriptPlanner:
         self._clock = clock
         self._next = 0
         self._searching_since: float | None = None
+        self._polls = 0
+        # What satisfied wait_for_text steps found, said with the next turn (an event
+        # in the log), since a wait that succeeds proposes no step of its own.
+        self._found: list[str] = []
 
     def next_turn(self, observation: Observation, outcomes: list[ActionOutcome]) -> Turn:
         while self._next < len(self.script.steps):
             step = self.script.steps[self._next]
             if step.grounded is None:
                 self._next += 1
-                return Turn(actions=[ProposedAction(action=step.action, raw={"line": step.line})],
-                            message=step.note)
+                return self._said(Turn(
+                    actions=[ProposedAction(action=step.action, raw={"line": step.line})],
+                    message=step.note))
             turn = self._ground(step, step.grounded, observation.frame)
             if turn is not None:
-                return turn
-        return Turn(finished="done", message="script finished")
+                return self._said(turn)
+        return self._said(Turn(finished="done", message="script finished"))
+
+    def _said(self, turn: Turn) -> Turn:
+        """``turn`` with what the satisfied waits before it found, in its message."""
+        if not self._found:
+            return turn
+        notes = "; ".join([*self._found, *([turn.message] if turn.message else [])])
+        self._found.clear()
+        return replace(turn, message=notes)
 
     def _ground(self, step: ScriptStep, grounded: GroundedStep, frame: Frame) -> Turn | None:
         """A turn for a grounded step, or None when it is satisfied and the script moves on."""
@@ -274,14 +317,21 @@ class ScriptPlanner:
         if centre is not None:
             self._next += 1
             self._searching_since = None
+            self._polls = 0
             if grounded.kind == "wait_for_text":
+                self._found.append(f"line {step.line}: found {grounded.text!r} on screen after "
+                                   f"{self._clock() - started:.1f} s")
                 return None
             click = Click(x=centre[0], y=centre[1], button=grounded.button, count=grounded.count)
             raw = {"line": step.line, "click_text": grounded.text}
             return Turn(actions=[ProposedAction(action=click, raw=raw)],
                         message=step.note or f"click {grounded.text!r}")
         if self._clock() - started >= grounded.timeout_s:
+            self._polls = 0
             return Turn(finished="failed", message=f"line {step.line}: text {grounded.text!r} "
                         f"not on screen after {grounded.timeout_s:g} s")
-        return Turn(actions=[ProposedAction(action=Wait(seconds=GROUNDING_POLL_S))],
+        remaining = grounded.timeout_s - (self._clock() - started)
+        wait = min(GROUNDING_POLL_S * 2 ** self._polls, GROUNDING_POLL_MAX_S, remaining)
+        self._polls += 1
+        return Turn(actions=[ProposedAction(action=Wait(seconds=round(max(wait, 0.05), 2)))],
                     message=f"looking for {grounded.text!r}")

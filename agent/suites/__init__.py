@@ -14,5 +14,9 @@ lowest first:
   agent loop, asserting between actions and handing a ``goal`` to a model;
 - :mod:`agent.suites.attempt` wires one attempt (the one place a run is built);
 - :mod:`agent.suites.runner` schedules attempts over workers, engines, shards
-  and retries; :mod:`agent.suites.reports` writes JUnit XML, JSON lines, HTML.
+  and retries; :mod:`agent.suites.reports` writes JUnit XML, JSON lines, HTML;
+- the planner benchmark on top: :mod:`agent.suites.benchmark` (models, budgets,
+  trials, resume), :mod:`agent.suites.metering` and :mod:`agent.suites.plan_cache`
+  (Planner wrappers around a goal's model), :mod:`agent.suites.results_table`
+  (the statistics, pure).
 """

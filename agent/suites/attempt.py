@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import runs
@@ -25,10 +26,12 @@ from agent.secrecy import RedactedScreenshots, guard_run, make_frame_guard, reso
 from agent.settings import Settings
 from agent.suites.checks import Checker
 from agent.suites.driver import CaseDriver, CaseVerdict
+from agent.suites.metering import metered_goal_planner, record_goal_metrics
+from agent.suites.plan_cache import DEFAULT_CACHE_DIR
 from agent.suites.results import AttemptResult
 from agent.suites.schema import Case
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
-from policies.decision import Decision, Triage
+from policies.decision import Decision, Triage, TypedFromScreen
 from sandbox.actions import Action
 from sandbox.base import Frame, Sandbox
 from sandbox.errors import SandboxError, SandboxUnavailable
@@ -50,6 +53,10 @@ class RunOptions:
     keep_sandbox_on_failure: bool = False
     oracle: bool = False
     sandbox: str | None = None  # --sandbox: wins over the suite's defaults
+    # The planner benchmark (agent.suites.benchmark): --cache, its folder, --budget-steps.
+    cache: str = "off"
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    budget_steps: int = 0
     # Set by the runner at Ctrl-C: every attempt's loop stops at its next step.
     interrupted: threading.Event = field(default_factory=threading.Event)
 
@@ -139,6 +146,10 @@ class SharedPerception:
         with self._lock:
             return self._get().injection_risk(frame, task)
 
+    def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
+        with self._lock:
+            return self._get().typed_from_screen(text, frame, task)
+
 
 @dataclass(slots=True)
 class WorkerEnv:
@@ -209,7 +220,7 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
     settings = _case_settings(options.settings, case)
     try:
         policy = runs.load_policy_named(case.policy)
-        goal_planner = _goal_planner(settings, case, options)
+        goal_planner = _goal_planner(settings, case, options, policy.sha256)
         box = _make_sandbox(settings, case, options, env)
     except (SandboxError, ValueError) as exc:
         return _ended(result, "error", f"cannot prepare the attempt: {exc}", started)
@@ -226,6 +237,8 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
                                       tags)
         result.session_id, result.steps = tap.session_id, summary.steps
         _apply_outcome(result, summary, driver.verdict)
+        result.budget_steps = options.budget_steps
+        record_goal_metrics(result, goal_planner, env.log, tap.session_id)
         if options.interrupted.is_set() and result.status != "passed":
             result.status, result.message = "error", "interrupted by the user (Ctrl-C)"
         env.log.record_event(tap.session_id, "suite_result", {
@@ -301,10 +314,12 @@ def _case_settings(settings: Settings, case: Case) -> Settings:
                                    max_steps=case.max_steps)
 
 
-def _goal_planner(settings: Settings, case: Case, options: RunOptions) -> Planner | None:
+def _goal_planner(settings: Settings, case: Case, options: RunOptions,
+                  policy_sha256: str) -> Planner | None:
     if case.goal is None or options.oracle or settings.planner == "script":
         return None
-    return runs.build_planner(settings)
+    return metered_goal_planner(runs.build_planner(settings), options.cache,
+                                options.cache_dir, policy_sha256)
 
 
 def _make_sandbox(settings: Settings, case: Case, options: RunOptions,

@@ -17,6 +17,7 @@ from agent.settings import Settings
 
 if TYPE_CHECKING:
     from agent.suites.attempt import WorkerEnv
+    from agent.suites.benchmark import BenchmarkOptions
     from agent.suites.results import AttemptResult
     from agent.suites.runner import PlannedCase
     from agent.suites.schema import Suite
@@ -47,6 +48,11 @@ Outputs in --output: results.jsonl (one line per attempt), junit.xml,
 report.html, audit.db (the attempts' sessions).
 
 Merge the outputs of shards:  deskhand test merge DIR... --output merged
+
+Benchmark a planner on a task set (goal cases):  deskhand test examples/tasks
+--planner anthropic --models a,b --trials k [--budget-steps 15,50] [--resume];
+the results table goes to the terminal, results.md, results.csv and report.html.
+--cache read-write|read-only|write-only replays cached plans on unchanged screens.
 
 Exit codes: 0 every case passed, 1 a case failed, 2 bad input (a suite file,
 a flag), 3 infrastructure (a sandbox or engine failed), 130 interrupted (Ctrl-C:
@@ -103,6 +109,22 @@ def run_suites(
     sandbox: Annotated[str | None, typer.Option(help="docker, local or auto, for cases "
                                                 "whose suite does not say.")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen size, e.g. 1280x800.")] = None,
+    models: Annotated[str | None, typer.Option(help="Benchmark: comma-separated models for "
+                                               "goal cases, run one after the other "
+                                               "(e.g. claude-a,claude-b).")] = None,
+    trials: Annotated[int, typer.Option(min=1, max=1000, help="Benchmark: trials of every "
+                                        "task per model and budget (pass@k uses k = "
+                                        "trials).")] = 1,
+    budget_steps: Annotated[str | None, typer.Option(help="Benchmark: comma-separated step "
+                                                     "budgets, each run in turn (e.g. "
+                                                     "15,50).")] = None,
+    resume: Annotated[bool, typer.Option(help="Benchmark: keep --output's results.jsonl and "
+                                         "run only the trials it lacks (same flags as the "
+                                         "interrupted run).")] = False,
+    cache: Annotated[str, typer.Option(help="Plan cache for goal steps: read-write, "
+                                       "read-only, write-only or off.")] = "off",
+    cache_dir: Annotated[Path, typer.Option(help="Plan cache folder (commit it to share "
+                                            "plans).")] = Path(".deskhand-cache/plans"),
 ) -> None:
     """Run scripted UI test suites in fresh hardened desktops (see `deskhand test --help`)."""
     if paths and paths[0] == Path("merge") and not paths[0].exists():
@@ -112,6 +134,8 @@ def run_suites(
         _usage(f"--approver must be none or tui, not {approver!r}")
     settings = _settings(planner=planner, model=model, base_url=base_url, sandbox=sandbox,
                          screen=screen)
+    bench = _benchmark_options(models=models, trials=trials, budget_steps=budget_steps,
+                               resume=resume, cache=cache, cache_dir=cache_dir)
     code = _guarded(lambda: _test(paths, settings, workers=workers, shard=shard,
                                   retries=retries, repeat_each=repeat_each, grep=grep,
                                   tags=tuple(tag or ()), last_failed=last_failed,
@@ -119,7 +143,8 @@ def run_suites(
                                   reporters=reporters, output=output,
                                   keep=keep_sandbox_on_failure, oracle=oracle,
                                   approval_timeout=approval_timeout if approver == "tui"
-                                  else 0.0, engines=tuple(engine or ()), sandbox=sandbox))
+                                  else 0.0, engines=tuple(engine or ()), sandbox=sandbox,
+                                  bench=bench))
     raise typer.Exit(code)
 
 
@@ -127,7 +152,8 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
           retries: int | None, repeat_each: int, grep: str | None, tags: tuple[str, ...],
           last_failed: bool, max_failures: int | None, fail_on_flaky: bool,
           reporters: frozenset[str], output: Path, keep: bool, oracle: bool,
-          approval_timeout: float, engines: tuple[str, ...], sandbox: str | None) -> int:
+          approval_timeout: float, engines: tuple[str, ...], sandbox: str | None,
+          bench: BenchmarkOptions | None = None) -> int:
     import re
 
     from agent.suites import results, runner, schema
@@ -144,6 +170,11 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
     except re.error as exc:
         _usage(f"--grep is not a regular expression: {exc}")
     planned = runner.select_cases(suites, selection)
+    if bench is not None and bench.active:
+        return _run_benchmark(planned, settings, bench, workers=workers, retries=retries,
+                              max_failures=max_failures, approval_timeout=approval_timeout,
+                              engines=engines, sandbox=sandbox, oracle=oracle,
+                              reporters=reporters, output=output)
     _clear_outputs(output)
     return _run_planned(planned, settings, workers=workers, retries=retries,
                         max_failures=max_failures, fail_on_flaky=fail_on_flaky,
@@ -151,6 +182,41 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
                         approval_timeout=approval_timeout, engines=engines, sandbox=sandbox)
 
 
+def _benchmark_options(*, models: str | None, trials: int, budget_steps: str | None,
+                       resume: bool, cache: str, cache_dir: Path) -> BenchmarkOptions:
+    from agent.suites import benchmark
+
+    try:
+        return benchmark.BenchmarkOptions(
+            models=benchmark.parse_models(models), trials=trials,
+            budgets=benchmark.parse_budgets(budget_steps), resume=resume,
+            cache=benchmark.check_cache_mode(cache), cache_dir=cache_dir)
+    except ValueError as exc:
+        _usage(str(exc))
+        raise
+
+
+def _run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
+                   bench: BenchmarkOptions, *, workers: int, retries: int | None,
+                   max_failures: int | None, approval_timeout: float,
+                   engines: tuple[str, ...], sandbox: str | None, oracle: bool,
+                   reporters: frozenset[str], output: Path) -> int:
+    """--models/--trials/--budget-steps/--resume/--cache: see agent.suites.benchmark."""
+    from agent.suites import benchmark
+
+    if not bench.resume:
+        _clear_outputs(output)
+    flags = benchmark.RunnerFlags(workers=workers, retries=retries, max_failures=max_failures,
+                                  approval_timeout=approval_timeout, engines=engines,
+                                  sandbox=sandbox, environment=os.environ)
+    ended = benchmark.run_benchmark(planned, settings, bench, flags, oracle=oracle,
+                                    reporters=reporters, output=output, out=out,
+                                    report=_report)
+    if ended.interrupted:
+        err.print(f"interrupted: finished trials are in {output / 'results.jsonl'}; "
+                  "finish them with the same command and --resume")
+        return EXIT_INTERRUPTED
+    return ended.code
 def _check_secrets(suites: Sequence[Suite]) -> None:
     """Every secret a suite names can be read, before any sandbox starts (SuiteError if not)."""
     from agent.secrecy import resolve_secrets

@@ -98,12 +98,21 @@ class CaseDriver:
         self._arrange("setup", (*case.suite.setup, *case.setup))
         if case.precheck == "must_fail":
             self._precheck()
+        if self.oracle and case.goal is not None and not case.oracle:
+            self._fail("failed", "--oracle: this goal case has no oracle steps (the task set "
+                       "is broken)", case.line, "oracle")
         for step in case.oracle if self.oracle else case.steps:
             yield from self._step(step)
         if case.goal is not None and not self.oracle:
             yield from self._goal(case.goal)
-        for check in case.expect:
-            self._expect(check)
+        elif self.oracle and case.infeasible:
+            # An infeasible task's oracle shows why it cannot be done, then gives up.
+            self._goal_finished(Turn(finished="failed", message="the oracle gives up"))
+        if case.infeasible:
+            self._expect_unreached()
+        else:
+            for check in case.expect:
+                self._expect(check)
         self._teardown()
 
     def _arrange(self, phase: str, steps: Any) -> None:
@@ -139,6 +148,17 @@ class CaseDriver:
         if not verdict.ok:
             self._fail("failed", f"expect {check.describe()}: {verdict.message}", check.line,
                        f"expect {check.kind}", verdict.frame)
+
+    def _expect_unreached(self) -> None:
+        """An infeasible task's ``expect`` is its goal state: after a give-up it must not hold."""
+        started = time.monotonic()
+        verdicts = [self.checker.holds(check, timeout_s=0) for check in self.case.expect]
+        self.overhead_s += time.monotonic() - started
+        self.events.event("suite_unreached", {"held": [v.ok for v in verdicts]})
+        if verdicts and all(v.ok for v in verdicts):
+            first = self.case.expect[0]
+            self._fail("error", "the task is marked infeasible, but its expect checks hold "
+                       "(the task set is broken)", first.line, f"expect {first.describe()}")
 
     # -- steps ---------------------------------------------------------------------------
 

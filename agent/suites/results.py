@@ -53,6 +53,18 @@ class AttemptResult:
     case_line: int = 0
     audit_db: str = ""
     steps: int = 0
+    # The planner benchmark's fields (goal cases; see agent.suites.metering).
+    model: str = ""
+    budget_steps: int = 0
+    claimed: str = ""
+    model_time_s: float = 0.0
+    model_requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    approvals_asked: int = 0
+    approvals_denied: int = 0
+    cache_hits: int = 0
 
     @property
     def key(self) -> str:
@@ -119,11 +131,14 @@ def counts(cases: Iterable[CaseResult]) -> dict[str, int]:
 class ResultsFile:
     """Appends attempts to ``results.jsonl`` as they finish (thread-safe, flushed each time)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keep_existing: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
+        if keep_existing:  # a resumed benchmark appends to what it found
+            path.touch()
+        else:
+            path.write_text("", encoding="utf-8")
 
     def append(self, result: AttemptResult) -> None:
         with self._lock, self.path.open("a", encoding="utf-8") as out:

@@ -1,7 +1,7 @@
-"""``python -m sandbox.executor``: the same as running ``executor.py`` as a file."""
+"""``python3 -m sandbox.executor`` (or ``-m executor`` in the image): run the executor."""
 
 import sys
 
-from sandbox.executor.executor import main
+from .serve import main
 
 sys.exit(main())

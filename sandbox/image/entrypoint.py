@@ -26,7 +26,7 @@ Standard library only: this runs under the image's python3 before anything else.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import secrets
 import select
@@ -46,7 +46,7 @@ READY_FILE = STATE_DIR / "ready"
 OPENBOX_MARKER = STATE_DIR / "openbox-started"
 VNC_PASSWORD_FILE = STATE_DIR / "vnc-passwd"
 DESKTOP_DIR = Path("/opt/deskhand/desktop")  # first in XDG_CONFIG_DIRS: openbox finds its menu
-EXECUTOR = Path("/opt/deskhand/executor/executor.py")
+EXECUTOR_PACKAGE = "executor"  # /opt/deskhand/executor/, next to this file
 VNC_PORT = 5900
 PASSWORD_VARIABLE = "DESKHAND_VNC_PASSWORD"
 _X_FAMILY_LOCAL = 256
@@ -327,23 +327,18 @@ def run_executor(args: Sequence[str]) -> int:
 
 
 def load_executor_quietly() -> ModuleType:
-    """Import executor.py as a module; anything printed meanwhile goes to stderr, since
-    stdout is the executor's channel and belongs to nobody else."""
-    spec = importlib.util.spec_from_file_location("deskhand_executor", EXECUTOR)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {EXECUTOR}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    """Import the executor package (next to this file) and its request handling; anything
+    printed meanwhile goes to stderr, since stdout is the executor's channel and belongs
+    to nobody else."""
     sys.stdout.flush()
     channel = os.dup(1)
     os.dup2(2, 1)
     try:
-        spec.loader.exec_module(module)
+        return importlib.import_module(f"{EXECUTOR_PACKAGE}.serve")
     finally:
         sys.stdout.flush()
         os.dup2(channel, 1)
         os.close(channel)
-    return module
 
 
 def main(argv: Sequence[str]) -> int:

@@ -31,11 +31,12 @@ class MarkingSandbox(FakeSandbox):
         super().__init__(size=Size(320, 200))
         self.markers = markers
 
-    def execute(self, action: Action, *, settle: bool = True,
-                deadline_s: float = 30.0) -> ExecResult:
+    def execute(self, action: Action, *, settle: bool = True, deadline_s: float = 30.0,
+                settle_profile: str | None = None) -> ExecResult:
         if isinstance(action, TypeText):
             (self.markers / action.text).write_text("reached the sandbox")
-        return super().execute(action, settle=settle, deadline_s=deadline_s)
+        return super().execute(action, settle=settle, deadline_s=deadline_s,
+                               settle_profile=settle_profile)
 
 
 class EndlessPlanner:

@@ -16,6 +16,8 @@ from audit.log import AuditLog
 
 pytestmark = pytest.mark.x11
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_ctrl_c_interrupts_the_run_and_closes_its_session(tmp_path: Path) -> None:
     script = tmp_path / "slow.yaml"
@@ -44,6 +46,8 @@ def test_ctrl_c_interrupts_the_run_and_closes_its_session(tmp_path: Path) -> Non
 
 
 def _desktop_processes() -> set[str]:
-    """PIDs of running sandbox desktops (their session script, Xvfb under it)."""
-    found = subprocess.run(["pgrep", "-f", "desktop/session.py"], capture_output=True, text=True)
+    """PIDs of running sandbox desktops of this checkout (their session script, Xvfb under
+    it); other checkouts on a shared machine run their own."""
+    found = subprocess.run(["pgrep", "-f", f"{ROOT}/sandbox/desktop/session.py"],
+                           capture_output=True, text=True)
     return set(found.stdout.split())

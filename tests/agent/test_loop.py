@@ -114,8 +114,8 @@ def test_a_risky_step_without_an_answer_is_denied_and_never_runs(tmp_path: Path)
     assert planner.outcomes[0].status == "denied"
     assert "not approve" in planner.outcomes[0].message
     step = log.steps(summary.session_id)[0]
-    assert (step.decision_effect, step.status, step.rule_ids) == ("ask", "denied",
-                                                                 ("shell.destructive",))
+    assert (step.decision_effect, step.status, step.rule_ids) == (
+        "ask", "denied", ("shell.command.destructive", "shell.destructive"))
 
 
 def test_an_approved_step_runs_and_the_log_names_the_approver(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_click_text_waits_until_the_text_appears_then_clicks_its_centre(tmp_path
     script = load_script(write(tmp_path, "steps:\n  - click_text: {text: OK, count: 2}\n"))
     planner = ScriptPlanner(script, locator=_AppearsLater(clock, 2.0, (40, 50)), clock=clock)
     seen = _turns(planner, clock, 4)
-    assert seen[0] == seen[1] == [Wait(seconds=0.25)]
+    assert seen[:2] == [[Wait(seconds=0.25)], [Wait(seconds=0.5)]]
     assert seen[2] == [Click(x=40, y=50, count=2)]
     assert seen[3] == "done"
 
@@ -127,6 +127,34 @@ def test_wait_for_text_moves_straight_on_when_the_text_is_there(tmp_path: Path) 
     script = load_script(write(tmp_path, "steps:\n  - wait_for_text: Saved\n  - screenshot\n"))
     planner = ScriptPlanner(script, locator=_AppearsLater(clock, 0, (1, 1)), clock=clock)
     assert _turns(planner, clock, 2) == [[Screenshot()], "done"]
+
+
+def test_a_wait_for_text_that_succeeds_is_said_with_the_next_turn(tmp_path: Path) -> None:
+    clock = _Clock()
+    script = load_script(write(tmp_path, "steps:\n  - wait_for_text: Saved\n  - screenshot\n"))
+    planner = ScriptPlanner(script, locator=_AppearsLater(clock, 0, (1, 1)), clock=clock)
+    turn = planner.next_turn(Observation(frame=Frame.from_png(b"png", 1, 1), task="t",
+                                         step_index=0), [])
+    assert [p.action for p in turn.actions] == [Screenshot()]
+    assert "line 2: found 'Saved' on screen" in turn.message
+
+
+def test_a_timed_out_wait_for_text_proposes_a_handful_of_waits(tmp_path: Path) -> None:
+    clock = _Clock()
+    script = load_script(write(tmp_path, "steps:\n  - wait_for_text: {text: Saved, timeout: 30}\n"))
+    planner = ScriptPlanner(script, locator=_AppearsLater(clock, 999, (1, 1)), clock=clock)
+    frame = Frame.from_png(b"png", 1, 1)
+    waits = 0
+    for index in range(100):
+        turn = planner.next_turn(Observation(frame=frame, task="t", step_index=index), [])
+        if turn.finished is not None:
+            break
+        [proposed] = turn.actions
+        assert isinstance(proposed.action, Wait)
+        clock.now += proposed.action.seconds
+        waits += 1
+    assert turn.finished == "failed"
+    assert waits <= 20, f"{waits} wait steps for one 30 s wait_for_text"
 
 
 def test_grounded_steps_without_a_parser_are_refused(tmp_path: Path) -> None:

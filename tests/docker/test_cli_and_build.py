@@ -79,7 +79,8 @@ def test_context_digest_follows_content_and_build_args(tmp_path: Path,
     dockerfile.write_text(dockerfile.read_text() + "\n# changed\n")
     assert context_digest(tmp_path / "context", {"WITH_BROWSER": "0"}) != before
     assert sorted(p.name for p in (tmp_path / "context").iterdir()) == [
-        "Dockerfile", "desktop", "entrypoint.py", "executor", "vnc_bridge.py", "wheels"]
+        "Dockerfile", "desktop", "egress_shim.py", "entrypoint.py", "executor", "vnc_bridge.py",
+        "wheels"]
 
 
 def test_only_debian_bases_can_be_bootstrapped() -> None:

@@ -6,11 +6,15 @@ import json
 
 import pytest
 
-from agent.perception.bench import bench_screen_parse, bench_triage
+from agent.perception.bench import bench_injection_detector, bench_screen_parse, bench_triage
 
 
-def test_triage_benchmark_reports_one_figure() -> None:
-    [figure] = bench_triage(repeats=1)
+def test_triage_benchmark_reports_speed_and_held_out_quality() -> None:
+    figure, accuracy, benign_high = bench_triage(repeats=1)
+    assert accuracy["name"] == "perception.triage_held_out_accuracy"
+    assert accuracy["value"] >= 0.85
+    assert (benign_high["name"], benign_high["value"]) == (
+        "perception.triage_held_out_benign_to_high", 0.0)
     assert set(figure) == {"name", "value", "unit", "target"}
     assert (figure["name"], figure["unit"], figure["target"]) == (
         "perception.triage_per_task_p50", "ms", 5)
@@ -23,4 +27,15 @@ def test_screen_benchmark_reports_changed_and_full_parse() -> None:
     figures = bench_screen_parse(repeats=1)
     assert [(f["name"], f["target"]) for f in figures] == [
         ("perception.screen_parse_changed_p50", 400), ("perception.screen_parse_full_p50", None)]
+    assert all(f["value"] > 0 for f in figures)
+
+
+@pytest.mark.slow
+def test_injection_benchmark_reports_detector_patterns_and_corpus_figures() -> None:
+    figures = bench_injection_detector(repeats=1)
+    assert [(f["name"], f["target"]) for f in figures] == [
+        ("perception.injection_detector_changed_frame_p50", 150),
+        ("perception.injection_patterns_changed_frame_p50", None),
+        ("perception.injection_corpus_scoring", None),
+        ("perception.injection_corpus_per_screen", None)]
     assert all(f["value"] > 0 for f in figures)

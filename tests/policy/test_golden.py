@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from policies import PolicyContext, Triage, load_profile, shipped_profiles
+from policies.decision import TypedFromScreen
 from sandbox.actions import parse_action, validate_for_screen
 
 GOLDEN = Path(__file__).with_name("golden.yaml")
@@ -20,8 +21,14 @@ def build_context(spec: dict[str, Any]) -> PolicyContext:
     fields = {"screen_width": 1280, "screen_height": 800, "now": 1000.0, **spec}
     if "triage" in fields:
         fields["triage"] = Triage(**fields["triage"])
+    if "typed_from_screen" in fields:
+        copied = fields["typed_from_screen"]
+        fields["typed_from_screen"] = TypedFromScreen(copied["kind"], tuple(copied["box"]),
+                                                      copied.get("frame_sha256", "f" * 64))
     if "cursor" in fields:
         fields["cursor"] = tuple(fields["cursor"])
+    if "line_unknown" in fields:
+        fields["line_unknown"] = tuple(fields["line_unknown"])
     if "session_grants" in fields:
         fields["session_grants"] = set(fields["session_grants"])
     times = fields.get("recent_action_times")

@@ -34,7 +34,7 @@ from sandbox.actions import (
     action_to_dict,
 )
 from sandbox.channel import SettleDefaults
-from sandbox.executor import executor as ex
+from sandbox.executor import keyboard, settle, validate, wire
 from sandbox.keys import CANONICAL_KEYS
 
 _u32 = struct.Struct(">I")
@@ -55,42 +55,42 @@ EVERY_ACTION_AT_ITS_LIMITS: list[Action] = [
 
 
 def test_every_canonical_key_has_its_own_keysym() -> None:
-    keysyms = {key: ex.keysym_for_key(key) for key in CANONICAL_KEYS}
+    keysyms = {key: keyboard.keysym_for_key(key) for key in CANONICAL_KEYS}
     assert all(keysym > 0 for keysym in keysyms.values())
     assert len(set(keysyms.values())) == len(keysyms)
 
 
 @pytest.mark.parametrize("name", ["Return", "CTRL", "hyper", "", "é"])
 def test_non_canonical_key_names_are_refused(name: str) -> None:
-    with pytest.raises(ex.RequestError, match="unknown key"):
-        ex.keysym_for_key(name)
+    with pytest.raises(wire.RequestError, match="unknown key"):
+        keyboard.keysym_for_key(name)
 
 
 @pytest.mark.parametrize(("char", "keysym"), [
     ("a", 0x61), ("A", 0x41), (" ", 0x20), ("é", 0xE9), ("€", 0x010020AC), ("世", 0x01004E16),
     ("😀", 0x0101F600), ("\n", 0xFF0D), ("\t", 0xFF09)])
 def test_characters_map_to_latin1_or_unicode_keysyms(char: str, keysym: int) -> None:
-    assert ex.keysym_for_char(char) == keysym
+    assert keyboard.keysym_for_char(char) == keysym
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x85", "\ud800"])
 def test_control_characters_and_surrogates_cannot_be_typed(char: str) -> None:
-    with pytest.raises(ex.RequestError):
-        ex.keysym_for_char(char)
+    with pytest.raises(wire.RequestError):
+        keyboard.keysym_for_char(char)
 
 
 def test_carriage_returns_type_as_one_return_per_line() -> None:
-    assert ex.text("text", "a\r\nb\rc") == [0x61, 0xFF0D, 0x62, 0xFF0D, 0x63]
+    assert validate.text("text", "a\r\nb\rc") == [0x61, 0xFF0D, 0x62, 0xFF0D, 0x63]
 
 
 @pytest.mark.parametrize("action", EVERY_ACTION_AT_ITS_LIMITS, ids=lambda a: a.type)
 def test_the_executor_accepts_everything_the_action_models_allow(action: Action) -> None:
-    checked = ex.validate_action(action_to_dict(action), 1280, 800)
+    checked = validate.validate_action(action_to_dict(action), 1280, 800)
     assert checked["type"] == action.type
 
 
 def test_every_action_type_is_known_to_the_executor() -> None:
-    assert {action.type for action in EVERY_ACTION_AT_ITS_LIMITS} == set(ex.ACTION_FIELDS)
+    assert {action.type for action in EVERY_ACTION_AT_ITS_LIMITS} == set(validate.ACTION_FIELDS)
 
 
 def test_settle_defaults_follow_the_action_type() -> None:
@@ -99,8 +99,8 @@ def test_settle_defaults_follow_the_action_type() -> None:
     assert defaults.args_for("click")["change_timeout_ms"] == 1000
     assert defaults.args_for("zoom")["enabled"] is False
     assert defaults.args_for("type", enabled=False)["enabled"] is False
-    host = ex.settle_params(defaults.args_for("key"), "key")
-    executor_own = ex.settle_params(None, "key")
+    host = settle.settle_params(defaults.args_for("key"), "key")
+    executor_own = settle.settle_params(None, "key")
     assert host == executor_own  # the two sides agree when the host says nothing
 
 
@@ -111,26 +111,27 @@ def frame(header: Any, body: bytes = b"") -> bytes:
 
 def test_frames_round_trip() -> None:
     out = io.BytesIO()
-    ex.write_message(out, {"id": 3, "ok": True, "result": {"title": "世界"}}, b"\x89PNG")
+    wire.write_message(out, {"id": 3, "ok": True, "result": {"title": "世界"}}, b"\x89PNG")
     data = out.getvalue()
     header_len = _u32.unpack(data[:4])[0]
     assert json.loads(data[4:4 + header_len]) == {"id": 3, "ok": True, "result": {"title": "世界"}}
     assert data[4 + header_len + 4:] == b"\x89PNG"
-    request = ex.read_request(io.BytesIO(frame({"id": 1, "op": "hello", "deadline_ms": 5}, b"xy")))
+    request = wire.read_request(
+        io.BytesIO(frame({"id": 1, "op": "hello", "deadline_ms": 5}, b"xy")))
     assert request is not None
     assert (request.id, request.op, request.args, request.body, request.error) == \
         (1, "hello", {}, b"xy", None)
 
 
 def test_reading_stops_cleanly_between_frames_only() -> None:
-    assert ex.read_request(io.BytesIO(b"")) is None
-    with pytest.raises(ex.FramingError, match="truncated"):
-        ex.read_request(io.BytesIO(frame({"id": 1, "op": "hello"})[:-2]))
+    assert wire.read_request(io.BytesIO(b"")) is None
+    with pytest.raises(wire.FramingError, match="truncated"):
+        wire.read_request(io.BytesIO(frame({"id": 1, "op": "hello"})[:-2]))
 
 
 def test_an_oversize_response_header_becomes_an_error() -> None:
     out = io.BytesIO()
-    ex.write_message(out, {"id": 9, "ok": True, "result": {"blob": "x" * (2 << 20)}}, b"png")
+    wire.write_message(out, {"id": 9, "ok": True, "result": {"blob": "x" * (2 << 20)}}, b"png")
     data = out.getvalue()
     header = json.loads(data[4:4 + _u32.unpack(data[:4])[0]])
     assert header["id"] == 9

@@ -1,8 +1,10 @@
 """Cases spread over a pool of Docker engines; a dead engine errors only its own cases.
 
 A second engine is started by the test on its own socket, data root and exec
-root, with no bridge (the sandboxes have no network anyway), and the image
-is loaded into it with ``docker save | docker -H ... load``.
+root, and the image is loaded into it with ``docker save | docker -H ... load``.
+It gets a bridge of its own, made by the test: a dockerd started with
+``--bridge none`` deletes the default ``docker0`` bridge, which would take the
+first engine's bridge network (and its image builds) away for the rest of the run.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ def second_engine(desktop_image: str) -> Iterator[str]:
     socket = root / "docker.sock"
     url = f"unix://{socket}"
     log = (root / "dockerd.log").open("wb")
+    _make_bridge(SECOND_BRIDGE, SECOND_BRIDGE_ADDRESS)
     process = subprocess.Popen(
         ["dockerd", "--host", url, "--data-root", str(root / "data"),
          "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-         "--bridge", "none", "--iptables=false", "--ip6tables=false"],
+         "--bridge", SECOND_BRIDGE, "--iptables=false", "--ip6tables=false"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_engine(socket, process, 60)
@@ -72,7 +75,25 @@ def second_engine(desktop_image: str) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=60)
         log.close()
+        subprocess.run(["ip", "link", "delete", SECOND_BRIDGE], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+SECOND_BRIDGE = "dh-engine2"
+# The sandboxes run with network=none, so nothing is ever sent over this bridge.
+SECOND_BRIDGE_ADDRESS = "172.31.254.1/24"
+
+
+def _make_bridge(name: str, address: str) -> None:
+    subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
+    for command in (["ip", "link", "add", name, "type", "bridge"],
+                    ["ip", "addr", "add", address, "dev", name],
+                    ["ip", "link", "set", name, "up"]):
+        subprocess.run(command, check=True, capture_output=True)
+
+
+def test_the_first_engine_keeps_its_bridge(second_engine: str) -> None:
+    assert Path("/sys/class/net/docker0").exists(), "starting a second engine removed docker0"
 
 
 def test_engine_pool_runs_cases_on_both_and_a_dead_one_errors_only_its_case(

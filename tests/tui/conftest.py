@@ -89,8 +89,10 @@ def make_settings(tmp_path: Path, db_path: Path, *, approval_timeout_s: float = 
 
 def make_app(log: AuditLog, settings: Settings, *, script: Path | None = None,
              attach: bool = False, sandboxes: FakeSandboxes | None = None,
-             task: str = "") -> DeskhandApp:
-    options = TuiOptions(settings=settings, attach=attach, script=script, user=USER, task=task)
+             task: str = "", read_screen_words: bool = False) -> DeskhandApp:
+    # The OCR of approval crops is off unless a test is about it: it loads a model.
+    options = TuiOptions(settings=settings, attach=attach, script=script, user=USER, task=task,
+                         read_screen_words=read_screen_words)
     services = RunServices(make_sandbox=sandboxes or FakeSandboxes())
     return DeskhandApp(options, TuiStore(log), services=services)
 

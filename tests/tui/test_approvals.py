@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -12,7 +13,7 @@ from audit.log import AuditLog
 from audit.records import StepRecord
 from tests.tui.conftest import RISKY_TEXT, USER, FakeSandboxes, make_app, make_settings, wait_until
 from tui.app import DeskhandApp
-from tui.screens.live import LiveScreen
+from tui.screens.live import STOPPING_NOTICE, LiveScreen
 from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.frame_view import FrameView
 from tui.widgets.timeline import StepTimeline
@@ -50,7 +51,7 @@ async def test_approve_runs_the_step_and_names_the_approver(
         request = queue.current
         assert request is not None
         assert request.summary == "type 'rm -rf ~/keep\\n'"
-        assert request.rule_ids == ("shell.destructive",)
+        assert request.rule_ids == ("shell.command.destructive", "shell.destructive")
         crop = queue.query_one("#approval-crop", FrameView)
         assert crop.picture is not None, "the approval shows the frame it was asked with"
         assert RISKY_TEXT not in sandboxes.typed, "nothing runs before the answer"
@@ -222,3 +223,55 @@ async def test_a_secret_is_masked_in_the_queue_the_timeline_and_the_log(
     assert live.summary is not None
     (step,) = audit_log.steps(live.summary.session_id)
     assert secret not in str(step.action)
+
+
+async def test_the_card_shows_the_typed_line_and_f_writes_the_full_frame(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, sandboxes: FakeSandboxes) -> None:
+    script = tmp_path / "chained.yaml"
+    script.write_text('task: chain a command\nsteps:\n  - type: "cd ~ && "\n'
+                      '  - type: "rm -rf ~/keep\\n"\n', encoding="utf-8")
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        line = str(queue.query_one("#approval-line", Static).render())
+        assert "cd ~ && rm -rf ~/keep⏎" in line
+        await pilot.press("f")
+        shown = str(queue.query_one("#approval-full", Static).render())
+        await pilot.press("d")
+    path = Path(shown.removeprefix("full frame").strip())
+    assert path.is_file(), shown
+    with Image.open(path) as full:
+        assert full.size == (1280, 800), "the frame at full resolution, not the crop"
+
+
+async def test_stopping_says_it_waits_for_the_current_step(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _start_and_wait_for_approval(app, pilot)
+        await pilot.press("x")
+        live = _live(app)
+        await wait_until(pilot, lambda: live.summary is not None, what="the run to stop")
+        said = [notice.message for notice in app._notifications]
+    assert STOPPING_NOTICE in said
+    (session,) = audit_log.list_sessions()
+    assert session.outcome == "interrupted"
+    assert "pending" not in [s.status for s in audit_log.steps(session.id)]
+
+
+async def test_the_card_names_the_window_and_reads_the_words_on_screen(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog, risky_script: Path,
+        sandboxes: FakeSandboxes) -> None:
+    app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
+                   sandboxes=sandboxes, read_screen_words=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        queue = await _start_and_wait_for_approval(app, pilot)
+        window = str(queue.query_one("#approval-window", Static).render())
+        words = queue.query_one("#approval-words", Static)
+        await wait_until(pilot, lambda: "echo hello" in str(words.render()), timeout_s=60,
+                         what="the OCR of the approval's frame")
+        await pilot.press("d")
+    assert "fake desktop" in window

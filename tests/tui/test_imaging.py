@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from typing import Any
+
 import pytest
-from PIL import Image
+from PIL import Image, ImageStat
 from rich.color import Color
 
 from audit.render import MARK_COLOR, draw_action
-from sandbox.actions import Click, Drag, Point, TypeText
+from sandbox.actions import Click, Drag, Key, Point, TypeText
+from sandbox.base import Frame
+from sandbox.local import LocalSandbox
+from tests.sandbox.conftest import wait_until
 from tui.imaging import (
     UPPER_HALF,
     HalfBlockPainter,
     crop_around,
     crop_box,
+    downscale,
     fit_cells,
 )
 from tui.widgets.approval_card import time_left
@@ -137,3 +145,58 @@ async def test_terminal_graphics_views_take_a_shrunk_picture(graphics: str) -> N
         assert isinstance(shown, Image.Image)
         assert shown.width == 960, "shrunk before it is encoded for the terminal"
         assert shown.getpixel((480 + 6, 270)) == MARK_COLOR
+
+
+def _text_area_contrast(small: Image.Image, frame_size: tuple[int, int],
+                        box: tuple[int, int, int, int]) -> float:
+    """Luminance spread of ``small`` over the part showing ``box`` of the frame."""
+    scale_x, scale_y = small.width / frame_size[0], small.height / frame_size[1]
+    left, top = int(box[0] * scale_x), int(box[1] * scale_y)
+    right, bottom = int(box[2] * scale_x) + 1, int(box[3] * scale_y) + 1
+    gray = small.convert("L").crop((left, top, right, bottom))
+    return float(ImageStat.Stat(gray).stddev[0])
+
+
+@pytest.mark.x11
+def test_a_terminal_with_text_is_not_a_blank_rectangle_in_half_blocks() -> None:
+    poll: Callable[..., Any] = wait_until
+    with LocalSandbox() as box:
+        box.execute(Key(keys=["ctrl", "alt", "t"]))
+        poll(lambda: box.screenshot().window_title == "xterm", what="the terminal")
+        box.execute(TypeText(text="for i in 1 2 3 4 5 6; do echo line $i of some output; done\n"))
+        frame = poll(lambda: _frame_with_text(box), what="the output on screen")
+    image = Image.open(io.BytesIO(frame.png)).convert("RGB")
+    text_box = _terminal_text_box(image)
+    cols, rows = fit_cells(image.width, image.height, 100, 30)
+    ours = _text_area_contrast(downscale(image, cols, rows), image.size, text_box)
+    plain = _text_area_contrast(image.resize((cols, rows * 2), Image.Resampling.BOX),
+                                image.size, text_box)
+    assert ours > 45, f"text area spread {ours:.1f} (plain area average: {plain:.1f})"
+    assert ours > 1.6 * plain
+
+
+def _terminal_text_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """The box around the dark glyphs on the terminal's white ground (rows mostly white)."""
+    gray = image.convert("L")
+    width = gray.width
+    rows = [y for y in range(gray.height)
+            if sum(1 for v in gray.crop((0, y, width, y + 1)).tobytes() if v > 240) > width / 2]
+    white = gray.crop((0, min(rows), width, max(rows) + 1)).point(
+        lambda v: 255 if v > 240 else 0).getbbox()
+    assert white is not None
+    body = (white[0] + 4, min(rows) + 4, white[2] - 4, max(rows) - 4)
+    ink = gray.crop(body).point(lambda v: 255 if v < 100 else 0).getbbox()
+    assert ink is not None
+    return ink[0] + body[0], ink[1] + body[1], ink[2] + body[0], ink[3] + body[1]
+
+
+def _frame_with_text(box: LocalSandbox) -> Frame | None:
+    frame = box.screenshot()
+    image = Image.open(io.BytesIO(frame.png)).convert("L")
+    dark_in_white = sum(1 for v in image.crop((200, 200, 1080, 500)).tobytes() if v < 100)
+    return frame if dark_in_white > 2000 else None
+
+
+def test_downscaling_keeps_flat_areas_exactly() -> None:
+    flat = Image.new("RGB", (640, 400), (200, 100, 50))
+    assert downscale(flat, 40, 10).getcolors() == [(800, (200, 100, 50))]

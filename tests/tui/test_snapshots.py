@@ -22,7 +22,15 @@ from textual.pilot import Pilot
 from agent.loop import StepReport
 from agent.planners.base import Turn
 from audit.log import AuditLog
-from audit.records import ApprovalRequest, Scope, SessionInfo, SessionRecord, StepRecord, Usage
+from audit.records import (
+    ApprovalRequest,
+    EventRecord,
+    Scope,
+    SessionInfo,
+    SessionRecord,
+    StepRecord,
+    Usage,
+)
 from policies.decision import Decision
 from sandbox.actions import Click, TypeText
 from sandbox.base import Frame
@@ -88,6 +96,9 @@ class StableLog:
     def get_frame_image(self, sha256: str) -> Image.Image:
         return self.log.get_frame_image(sha256)
 
+    def events(self, session_id: str) -> list[EventRecord]:
+        return self.log.events(self._real_id.get(session_id, session_id))
+
     def _session(self, record: SessionRecord) -> SessionRecord:
         started = self._started.get(record.id, BASE_TIME)
         ended = None if record.ended_at is None else started + 42
@@ -103,8 +114,10 @@ def stable_app(tmp_path: Path, db_path: Path) -> Iterator[Callable[[], DeskhandA
     def build() -> DeskhandApp:
         log = AuditLog.open(db_path)
         logs.append(log)
+        # No OCR of the approval crop: its words arrive from a thread, whenever.
         options = TuiOptions(settings=make_settings(tmp_path, db_path), user="tester",
-                             script=Path("examples/terminal-note.yaml"))
+                             script=Path("examples/terminal-note.yaml"),
+                             read_screen_words=False)
         return DeskhandApp(options, TuiStore(StableLog(log)), services=RunServices())
 
     yield build

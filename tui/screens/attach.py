@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header
 
+from audit.presence import ApproverPresence, AttachedApprover
 from audit.records import SessionRecord
 from tui.screens.approving import ApprovingScreen
 from tui.store import TuiStore
@@ -24,8 +25,12 @@ class AttachScreen(ApprovingScreen):
     """Runs in progress in the database, their latest frame, and the approval queue."""
 
     def __init__(self, store: TuiStore, approver: Approver, *, graphics: str = "halfblock",
-                 poll_s: float = 0.2, db_name: str = "") -> None:
+                 poll_s: float = 0.2, db_name: str = "",
+                 presence: ApproverPresence | None = None) -> None:
         super().__init__()
+        # While this screen is up, runs without a terminal know someone can answer.
+        self.presence = presence
+        self._attached: AttachedApprover | None = None
         self.store = store
         self.approver = approver
         self.graphics = graphics
@@ -44,11 +49,18 @@ class AttachScreen(ApprovingScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.presence is not None:
+            self._attached = self.presence.attach(self.approver.name)
         self.sub_title = f"attached to {self.db_name}"
         table: DataTable[str | Text] = self.query_one("#attach-running", DataTable)
         table.add_columns(*RUNNING_COLUMNS)
         self.refresh_running()
         self.set_interval(RUNNING_POLL_S, self.refresh_running)
+
+    def on_unmount(self) -> None:
+        if self._attached is not None:
+            self._attached.detach()
+            self._attached = None
 
     def refresh_running(self) -> None:
         """Re-read the runs in progress; redraw only when something changed."""

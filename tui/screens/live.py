@@ -13,6 +13,8 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from agent.loop import RunSummary
+from agent.runs import run_network_rules
+from policies.network import NetworkRules
 from tui.imaging import decode_png
 from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
 from tui.runner import RunControl, RunPlan, RunServices, execute_run
@@ -23,6 +25,19 @@ from tui.widgets.badges import outcome_text
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.frame_view import Picture, make_frame_view
 from tui.widgets.timeline import StepTimeline
+
+# What `x` and Ctrl-Q say while a run is stopping: an action already sent to
+# the sandbox finishes first (up to its deadline), then the run ends.
+STOPPING_NOTICE = "waiting for the current step to finish, then the run stops"
+
+
+def network_label(rules: NetworkRules) -> str:
+    """``network: off``, ``network: allowlist (3 hosts, 1 denied)`` or ``network: full``."""
+    if rules.mode != "allowlist":
+        return f"network: {rules.mode}"
+    allowed, denied = len(rules.allow) + len(rules.extra_allow), len(rules.deny)
+    text = f"network: allowlist ({allowed} allowed"
+    return text + (f", {denied} denied)" if denied else ")")
 
 
 class LiveScreen(ApprovingScreen):
@@ -53,6 +68,7 @@ class LiveScreen(ApprovingScreen):
             yield make_frame_view(self.graphics, id="live-frame", placeholder="starting…")
             with Vertical(id="live-side"):
                 yield Static(id="run-status")
+                yield Static(id="network-mode", classes="idle")
                 yield CostMeter(id="cost-meter")
                 yield StepTimeline(id="timeline")
         yield ApprovalQueue(self.store, self.approver, poll_s=self.poll_s,
@@ -62,6 +78,7 @@ class LiveScreen(ApprovingScreen):
     def on_mount(self) -> None:
         if self.prepared is not None:
             self.show_running(self.prepared.task)
+            self.show_network(network_label(run_network_rules(self.prepared)))
             self.worker = self.run_worker(self._run, thread=True, exit_on_error=False,
                                           group="run", name="agent-loop")
 
@@ -109,6 +126,12 @@ class LiveScreen(ApprovingScreen):
         self.sub_title = task
         self._status(Text("running", style="cyan"), task)
 
+    def show_network(self, label: str) -> None:
+        """Say what the desktop may reach (off, allowlist of N entries, full)."""
+        mode = self.query_one("#network-mode", Static)
+        mode.update(label)
+        mode.remove_class("idle")
+
     def _status(self, badge: Text, detail: str) -> None:
         self.query_one("#run-status", Static).update(Text.assemble(badge, "  ", detail))
 
@@ -117,6 +140,8 @@ class LiveScreen(ApprovingScreen):
 
     def action_stop_run(self) -> None:
         """Stop the run: the loop ends it as interrupted at the next step."""
+        if self.running:
+            self.notify(STOPPING_NOTICE, title="stopping")
         self.stop_run()
 
     def action_leave(self) -> None:
@@ -128,10 +153,13 @@ class LiveScreen(ApprovingScreen):
         """True while the run's thread has not returned (whatever Textual calls it)."""
         return self.worker is not None and not self.worker.is_finished
 
-    def stop_run(self) -> None:
-        """Ask the run to stop, denying the approval it waits for if any."""
+    def stop_run(self, reason: str | None = None) -> None:
+        """Ask the run to stop, denying the approval it waits for if any; ``reason``
+        is what its session records (a signal's name), else "stopped by the user"."""
         if self.worker is None:
             return
+        if reason is not None and not self.control.stop.is_set():
+            self.control.reason = reason
         self.control.stop.set()
         waiting = self.control.waiting_session
         if waiting is not None:
