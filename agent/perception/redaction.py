@@ -34,7 +34,6 @@ take another screenshot and get a readable frame.
 from __future__ import annotations
 
 import io
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -52,7 +51,7 @@ from agent.perception.errors import PerceptionError
 from agent.perception.ocr import decode_frame
 from agent.perception.regions import Box, changed_regions, merge_overlapping
 from agent.perception.screen import ScreenParser, TextElement, phrases
-from policies.detectors import DETECTORS, Detector
+from policies.detectors import DETECTORS, Detector, secret_parts
 from sandbox.base import Frame
 
 MARK = "redacted: secret"
@@ -109,17 +108,14 @@ class FrameRedactor:
     def remember_secret(self, text: str) -> None:
         """``text`` was typed as a secret: hunt for it on every frame from now on.
 
-        Besides the whole text, its words that look like secrets are hunted
-        for alone, and so is what follows ``=`` or ``:`` in them (a terminal
-        echoes ``$KEY`` without the ``KEY=`` it was set with).  Other words of
-        the text (``export``) are not: they would black out innocent text.
+        What is hunted for is :func:`policies.detectors.secret_parts`: the
+        text, and its secret-looking words and their values.
         """
         self._secret_typed = True
-        self._add_value(text, pieces=len(text.split()) == 1)
-        for word in text.split():
-            if any(d.found_in(word) for d in DETECTORS.values()):
-                self._add_value(word)
-                self._add_value(re.split(r"[=:]", word)[-1])
+        for part in secret_parts(text):
+            # A line of several words is not hunted for by its pieces: its
+            # innocent words (``export``) are pieces of it.
+            self._add_value(part, pieces=len(part.split()) == 1)
 
     def guard(self, frame: Frame, *, typed_secret: bool = False) -> GuardedFrame:
         """``frame`` with its secrets blacked out; ``typed_secret``: its step typed one."""
