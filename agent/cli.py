@@ -123,6 +123,10 @@ def run(
              "click_text steps and for instructions aimed at the agent.")] = True,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any step was invalid or denied, "
                                          "even if the task finished.")] = False,
+    secret: Annotated[list[str] | None, typer.Option(
+        "--secret", help="NAME=ENV_VAR or NAME=file:PATH (owner-only file), repeatable: "
+        "the planner types {{secret:NAME}}, the sandbox gets the value; it is never "
+        "logged, shown or sent.")] = None,
 ) -> None:
     """Run a task in a sandbox, one audited step at a time.
 
@@ -141,6 +145,7 @@ def run(
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
         allow_hosts=tuple(allow_host) if allow_host else None,
+        secret=tuple(secret) if secret else None,
     )
     summary = _guarded(lambda: _run(settings, task, script, watch, on_terminal))
     print_summary(out, summary, strict=strict)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
+from agent.frame_guard import FrameGuard, GuardedFrame
 from agent.interrupts import interrupted_reason
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
@@ -172,6 +173,7 @@ class _RunState:
     awaiting_approval: bool = False
     lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
     gate: ShellGate | None = None  # the second gate: commands the desktop's shells run
+    withheld: str = ""  # why the current frame must not go to a model ("" when it may)
 
 
 class AgentLoop:
@@ -185,7 +187,8 @@ class AgentLoop:
                  stop_reason: Callable[[], str] = lambda: "stopped by the user",
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 on_session: Callable[[str], None] = lambda _session_id: None) -> None:
+                 on_session: Callable[[str], None] = lambda _session_id: None,
+                 frame_guard: FrameGuard | None = None) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -200,6 +203,7 @@ class AgentLoop:
         self._clock = clock
         self.on_session = on_session  # told the session id once it is recorded (egress)
         self._sleep = sleep
+        self.frame_guard = frame_guard
 
     # -- the run -------------------------------------------------------------
 
@@ -232,14 +236,16 @@ class AgentLoop:
         )
         session_id = self.audit.start_session(info)
         self.on_session(session_id)
-        frame = self.sandbox.screenshot()
+        guarded = self._guard(session_id, self.sandbox.screenshot())
+        frame = guarded.frame
         self._prefetch(frame, task)
         self.audit.put_frame(frame)
         self.reporter.on_frame(frame)
         context = PolicyContext(screen_width=size.width, screen_height=size.height,
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
-        state = _RunState(session_id, task, frame, self._clock(), summary, context)
+        state = _RunState(session_id, task, frame, self._clock(), summary, context,
+                          withheld=guarded.withheld)
         state.gate = ShellGate(self.policy, context)
         self.sandbox.serve_shell_gate(state.gate.judge)
         return state
@@ -287,7 +293,7 @@ class AgentLoop:
 
     def _plan(self, state: _RunState, outcomes: list[ActionOutcome]) -> Turn:
         observation = Observation(frame=state.frame, task=state.task,
-                                  step_index=state.summary.steps)
+                                  step_index=state.summary.steps, withheld=state.withheld)
         turn = self.planner.next_turn(observation, outcomes)
         state.summary.cost_usd += turn.usage.cost_usd
         self.reporter.on_turn(turn)
@@ -459,7 +465,7 @@ class AgentLoop:
         return ActionOutcome(action=step.action or step.proposed.action, status=status,
                              message=self._outcome_message(step, status, message),
                              output=result.output if result else {},
-                             frame=result.frame if result else None,
+                             frame=result.frame if result and not state.withheld else None,
                              call_id=step.proposed.call_id)
 
     def _record_done(self, state: _RunState, step: _Step, result: ExecResult) -> None:
@@ -508,13 +514,15 @@ class AgentLoop:
             step.approver = answer.approver
             if answer.scope == "session":
                 self._grant_for_session(state, decision, answer.approver)
-            current = self.sandbox.screenshot()
+            guarded = self._guard(state.session_id, self.sandbox.screenshot())
+            current = guarded.frame
             if frames_match_near(shown, current, action):
                 return True
             self.audit.record_event(state.session_id, "approval_stale", {
                 "step_id": step_id, "shown": shown.sha256, "now": current.sha256,
             })
             shown = state.frame = current
+            state.withheld = guarded.withheld
         step.approver = "stale"
         return False
 
@@ -528,6 +536,8 @@ class AgentLoop:
 
     def _execute(self, state: _RunState, step: _Step) -> ActionOutcome:
         action, _, _ = step.recorded()
+        if self.frame_guard is not None and step.secret and isinstance(action, TypeText):
+            self.frame_guard.remember_secret(action.text)
         before_exec = self._clock()
         if state.gate is not None:
             state.gate.let_through(state.context.submitted_line)
@@ -536,11 +546,38 @@ class AgentLoop:
                                           settle_profile=self.config.settle_profile)
         except ExecutorError as exc:
             return self._close_step(state, step, "error", message=str(exc))
+        result = self._guard_result(state, step, result)
         step.timings["execute_ms"] = (self._clock() - before_exec) * 1000
         step.timings["settle_ms"] = result.settle.settle_ms
         step.settle_ms = result.settle.settle_ms
         self._observe(state, action, result)
         return self._close_step(state, step, "done", result=result)
+
+    def _guard(self, session_id: str, frame: Frame, *, typed_secret: bool = False,
+               step: _Step | None = None) -> GuardedFrame:
+        """The frame with its secrets redacted (the frame itself without a guard)."""
+        if self.frame_guard is None:
+            return GuardedFrame(frame)
+        guarded = self.frame_guard.guard(frame, typed_secret=typed_secret)
+        if step is not None:
+            step.timings["redact_ms"] = guarded.redact_ms
+        if guarded.boxes or guarded.withheld:
+            self.audit.record_event(session_id, "frame_redacted", {
+                "frame": guarded.frame.sha256, "regions": len(guarded.boxes),
+                "boxes": [list(box) for box in guarded.boxes], "withheld": guarded.withheld,
+                "step_index": step.index if step else None})
+        return guarded
+
+    def _guard_result(self, state: _RunState, step: _Step, result: ExecResult) -> ExecResult:
+        """``result`` with its frame redacted; the step's output says where."""
+        if self.frame_guard is None:
+            return result
+        guarded = self._guard(state.session_id, result.frame, step=step,
+                              typed_secret=step.secret and isinstance(step.action, TypeText))
+        state.withheld = guarded.withheld
+        output = {**result.output, "redacted": [list(box) for box in guarded.boxes]} \
+            if guarded.boxes else result.output
+        return replace(result, frame=guarded.frame, output=output)
 
     def _observe(self, state: _RunState, action: Action, result: ExecResult) -> None:
         context = state.context

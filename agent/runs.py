@@ -27,15 +27,17 @@ from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.perception.background import BackgroundPerception
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
+from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from policies.decision import Triage, TypedFromScreen
 from policies.network import NetworkRules
 from sandbox.base import Frame, Sandbox, Size
 from sandbox.egress.resolver import Resolver
+from sandbox.secrets import SecretValues
 
 if TYPE_CHECKING:
     from agent.perception.perceiver import Perception
-    from agent.perception.screen import TextElement
+    from agent.perception.screen import ScreenParser, TextElement
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
 
@@ -79,6 +81,8 @@ class RunPlan:
     policy: PolicyEngine
     settings: Settings
     perceiver: Perceiver | None = None
+    secrets: SecretValues = field(default_factory=SecretValues)
+    perception: LazyPerception | None = None
 
 
 def screen_size(settings: Settings) -> Size:
@@ -120,8 +124,10 @@ def plan_run(settings: Settings, *, task: str | None = None,
     if perception is not None:
         perceiver = BackgroundPerception(perception, warm_up=perception.load_reader) \
             if kind.follows_screen else TriageOnly(perception)
+    secrets = resolve_secrets(parse_secret_specs(settings.secret))
     plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
-                   settings=settings, perceiver=perceiver)
+                   settings=settings, perceiver=perceiver, secrets=secrets,
+                   perception=perception)
     run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
     return plan
 
@@ -205,7 +211,8 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
     settings = plan.settings.with_overrides(network=True if rules.mode == "full" else None)
     kind = choose_sandbox_kind(settings, options.note)
     services = options.services
-    with services.open_log(settings.db_path, settings.secrets()) as log:
+    redact = [*settings.secrets(), *plan.secrets.values()]
+    with services.open_log(settings.db_path, redact) as log:
         egress = egress_for_run(rules, log, approval_timeout_s=settings.approval_timeout_s,
                                 resolver=options.resolver)
         inputs = SandboxInputs(settings=settings, size=screen_size(settings),
@@ -229,14 +236,23 @@ def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
     approver = options.wrap_approver(_broker_approver(log, settings, options))
     extra = {**options.session_extra, "egress": {**egress.describe(),
                                                  "sandbox": getattr(box, "egress_mode", "off")}}
+    frame_guard = make_frame_guard(_redaction_parser(plan), plan.secrets)
+    guarded = guard_run(box, plan.planner, plan.secrets, frame_guard)
     return AgentLoop(
-        sandbox=box, planner=plan.planner, policy=plan.policy, audit=log,
+        sandbox=guarded.sandbox, planner=guarded.planner, policy=plan.policy, audit=log,
         approver=approver, reporter=options.reporter, config=loop_config(settings),
         session_extra=session_extra(box, settings, extra),
         perceiver=plan.perceiver, should_stop=options.should_stop,
         stop_reason=options.stop_reason,
-        on_session=egress.start_session,
+        on_session=egress.start_session, frame_guard=frame_guard,
     )
+
+
+def _redaction_parser(plan: RunPlan) -> Callable[[], ScreenParser] | None:
+    """The OCR frames are redacted with: perception's, or its own when only secrets need it."""
+    if plan.perception is not None:
+        return plan.perception.screen_parser
+    return LazyPerception().screen_parser if plan.secrets else None
 
 
 def _broker_approver(log: RunLog, settings: Settings, options: RunOptions) -> BrokerApprover:
@@ -301,6 +317,14 @@ class LazyPerception:
 
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None:
         return self._get().locate(frame, text)
+
+    def screen_parser(self) -> ScreenParser:
+        """The OCR parser itself, for frame redaction.
+
+        Shared on purpose: the injection guard then reads a frame the redactor
+        left unchanged from the parser's cache instead of a second time.
+        """
+        return self._get().parser
 
     def typed_from_screen(self, text: str, frame: Frame, task: str) -> TypedFromScreen | None:
         return self._get().typed_from_screen(text, frame, task)

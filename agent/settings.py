@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     base_url: str | None = None
     max_cost_usd: float | None = None
     perception: bool = True
+    secret: tuple[str, ...] = ()
+    """``NAME=ENV_VAR`` or ``NAME=file:PATH`` per secret placeholder (names, never values)."""
 
     anthropic_api_key: SecretStr | None = Field(
         default=None,

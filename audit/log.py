@@ -54,6 +54,7 @@ from audit.records import (
 )
 from audit.scrub import Scrubber, jsonable, mask_action
 from policies.decision import Decision
+from policies.detectors import secret_parts
 from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
 
@@ -276,7 +277,8 @@ class AuditLog:
         body = _intent_body(session_id, index, action, proposed_raw, validation_error,
                             decision, frame_before_sha256, secret, now=self._clock())
         if secret and isinstance(action, TypeText):
-            self._scrubber.add(action.text)
+            for part in secret_parts(action.text):
+                self._scrubber.add(part)
         with self._transaction() as tx:
             return int(tx.create("step.intent", "steps", body))
 

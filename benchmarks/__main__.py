@@ -66,6 +66,7 @@ BENCHES: dict[str, Bench] = {
     "egress": _module_bench("benchmarks.egress"),
     "startup": _module_bench("benchmarks.startup"),
     "tasks": _module_bench("benchmarks.tasks"),
+    "redaction": _module_bench("benchmarks.redaction"),
 }
 
 

@@ -20,6 +20,7 @@ from policies.detectors import DETECTORS
 from policies.schema import RISK_LEVELS
 from policies.shell import ShellAnalysis, analyze
 from sandbox.actions import Action, Click, HoldKey, Key, MouseDown, MouseUp, TypeText
+from sandbox.secrets import without_placeholders
 
 
 class Probe:
@@ -69,7 +70,10 @@ class Probe:
         """Whether the typed text looks like ``detector``'s kind of secret (cached)."""
         found = self._secrets.get(detector)
         if found is None:
-            found = self.text is not None and DETECTORS[detector].found_in(self.text)
+            # A placeholder names a secret the run already holds; only literal
+            # text can be a new secret typed into the desktop.
+            found = self.text is not None and DETECTORS[detector].found_in(
+                without_placeholders(self.text))
             self._secrets[detector] = found
         return found
 

@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox.secrets import without_placeholders
+
 
 @dataclass(frozen=True, slots=True)
 class Detector:
@@ -121,3 +123,20 @@ DETECTORS: dict[str, Detector] = {
         Detector("high_entropy", "a password-like or random token", looks_high_entropy),
     )
 }
+
+
+def secret_parts(text: str) -> list[str]:
+    """What of secret typed text to hunt for elsewhere (stored strings, the screen).
+
+    The text itself (trimmed), each of its words that looks like a secret,
+    and what follows ``=`` or ``:`` in such a word: a shell echoes ``$KEY``
+    without the ``KEY=`` it was set with, and its shell gate sees the line
+    without the Return that was typed.  Other words (``export``) are left
+    out: they would blank innocent text, and so are placeholders
+    (``{{secret:NAME}}`` names a secret, it is not one).
+    """
+    parts = [text, text.strip()]
+    for word in without_placeholders(text).split():
+        if any(detector.found_in(word) for detector in DETECTORS.values()):
+            parts += [word, re.split(r"[=:]", word)[-1]]
+    return list(dict.fromkeys(part for part in parts if part))

@@ -20,6 +20,7 @@ that order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,7 @@ from policies.network import NetworkRules
 from policies.rules import BudgetCheck, Budgets, Rule
 from policies.source import read_source
 from sandbox.actions import Action
+from sandbox.secrets import has_placeholder
 
 DEFAULT_DENY_REASON = "no rule allows this action (default deny)"
 _PROFILES = resources.files("policies").joinpath("profiles")
@@ -88,7 +90,11 @@ class Policy:
                     matched.append(rule)
             except Exception as exc:  # fail closed: a broken rule must deny, not crash the loop
                 failed.append((rule, _describe_failure(exc)))
-        return self._verdict(self.budgets.check(action, context), matched, failed, context)
+        verdict = self._verdict(self.budgets.check(action, context), matched, failed, context)
+        if has_placeholder(action) and not verdict.secret:
+            # A placeholder stands for a secret: judged as typed, stored masked.
+            verdict = dataclasses.replace(verdict, secret=True)
+        return verdict
 
     def explain(self, action: Action, context: PolicyContext) -> Explanation:
         """The decision plus every budget and rule, matched or not, and why."""

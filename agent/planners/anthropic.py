@@ -226,7 +226,10 @@ class ClaudeConversation:
         return feedback.text
 
     def _screen(self, observation: Observation) -> Json:
-        """The screenshot, or a line saying it did not change since the last one sent."""
+        """The screenshot, or a line saying it did not change since the last one sent,
+        or why it is withheld (it may show a secret)."""
+        if observation.withheld:
+            return _text(f"[screenshot withheld: {observation.withheld}]")
         frame = observation.frame
         since = self._screens.unchanged_since(frame, observation.step_index)
         if self.skip_unchanged and since is not None:

@@ -17,6 +17,8 @@ class Observation:
     frame: Frame
     task: str
     step_index: int
+    withheld: str = ""
+    """Why the frame must not be sent to a model ("" when it may): send this note instead."""
 
 
 @dataclass(frozen=True, slots=True)

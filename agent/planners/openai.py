@@ -38,6 +38,7 @@ from agent.planners.screenshots import (
     ImageFormat,
     ScreenMemory,
     ScreenshotEncoder,
+    blank_frame,
     fit_within,
     images_to_hide,
     recommended_model_size,
@@ -230,7 +231,10 @@ class ChatConversation:
         self.messages.append({"role": "user", "content": content})
 
     def _image_part(self, observation: Observation) -> Json:
-        """The screenshot, or a line saying it did not change since the last one sent."""
+        """The screenshot, or a line saying it did not change since the last one sent,
+        or why it is withheld (it may show a secret)."""
+        if observation.withheld:
+            return _text_part(f"[screenshot withheld: {observation.withheld}]")
         frame = observation.frame
         since = self._screens.unchanged_since(frame, observation.step_index)
         if self.skip_unchanged and since is not None:
@@ -345,7 +349,10 @@ class ResponsesConversation:
 
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
         """Add the task and screen, or one ``computer_call_output`` per call answered."""
-        url = self._encoder.encode(observation.frame, self.display).data_url
+        # The Responses API wants an image with every call output: a blank one
+        # stands in for a frame that must not leave.
+        frame = blank_frame(observation.frame) if observation.withheld else observation.frame
+        url = self._encoder.encode(frame, self.display).data_url
         if self.chain:
             self.items = []
         if self.previous_response_id is None and not self.items:

@@ -146,3 +146,9 @@ class ScreenMemory:
             return self._last[1]
         self._last = (frame.sha256, step)
         return None
+
+def blank_frame(frame: Frame) -> Frame:
+    """A black frame of ``frame``'s size: what is sent where a frame must be withheld."""
+    out = io.BytesIO()
+    Image.new("RGB", (frame.width, frame.height)).save(out, format="PNG")
+    return Frame.from_png(out.getvalue(), frame.width, frame.height, cursor=frame.cursor)

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from agent import runs, session_tap
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
-from agent.perception.screen import TextElement
+from agent.perception.screen import ScreenParser, TextElement
 from agent.planners.base import Planner
 from agent.registry import SandboxInputs
+from agent.secrecy import RedactedScreenshots, guard_run, make_frame_guard, resolve_secrets
 from agent.settings import Settings
 from agent.suites.checks import Checker
 from agent.suites.driver import CaseDriver, CaseVerdict
@@ -127,6 +128,14 @@ class SharedPerception:
         with self._lock:
             return self._get().parser.parse(frame)
 
+    def screen_parser(self) -> ScreenParser:
+        """A parser of its own (for frame redaction) that shares the loaded OCR models."""
+        from agent.perception.ocr import OcrScreenParser
+
+        with self._lock:
+            parser = self._get().parser
+        return OcrScreenParser(parser.reader) if isinstance(parser, OcrScreenParser) else parser
+
     def triage(self, task: str) -> Triage | None:
         with self._lock:
             return self._get().triage(task)
@@ -218,7 +227,11 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
            env: WorkerEnv, tags: dict[str, int]) -> tuple[RunSummary, CaseDriver, SessionTap]:
     deadline = time.monotonic() + case.timeout_s
     tap = SessionTap(env.log)
-    checker = Checker(box, env.perception, deadline=deadline, environment={
+    secrets = resolve_secrets(dict(case.secrets))
+    # Only cases whose suite names secrets pay for reading every frame.
+    frame_guard = make_frame_guard(env.perception.screen_parser, secrets) if secrets else None
+    seen = RedactedScreenshots(box, secrets, frame_guard) if frame_guard else box
+    checker = Checker(seen, env.perception, deadline=deadline, environment={
         "DESKHAND_SUITE": case.suite.name, "DESKHAND_CASE": case.id,
         "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
     driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
@@ -227,8 +240,10 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
     # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
     # screens read for injected instructions, as `deskhand run` does for models.
     perceiver: Perceiver | None = env.perception if goal_planner is not None else None
+    guarded = guard_run(box, driver, secrets, frame_guard)
     loop = AgentLoop(
-        sandbox=box, planner=driver, policy=policy, audit=tap,
+        sandbox=guarded.sandbox, planner=guarded.planner, policy=policy, audit=tap,
+        frame_guard=guarded.frame_guard,
         approver=BrokerApprover(env.log),
         config=replace(runs.loop_config(settings), max_turns=case.max_steps,
                        approval_timeout_s=options.approval_timeout_s),

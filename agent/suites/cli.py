@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from agent.errors import DeskhandError
+from agent.errors import ConfigError, DeskhandError
 from agent.settings import Settings
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ def _test(paths: Sequence[Path], settings: Settings, *, workers: int, shard: str
 
     suites = schema.load_suites(paths)
     _check_policies(suites)
+    _check_secrets(suites)
     try:
         selection = runner.Selection(
             grep=re.compile(grep).pattern if grep else None, tags=tags,
@@ -216,6 +217,29 @@ def _run_benchmark(planned: Sequence[PlannedCase], settings: Settings,
                   "finish them with the same command and --resume")
         return EXIT_INTERRUPTED
     return ended.code
+def _check_secrets(suites: Sequence[Suite]) -> None:
+    """Every secret a suite names can be read, before any sandbox starts (SuiteError if not)."""
+    from agent.secrecy import resolve_secrets
+    from agent.suites.errors import SuiteError
+    from policies.errors import Problem
+
+    problems: list[Problem] = []
+    for suite in suites:
+        for case in suite.cases[:1]:  # the secrets are the suite's defaults
+            try:
+                resolve_secrets(dict(case.secrets))
+            except ConfigError as exc:
+                problems.append(Problem(str(suite.path), None, "defaults.secrets", str(exc)))
+    if problems:
+        raise SuiteError(problems)
+
+
+def _suite_secret_values(planned: Sequence[PlannedCase]) -> list[str]:
+    """The values the audit log must scrub: every secret the planned cases name."""
+    from agent.secrecy import resolve_secrets
+
+    sources = {pair for p in planned for pair in p.case.secrets}
+    return [resolve_secrets({name: source})[name] for name, source in sorted(sources)]
 
 
 def _check_policies(suites: Sequence[Suite]) -> None:
@@ -258,7 +282,8 @@ def _run_planned(planned: Sequence[PlannedCase], settings: Settings, *, workers:
     count = max(1, min(workers, len(planned)))
     out.print(f"deskhand test: {len(planned)} case runs, {count} worker(s), "
               f"engines: {', '.join(e.label for e in pool)}; output {output}")
-    with AuditLog.open(output / "audit.db", redact=settings.secrets()) as log, \
+    redact = [*settings.secrets(), *_suite_secret_values(planned)]
+    with AuditLog.open(output / "audit.db", redact=redact) as log, \
             progress.LiveProgress(out, count, len(planned),
                                   list_cases="list" in reporters) as live:
         if approval_timeout:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agent.planners.script import SCRIPT_ACTION_KINDS, parse_script_action
 from agent.suites import specs
@@ -77,6 +77,9 @@ class Defaults(BaseModel):
     max_steps: int = Field(50, ge=1, le=10000)
     retries: int = Field(0, ge=0, le=20)
     network: Literal["off", "on"] | bool = "off"
+    secrets: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+                  Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=dict)
+    """``NAME: ENV_VAR`` or ``NAME: file:PATH``: what ``{{secret:NAME}}`` types."""
 
 
 class _CaseFields(BaseModel):
@@ -137,6 +140,8 @@ class Case:
     retries: int
     network: bool
     suite: Suite = field(repr=False, compare=False)
+    secrets: tuple[tuple[str, str], ...] = ()
+    """``(NAME, SOURCE)`` pairs from the suite's defaults (names and sources, never values)."""
 
     @property
     def key(self) -> str:
@@ -262,7 +267,7 @@ class _Parser:
             max_steps=data.max_steps or defaults.max_steps,
             retries=defaults.retries if data.retries is None else data.retries,
             network=_network(defaults.network if data.network is None else data.network),
-            suite=suite)
+            suite=suite, secrets=tuple(sorted(defaults.secrets.items())))
 
     def policy_path(self, name: str) -> str:
         """A profile name as is; a policy file relative to the suite file's folder."""

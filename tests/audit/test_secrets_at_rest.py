@@ -69,3 +69,20 @@ def test_redacted_records_still_read_back(db_path: Path) -> None:
         session = log.get_session(_write_a_leaky_session(log))
     assert session.task == "log in with key [redacted]"
     assert session.extra["env"] == {"ANTHROPIC_API_KEY": "[redacted]"}
+
+
+def test_the_key_in_a_secret_line_is_scrubbed_wherever_it_shows_alone(db_path: Path) -> None:
+    key = "sk-ant-api03-Hq4vT8xN2mL6pR1tW9yB3cD5"
+    with AuditLog.open(db_path) as log:
+        session_id = log.start_session(synthetic.session_info("set a key"))
+        log.record_intent(session_id, index=0, action=TypeText(text=f"export K={key}\n"),
+                          proposed_raw=None, validation_error=None, decision=SECRET,
+                          frame_before_sha256=None, secret=False)
+        # What the shell gate saw (no Return) and what the terminal echoed (no K=).
+        log.record_event(session_id, "shell_gate", {"command": f"export K={key}"})
+        log.record_event(session_id, "echo", {"line": key})
+        log.record_event(session_id, "note", {"word": "export stays readable"})
+        events = log.events(session_id)
+
+    assert key.encode() not in _everything_on_disk(db_path)
+    assert events[-1].data["word"] == "export stays readable"
