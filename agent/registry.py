@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from agent.errors import ConfigError
-from agent.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # settings (pydantic-settings) load with a run, not with --help
     import socket
 
     import openai
 
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
+    from agent.settings import Settings
     from sandbox.base import Sandbox, Size
 
     EgressHandler = Callable[[socket.socket], None]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sandbox.actions import Action
+if TYPE_CHECKING:  # the action models load with the readers, not with `deskhand --help`
+    from sandbox.actions import Action
 
 Outcome = Literal["done", "failed", "denied", "interrupted", "error", "budget"]
 StepStatus = Literal["pending", "done", "error", "denied", "invalid", "interrupted"]

@@ -21,12 +21,12 @@ import typer
 from rich.console import Console
 
 from agent.errors import ConfigError
-from agent.settings import Settings
 
 if TYPE_CHECKING:
     from agent.mcp.run import RunParts
     from agent.mcp.server import ServerOptions
     from agent.mcp.session import Desktops, DesktopSession
+    from agent.settings import Settings
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -80,9 +80,13 @@ def mcp(
         help="Offline OCR: read_screen, wait_for_text and click_text, and the injection "
              "guard on every frame.")] = True,
 ) -> None:
-    """Offer a policed, audited, throw-away desktop to any MCP client (Claude Desktop,
-    Claude Code, ...).  Approvals are answered with `deskhand tui --attach` on the same
-    database, never by the client."""
+    """Offer a policed, audited, throw-away desktop to any MCP client.
+
+    Claude Desktop, Claude Code or your own agent drives the desktop; approvals are
+    answered with `deskhand tui --attach` on the same database, never by the client.
+    """
+    from agent.settings import Settings
+
     settings = Settings().with_overrides(
         db=db, policy=policy, sandbox=sandbox, screen=screen, network=network or None,
         max_steps=max_steps, approval_timeout_s=approval_timeout, perception=perception)

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 
 from agent.errors import ConfigError, DeskhandError
-from agent.settings import Settings
 
 if TYPE_CHECKING:
+    from agent.settings import Settings
     from agent.suites.attempt import WorkerEnv
     from agent.suites.benchmark import BenchmarkOptions
     from agent.suites.results import AttemptResult
@@ -379,6 +379,8 @@ def _reporters(text: str) -> frozenset[str]:
 
 def _settings(**overrides: str | None) -> Settings:
     try:
+        from agent.settings import Settings
+
         return Settings().with_overrides(**overrides)
     except ValueError as exc:
         _usage(str(exc).splitlines()[0])

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 HEAVY = ("anthropic", "openai", "onnxruntime", "rapidocr_onnxruntime", "wordllama", "docker",
-         "numpy", "cv2", "textual", "sqlalchemy")
+         "numpy", "cv2", "textual", "sqlalchemy", "pydantic_settings")
 
 PROBE = """
 import json, sys
