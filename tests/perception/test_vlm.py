@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 
 import openai
 import pytest
 
+from agent.errors import ConfigError
 from agent.perception.elements import Element, ElementQuery, find_element
 from agent.perception.ocr import OcrScreenParser
 from agent.perception.vlm import FallbackParser, VlmFailed, VlmScreenParser, model_size
+from agent.runs import LazyPerception, parser_choice, plan_run
+from agent.settings import Settings
 from sandbox.base import Frame, Size
 from tests.planners.loopback import CHAT, LoopbackLLM, RecordedRequest, chat_completion
 
@@ -121,3 +125,30 @@ def test_a_failing_vlm_falls_back_to_ocr(llm: LoopbackLLM, parser: OcrScreenPars
     assert fallback.fallbacks == 2
     assert "not JSON" in notes[0]
     assert notes[0].endswith("reading the screen with OCR instead")
+
+
+# -- --parser on a run ----------------------------------------------------------------
+
+
+def test_a_run_with_parser_vlm_reads_elements_from_the_server_and_ocr_when_it_fails(
+        llm: LoopbackLLM, draw: Callable[..., Frame]) -> None:
+    settings = Settings(parser="vlm", vlm_base_url=llm.openai_base_url, vlm_model="local-vlm")
+    perception = LazyPerception(parser_choice(settings))
+    frame = draw([(100, 100, "Keep both", 28)], panels=[(60, 60, 600, 300)])
+    llm.queue_chat(elements_reply({"role": "push button", "label": "OK",
+                                   "box": [10, 10, 60, 30]}))
+    # 1280x800 is sent at 1024x640: 1.25 screen pixels per model pixel
+    assert perception.elements(frame) == [Element("push button", "OK", (12, 12, 75, 38),
+                                                  source="vlm")]
+    other = draw([(100, 100, "Keep both", 28)], size=(1280, 801))
+    llm.queue_chat(chat_completion(content="no"))
+    assert [e.name for e in perception.elements(other)] == ["Keep both"]
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"parser": "ocr2"}, "--parser 'ocr2': choose one of ocr, a11y, vlm, auto"),
+    ({"parser": "vlm"}, "--parser vlm needs a model"),
+])
+def test_an_unusable_parser_choice_is_bad_input(changes: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        plan_run(Settings(**changes), task="look")  # type: ignore[arg-type]
