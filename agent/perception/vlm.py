@@ -52,7 +52,8 @@ PROMPT = (
     '{{"elements": [{{"role": "push button", "label": "Save", '
     '"box": [x0, y0, x1, y1]}}]}}, where box is in this image\'s pixels '
     "(x0,y0 top-left, x1,y1 bottom-right) and role is an accessibility role such as "
-    "push button, check box, text, menu item, entry, icon, link. At most {limit} elements."
+    'push button, check box, text, menu item, entry, icon, link; add "states" such as '
+    '["checked", "focused", "disabled"] where they show. At most {limit} elements.'
 )
 MAX_ELEMENTS = 200
 
@@ -66,6 +67,7 @@ class _Item(BaseModel):
     role: str = Field(min_length=1)
     label: str = ""
     box: tuple[float, float, float, float]
+    states: list[str] = []
 
 
 class _Reply(BaseModel):
@@ -196,7 +198,8 @@ def _element(item: _Item, scaler: CoordinateScaler, index: int, model: str) -> E
     except WireError as exc:
         raise VlmFailed(f"VLM parser: {model}'s element {index} ({item.role} {item.label!r}): "
                         f"{exc}") from None
-    return Element(role=item.role, name=item.label, box=box, source="vlm")
+    return Element(role=item.role, name=item.label, box=box,
+                   states=frozenset(s.casefold() for s in item.states), source="vlm")
 
 
 class FallbackParser:
