@@ -17,7 +17,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from agent.perception.errors import PerceptionError
 from agent.perception.screen import ScreenParser, phrases
@@ -183,3 +183,37 @@ class CombinedSource:
 
 class NoteFn(Protocol):
     def __call__(self, text: str, /) -> None: ...
+
+
+class TreeSource(Protocol):
+    """What :class:`AccessibilityTree` needs of a sandbox: ``Sandbox.elements()``."""
+
+    def elements(self) -> dict[str, Any]: ...
+
+
+class A11yUnavailable(PerceptionError):
+    """The sandbox reads no accessibility tree for the active window; OCR stands in."""
+
+
+class AccessibilityTree:
+    """The sandbox's accessibility tree as an element source (the frame only dates it:
+    the tree is read live, once per frame hash)."""
+
+    def __init__(self, sandbox: TreeSource) -> None:
+        self.sandbox = sandbox
+        self._last: tuple[str, list[Element]] | None = None
+
+    def elements(self, frame: Frame) -> list[Element]:
+        if self._last is not None and self._last[0] == frame.sha256:
+            return list(self._last[1])
+        tree = self.sandbox.elements()
+        if not tree.get("available"):
+            raise A11yUnavailable(f"no accessibility tree: {tree.get('reason', 'unknown')}")
+        found = [Element(role=str(e["role"]), name=str(e["name"]),
+                         box=(int(e["box"][0]), int(e["box"][1]), int(e["box"][2]),
+                              int(e["box"][3])),
+                         states=frozenset(str(s) for s in e.get("states", ())),
+                         value=str(e.get("value", "")), source="a11y")
+                 for e in tree.get("elements", [])]
+        self._last = (frame.sha256, found)
+        return list(found)

@@ -11,12 +11,21 @@ import openai
 import pytest
 
 from agent.errors import ConfigError
-from agent.perception.elements import Element, ElementQuery, find_element
+from agent.perception.elements import (
+    A11yUnavailable,
+    AccessibilityTree,
+    CombinedSource,
+    Element,
+    ElementQuery,
+    TextAsElements,
+    find_element,
+)
 from agent.perception.ocr import OcrScreenParser
 from agent.perception.vlm import FallbackParser, VlmFailed, VlmScreenParser, model_size
 from agent.runs import LazyPerception, parser_choice, plan_run
 from agent.settings import Settings
 from sandbox.base import Frame, Size
+from sandbox.fake import FakeSandbox
 from tests.planners.loopback import CHAT, LoopbackLLM, RecordedRequest, chat_completion
 
 
@@ -152,3 +161,21 @@ def test_a_run_with_parser_vlm_reads_elements_from_the_server_and_ocr_when_it_fa
 def test_an_unusable_parser_choice_is_bad_input(changes: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(says)):
         plan_run(Settings(**changes), task="look")  # type: ignore[arg-type]
+
+
+def test_the_accessibility_tree_feeds_element_queries_and_auto_falls_back_to_ocr(
+        parser: OcrScreenParser, draw: Callable[..., Frame]) -> None:
+    frame = draw([(100, 100, "Discard changes", 28)], panels=[(60, 60, 600, 300)])
+    with FakeSandbox() as box:
+        tree = AccessibilityTree(box)
+        auto = CombinedSource(tree, TextAsElements(parser))
+        assert [e.source for e in auto.elements(frame)] == ["ocr"]  # no tree: OCR alone
+        with pytest.raises(A11yUnavailable, match="the fake desktop has no tree"):
+            tree.elements(frame)
+        box.a11y_elements.append({"role": "check box", "name": "Wrap lines",
+                                  "states": ["checked"], "value": "", "box": [5, 5, 25, 25]})
+        other = draw([(100, 100, "Discard changes", 28)], size=(1280, 801))
+        found = find_element(auto.elements(other), ElementQuery(role="check_box",
+                                                               name="Wrap lines",
+                                                               state="checked"))
+        assert (found.source, found.center) == ("a11y", (15, 15))
