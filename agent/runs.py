@@ -35,7 +35,7 @@ from sandbox.base import Frame, Sandbox, Size
 from sandbox.egress.resolver import Resolver
 
 if TYPE_CHECKING:
-    from agent.perception.elements import Element
+    from agent.perception.elements import Element, ElementSource
     from agent.perception.perceiver import Perception
     from agent.perception.screen import TextElement
     from agent.planners.base import Planner
@@ -81,6 +81,8 @@ class RunPlan:
     policy: PolicyEngine
     settings: Settings
     perceiver: Perceiver | None = None
+    perception: LazyPerception | None = None
+    """Told the sandbox once it runs (``--parser a11y|auto`` read its accessibility tree)."""
 
 
 def screen_size(settings: Settings) -> Size:
@@ -124,7 +126,7 @@ def plan_run(settings: Settings, *, task: str | None = None,
         perceiver = BackgroundPerception(perception, warm_up=perception.load_reader) \
             if kind.follows_screen else TriageOnly(perception)
     plan = RunPlan(task=task_text, planner=planner, policy=load_policy_named(settings.policy),
-                   settings=settings, perceiver=perceiver)
+                   settings=settings, perceiver=perceiver, perception=perception)
     run_network_rules(plan)  # a bad --allow-host is bad input too: say so before anything starts
     return plan
 
@@ -215,6 +217,8 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
                                watch=options.watch, engine_url=options.engine_url,
                                egress=egress.proxy.handle if egress.proxy else None)
         with services.make_sandbox(kind, inputs) as box:
+            if plan.perception is not None:
+                plan.perception.attach(box)
             yield OpenRun(loop=_loop(plan, options, log, box, egress), log=log, sandbox=box)
 
 
@@ -284,6 +288,14 @@ class LazyPerception:
     def __init__(self, choice: ParserChoice | None = None) -> None:
         self.choice = choice
         self._loaded: Perception | None = None
+        self._tree: ElementSource | None = None
+
+    def attach(self, sandbox: Sandbox) -> None:
+        """Read ``sandbox``'s accessibility tree for elements when the parser is a11y/auto."""
+        if self.choice is not None and self.choice.kind in {"a11y", "auto"}:
+            from agent.perception.elements import AccessibilityTree
+
+            self._tree = AccessibilityTree(sandbox)
 
     def _get(self) -> Perception:
         if self._loaded is None:
@@ -313,12 +325,16 @@ class LazyPerception:
         return self._get().read(frame)
 
     def elements(self, frame: Frame) -> list[Element]:
-        """The frame's elements as the chosen parser sees them (OCR: one per phrase)."""
-        from agent.perception.elements import ElementSource, TextAsElements
+        """The frame's elements as the chosen parser sees them (OCR: one per phrase;
+        a11y/auto: the accessibility tree where the app exposes one, then OCR)."""
+        from agent.perception.elements import CombinedSource, ElementSource, TextAsElements
 
         parser = self._get().parser
         loaded = parser.load() if isinstance(parser, OnDemandParser) else parser
-        source = loaded if isinstance(loaded, ElementSource) else TextAsElements(loaded)
+        source: ElementSource = loaded if isinstance(loaded, ElementSource) \
+            else TextAsElements(loaded)
+        if self._tree is not None:
+            source = CombinedSource(self._tree, source)
         return source.elements(frame)
 
 

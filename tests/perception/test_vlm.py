@@ -179,3 +179,15 @@ def test_the_accessibility_tree_feeds_element_queries_and_auto_falls_back_to_ocr
                                                                name="Wrap lines",
                                                                state="checked"))
         assert (found.source, found.center) == ("a11y", (15, 15))
+
+
+def test_a_run_with_parser_auto_reads_the_sandbox_tree_first(
+        draw: Callable[..., Frame]) -> None:
+    perception = LazyPerception(parser_choice(Settings(parser="auto")))
+    with FakeSandbox() as box:
+        perception.attach(box)
+        box.a11y_elements.append({"role": "push button", "name": "Save", "states": [],
+                                  "value": "", "box": [10, 10, 50, 30]})
+        found = perception.elements(draw([(100, 100, "Keep both", 28)],
+                                         panels=[(60, 60, 600, 300)]))
+    assert [(e.source, e.name) for e in found] == [("a11y", "Save"), ("ocr", "Keep both")]
