@@ -121,6 +121,13 @@ def run(
     perception: Annotated[bool, typer.Option(
         help="Offline perception: triage the task for the policy, read the screen for "
              "click_text steps and for instructions aimed at the agent.")] = True,
+    parser: Annotated[str | None, typer.Option(
+        help="Screen parser: ocr (default), a11y (accessibility tree, OCR for text), vlm "
+             "(a local vision-language model; OCR when it fails) or auto "
+             "(a11y where present, plus OCR).")] = None,
+    vlm_model: Annotated[str | None, typer.Option(help="Model for --parser vlm.")] = None,
+    vlm_base_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible server for --parser vlm [http://127.0.0.1:11434/v1].")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any step was invalid or denied, "
                                          "even if the task finished.")] = False,
     secret: Annotated[list[str] | None, typer.Option(
@@ -144,6 +151,7 @@ def run(
         approval_timeout_s=approval_timeout,
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
+        parser=parser, vlm_model=vlm_model, vlm_base_url=vlm_base_url,
         allow_hosts=tuple(allow_host) if allow_host else None,
         secret=tuple(secret) if secret else None,
     )

@@ -27,7 +27,7 @@ from agent.shell_gate import ShellGate
 from audit.errors import AuditStateError
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
 from policies.command_line import LineTracker, is_paste, paste_selection
-from policies.decision import Decision, PolicyContext, Triage, TypedFromScreen
+from policies.decision import Decision, PolicyContext, TargetElement, Triage, TypedFromScreen
 from sandbox.actions import (
     OBSERVING_TYPES,
     Action,
@@ -383,6 +383,7 @@ class AgentLoop:
             self._assess_injection(state)
         self._rebuild_line(state, action)
         self._record_gate_verdicts(state)
+        context.target_element = target_element(proposed.raw)
         context.typed_from_screen = (
             self.perceiver.typed_from_screen(action.text, state.frame, state.task)
             if self.perceiver is not None and isinstance(action, TypeText) else None)
@@ -722,3 +723,11 @@ def _with_settle(result: ExecResult) -> dict[str, Any]:
     return {**result.output, "settle": {"profile": settle.profile, "waited_ms": settle.settle_ms,
                                         "changed": settle.changed, "stable": settle.stable,
                                         "reaction_ms": settle.reaction_ms}}
+
+
+def target_element(raw: object) -> TargetElement | None:
+    """The element a grounded click aims at (a script's ``click_element``), if any."""
+    target = raw.get("click_element") if isinstance(raw, dict) else None
+    if not isinstance(target, dict):
+        return None
+    return TargetElement(role=str(target.get("role", "")), name=str(target.get("name", "")))

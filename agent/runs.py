@@ -25,7 +25,8 @@ from agent.approvals import Approver, BrokerApprover, BrokerLog, TerminalPrompt
 from agent.egress import NetworkLog, RunEgress, egress_for_run, network_rules
 from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
-from agent.perception.background import BackgroundPerception
+from agent.perception.background import BackgroundPerception, OnDemandParser
+from agent.perception.parsers import ParserChoice
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
@@ -36,6 +37,7 @@ from sandbox.egress.resolver import Resolver
 from sandbox.secrets import SecretValues
 
 if TYPE_CHECKING:
+    from agent.perception.elements import Element, ElementSource
     from agent.perception.perceiver import Perception
     from agent.perception.screen import ScreenParser, TextElement
     from agent.planners.base import Planner
@@ -83,6 +85,7 @@ class RunPlan:
     perceiver: Perceiver | None = None
     secrets: SecretValues = field(default_factory=SecretValues)
     perception: LazyPerception | None = None
+    """Told the sandbox once it runs (``--parser a11y|auto`` read its accessibility tree)."""
 
 
 def screen_size(settings: Settings) -> Size:
@@ -115,7 +118,8 @@ def plan_run(settings: Settings, *, task: str | None = None,
     kind = PLANNERS.get(settings.planner)
     if settings.sandbox != "auto":
         SANDBOXES.get(settings.sandbox)
-    perception = LazyPerception() if settings.perception else None
+    choice = parser_choice(settings)
+    perception = LazyPerception(choice) if settings.perception else None
     planner = build_planner(settings, script=script, locator=perception)
     task_text = (task or "").strip() or _script_task(planner)
     if not task_text:
@@ -219,6 +223,8 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
                                watch=options.watch, engine_url=options.engine_url,
                                egress=egress.proxy.handle if egress.proxy else None)
         with services.make_sandbox(kind, inputs) as box:
+            if plan.perception is not None:
+                plan.perception.attach(box)
             yield OpenRun(loop=_loop(plan, options, log, box, egress), log=log, sandbox=box)
 
 
@@ -294,12 +300,21 @@ class LazyPerception:
     must not freeze there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, choice: ParserChoice | None = None) -> None:
+        self.choice = choice
         self._loaded: Perception | None = None
+        self._tree: ElementSource | None = None
+
+    def attach(self, sandbox: Sandbox) -> None:
+        """Read ``sandbox``'s accessibility tree for elements when the parser is a11y/auto."""
+        if self.choice is not None and self.choice.kind in {"a11y", "auto"}:
+            from agent.perception.elements import AccessibilityTree
+
+            self._tree = AccessibilityTree(sandbox)
 
     def _get(self) -> Perception:
         if self._loaded is None:
-            self._loaded = _lean_perception()
+            self._loaded = _lean_perception(self.choice)
         return self._loaded
 
     def triage(self, task: str) -> Triage | None:
@@ -332,18 +347,50 @@ class LazyPerception:
     def read(self, frame: Frame) -> list[TextElement]:
         return self._get().read(frame)
 
+    def elements(self, frame: Frame) -> list[Element]:
+        """The frame's elements as the chosen parser sees them (OCR: one per phrase;
+        a11y/auto: the accessibility tree where the app exposes one, then OCR)."""
+        from agent.perception.elements import CombinedSource, ElementSource, TextAsElements
 
-def _lean_perception() -> Perception:
+        parser = self._get().parser
+        loaded = parser.load() if isinstance(parser, OnDemandParser) else parser
+        source: ElementSource = loaded if isinstance(loaded, ElementSource) \
+            else TextAsElements(loaded)
+        if self._tree is not None:
+            source = CombinedSource(self._tree, source)
+        return source.elements(frame)
+
+
+def parser_choice(settings: Settings) -> ParserChoice:
+    """The settings' ``--parser``, checked; raises :class:`ConfigError` when unusable."""
+    from agent.perception.parsers import UnknownParser
+
+    key = settings.openai_api_key
+    choice = ParserChoice(kind=settings.parser, vlm_base_url=settings.vlm_base_url,
+                          vlm_model=settings.vlm_model,
+                          vlm_api_key=key.get_secret_value() if key else "local")
+    try:
+        choice.check()
+    except UnknownParser as exc:
+        raise ConfigError(str(exc)) from None
+    return choice
+
+
+def _lean_perception(choice: ParserChoice | None = None) -> Perception:
     """Perception holding only what a run needs: the OCR models load at the first frame
     read (with one inference thread: it reads while the planner waits), the triager only
     while it classifies the task (see agent/perception/background.py)."""
-    from agent.perception.background import OnceTriager, OnDemandParser
+    from agent.perception.background import OnceTriager
     from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.parsers import build_parser
     from agent.perception.perceiver import Perception
     from agent.perception.triage import CentroidTriager
 
-    return Perception(parser=OnDemandParser(lambda: OcrScreenParser(
-        RapidOcrReader.load(threads=OCR_THREADS))), triager=OnceTriager(CentroidTriager.load))
+    def ocr() -> OcrScreenParser:
+        return OcrScreenParser(RapidOcrReader.load(threads=OCR_THREADS))
+
+    return Perception(parser=OnDemandParser(lambda: build_parser(choice or ParserChoice(), ocr)),
+                      triager=OnceTriager(CentroidTriager.load))
 
 
 OCR_THREADS = 1

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     perception: bool = True
     secret: tuple[str, ...] = ()
     """``NAME=ENV_VAR`` or ``NAME=file:PATH`` per secret placeholder (names, never values)."""
+    parser: str = "ocr"
+    """The screen parser: ``ocr``, ``a11y``, ``vlm`` or ``auto`` (agent/perception/parsers.py)."""
+    vlm_base_url: str = "http://127.0.0.1:11434/v1"
+    """The OpenAI-compatible server of ``--parser vlm`` (default: a local Ollama)."""
+    vlm_model: str = ""
 
     anthropic_api_key: SecretStr | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from policies.conditions import (
     ActionIs,
     Condition,
+    ElementNameMatches,
     InjectionRiskAtLeast,
     KeysPressed,
     PointIn,
@@ -131,6 +132,8 @@ def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]
     conditions.extend(_shell_conditions(match))  # before the title: most actions submit no line
     if match.window_title is not None:
         conditions.append(WindowTitleMatches(re.compile(match.window_title)))
+    if match.element_name is not None:
+        conditions.append(ElementNameMatches(re.compile(match.element_name)))
     if match.text:
         conditions.append(TextMatches(tuple(re.compile(p) for p in match.text)))
     if match.detectors:

@@ -234,6 +234,22 @@ class WindowTitleMatches:
 
 
 @dataclass(frozen=True, slots=True)
+class ElementNameMatches:
+    pattern: re.Pattern[str]
+
+    def test(self, probe: Probe) -> bool:
+        target = probe.context.target_element
+        return target is not None and self.pattern.search(target.name) is not None
+
+    def why(self, probe: Probe) -> str:
+        target = probe.context.target_element
+        if target is None:
+            return "the action aims at no named element"
+        verb = "matches" if self.test(probe) else "does not match"
+        return f"target {target.role} {target.name!r} {verb} /{self.pattern.pattern}/"
+
+
+@dataclass(frozen=True, slots=True)
 class TriageSays:
     """Holds when triage ran and its category, risk and confidence all qualify."""
 

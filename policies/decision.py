@@ -55,6 +55,14 @@ class TypedFromScreen:
         return f"a {self.kind} shown on screen at ({x0}, {y0})-({x1}, {y1})"
 
 
+@dataclass(frozen=True, slots=True)
+class TargetElement:
+    """The on-screen element an action aims at: its role and name."""
+
+    role: str
+    name: str
+
+
 @dataclass(slots=True)
 class PolicyContext:
     """Everything the policy may look at besides the action itself.
@@ -94,6 +102,9 @@ class PolicyContext:
     # The text a paste action inserts (read from the sandbox's clipboard or
     # primary selection); judged like typed text.  ``None``: not a paste, or unread.
     pasted_text: str | None = None
+    # The element a click aims at, when the planner grounded it by role and name
+    # (a script's ``click: {role, name}``); ``None``: a click at bare coordinates.
+    target_element: TargetElement | None = None
 
     @property
     def line_known(self) -> bool:

@@ -36,6 +36,9 @@ rule not apply.  A list of one may be written without brackets.
     placed at ``PolicyContext.cursor`` when the loop knows it.
 ``window_title``
     a regular expression searched in the active window's title.
+``element_name``
+    a regular expression searched in the name of the element a click aims at
+    (``PolicyContext.target_element``); never matches a click at bare coordinates.
 ``triage``
     ``category`` (any of, case-insensitive), ``risk_at_least``,
     ``confidence_at_least``; never matches when triage did not run.
@@ -70,7 +73,7 @@ rule not apply.  A list of one may be written without brackets.
     commands).
 
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
-``{window_title}``, ``{injection_risk}``, ``{injection_reason}``,
+``{window_title}``, ``{target_element}``, ``{injection_risk}``, ``{injection_reason}``,
 ``{triage_category}``, ``{triage_risk}`` and ``{typed_from_screen}``.  Rule ids starting with
 ``budget.``, ``default.`` or ``planner.`` are reserved.  ``network`` says
 which hosts the desktop may reach through the egress proxy
@@ -105,7 +108,7 @@ RESERVED_ID_PREFIXES: tuple[str, ...] = ("budget.", "default.", "planner.")
 # Context fields a rule's reason may quote, e.g. "Injection suspected: {injection_reason}".
 REASON_FIELDS: frozenset[str] = frozenset(
     {"window_title", "injection_risk", "injection_reason", "triage_category", "triage_risk",
-     "typed_from_screen"}
+     "typed_from_screen", "target_element"}
 )
 
 Risk = Literal["low", "medium", "high"]
@@ -241,6 +244,7 @@ class MatchSpec(_Strict):
     keys: Annotated[list[Combo], ListOf] = Field(default_factory=list)
     regions: Annotated[list[str], ListOf] = Field(default_factory=list)
     window_title: Pattern | None = None
+    element_name: Pattern | None = None
     triage: TriageSpec | None = None
     injection_risk_at_least: Fraction | None = None
     command: Annotated[list[CommandSpec], BeforeValidator(_as_command_list)] = Field(

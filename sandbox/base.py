@@ -165,6 +165,11 @@ class Sandbox(Protocol):
         """
         ...
 
+    def elements(self) -> dict[str, Any]:
+        """The active window's accessibility tree: ``{available, reason?, elements: [{role,
+        name, states, value, box}]}`` with boxes in screen pixels (sandbox/executor/a11y.py)."""
+        ...
+
     def serve_shell_gate(self, judge: ShellJudge) -> None:
         """Judge with ``judge`` every command the desktop's interactive shells run (second gate).
 

@@ -27,6 +27,7 @@ from sandbox.executor.settle import OBSERVING
 
 SCREENSHOT_DEADLINE_S = 10.0
 SELECTION_DEADLINE_S = 3.0
+ELEMENTS_DEADLINE_S = 3.0
 # A command gets its own timeout; the channel waits this much longer for the answer.
 CHECK_GRACE_S = 5.0
 
@@ -143,6 +144,11 @@ class ExecutorSandbox(ABC):
         self._require_running()
         text = self._call("selection", {"name": name}, SELECTION_DEADLINE_S).result.get("text")
         return text if isinstance(text, str) else None
+
+    def elements(self) -> dict[str, Any]:
+        """The active window's accessibility tree, as the executor's ``elements`` op reads it."""
+        self._require_running()
+        return dict(self._call("elements", {}, ELEMENTS_DEADLINE_S).result)
 
     def _require_running(self) -> None:
         if self._state != "running":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -62,6 +63,7 @@ class FakeSandbox:
         self.executed: list[Action] = []
         # What a paste would insert, by selection name (``clipboard``, ``primary``).
         self.selections: dict[str, str] = {}
+        self.a11y_elements: list[dict[str, Any]] = []  # what elements() reports (tests set it)
         self.shell_judge: ShellJudge = open_gate
 
     @property
@@ -121,6 +123,11 @@ class FakeSandbox:
     def read_selection(self, name: str = "clipboard") -> str | None:
         self._require_running()
         return self.selections.get(name)
+
+    def elements(self) -> dict[str, Any]:
+        self._require_running()
+        return {"available": bool(self.a11y_elements), "elements": list(self.a11y_elements),
+                **({} if self.a11y_elements else {"reason": "the fake desktop has no tree"})}
 
     def _require_running(self) -> None:
         if self._state != "running":

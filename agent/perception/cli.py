@@ -95,6 +95,49 @@ def injection(image: ImageArgument,
     }, ensure_ascii=False))
 
 
+EXIT_USAGE = 2
+
+
+@perceive_app.command("elements")
+def elements(
+    frame_or_live: Annotated[str, typer.Argument(
+        metavar="FRAME_OR_LIVE", help="A screenshot file (``live``: the sandbox's "
+        "accessibility tree, not available in this build).")],
+    parser: Annotated[str, typer.Option(help="ocr or vlm.")] = "ocr",
+    vlm_model: Annotated[str, typer.Option(help="Model for --parser vlm.")] = "",
+    vlm_base_url: Annotated[str, typer.Option(help="OpenAI-compatible server for --parser "
+                                              "vlm.")] = "http://127.0.0.1:11434/v1",
+) -> None:
+    """Print the elements a parser sees, one JSON object a line (role, name, states, box)."""
+    from agent.perception.elements import ElementSource, TextAsElements
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.parsers import ParserChoice, UnknownParser, build_parser
+
+    if frame_or_live == "live" or parser not in {"ocr", "vlm"}:
+        typer.echo(f"perceive elements: {'live' if frame_or_live == 'live' else parser!r} "
+                   "needs the sandbox's accessibility tree, which this build does not read "
+                   "yet; give a screenshot with --parser ocr or vlm", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    path = Path(frame_or_live)
+    if not path.is_file():
+        typer.echo(f"{path}: no such screenshot", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    choice = ParserChoice(kind=parser, vlm_base_url=vlm_base_url, vlm_model=vlm_model)
+    try:
+        chosen = build_parser(choice, lambda: OcrScreenParser(RapidOcrReader.load()),
+                              note=lambda text: typer.echo(text, err=True))
+    except UnknownParser as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    source = chosen if isinstance(chosen, ElementSource) else TextAsElements(chosen)
+    frame = load_frame(path)
+    for element in _or_exit(lambda: source.elements(frame)):
+        typer.echo(json.dumps({"role": element.role, "name": element.name,
+                               "states": sorted(element.states), "value": element.value,
+                               "box": list(element.box), "source": element.source},
+                              ensure_ascii=False))
+
+
 def load_frame(path: Path) -> Frame:
     """A frame from an image file (converted to PNG when it is another format)."""
     from PIL import Image, UnidentifiedImageError

@@ -18,6 +18,15 @@ The file::
       - click_text: OK             # grounded: find the text on screen, click its centre
       - click_text: {text: Save, button: right, count: 2, timeout: 5}
       - wait_for_text: {text: Saved, timeout: 10}
+      - click: {role: push button, name: Save}          # an element, by role and name
+      - click: {role: menu item, name_re: "^Save( As)?", timeout: 5}
+      - assert_element: {role: check box, name: Wrap lines, state: checked}
+      - wait_for_element: {role: label, name: Saved, timeout: 10}
+
+Element steps need an :class:`ElementLocator` (the accessibility tree, a VLM
+or OCR's phrases, see :mod:`agent.perception.elements`); a step that finds
+nothing fails naming the nearest candidates.  ``state`` may be negated
+(``state: not checked``); ``assert_element`` looks once, the others poll.
 
 Grounded steps need a :class:`TextLocator` (the screen parser); while the
 text is not on screen the planner proposes short waits, and fails the run
@@ -34,11 +43,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import yaml
 
 from agent.errors import ScriptError
+from agent.perception.elements import Element, ElementNotFound, ElementQuery, nearest
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from sandbox.actions import Action, ActionError, Click, MouseButton, Wait, parse_action
 from sandbox.base import Frame
@@ -51,15 +61,28 @@ class TextLocator(Protocol):
     def locate(self, frame: Frame, text: str) -> tuple[int, int] | None: ...
 
 
+@runtime_checkable
+class ElementLocator(Protocol):
+    """The elements shown on a frame (role, name, states, box)."""
+
+    def elements(self, frame: Frame) -> list[Element]: ...
+
+
+GroundedKind = Literal["click_text", "wait_for_text", "click_element", "assert_element",
+                       "wait_for_element"]
+
+
 @dataclass(frozen=True, slots=True)
 class GroundedStep:
-    """A step that needs the screen read first: click some text, or wait for it."""
+    """A step that needs the screen read first: click some text or element, or wait for it."""
 
-    kind: Literal["click_text", "wait_for_text"]
+    kind: GroundedKind
     text: str
     timeout_s: float = 10.0
     button: MouseButton = "left"
     count: int = 1
+    query: ElementQuery | None = None
+    """Set for element steps (``text`` then describes the query)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +184,38 @@ def _grounded(kind: str, value: Any) -> GroundedStep:
                         text=data["text"], timeout_s=timeout, button=button, count=count)
 
 
+_ELEMENT_FIELDS = {"role", "name", "name_re", "state", "timeout", "button", "count"}
+_ELEMENT_STEP_KINDS = {"click": "click_element", "assert_element": "assert_element",
+                       "wait_for_element": "wait_for_element"}
+
+
+def is_element_step(kind: str, value: Any) -> bool:
+    """``click: {role: ..., name: ...}`` and the ``*_element`` steps."""
+    if kind in {"assert_element", "wait_for_element"}:
+        return True
+    return kind == "click" and isinstance(value, dict) and bool(
+        {"role", "name", "name_re"} & set(value))
+
+
+def element_step(kind: str, value: Any) -> GroundedStep:
+    """The grounded step of an element step; ValueError naming the field when malformed."""
+    if not isinstance(value, dict) or not {"role", "name", "name_re"} & set(value):
+        raise ValueError("expected a mapping with role, name or name_re")
+    unknown = set(value) - _ELEMENT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    for field in ("role", "name", "name_re", "state"):
+        if field in value and not isinstance(value[field], str):
+            raise ValueError(f"{field} must be text, not {value[field]!r}")
+    query = ElementQuery(role=value.get("role"), name=value.get("name"),
+                         name_re=value.get("name_re"), state=value.get("state"))
+    base = _grounded("click_text", {"text": query.describe(), **{
+        k: v for k, v in value.items() if k in {"timeout", "button", "count"}}})
+    step_kind: GroundedKind = "click_element" if kind == "click" else (
+        "assert_element" if kind == "assert_element" else "wait_for_element")
+    return replace(base, kind=step_kind, query=query)
+
+
 def load_script(path: Path) -> Script:
     """Load and validate a script file, raising :class:`ScriptError` on any problem."""
     text = _read_text(path)
@@ -233,6 +288,9 @@ def _step(path: Path, index: int, node: yaml.Node) -> ScriptStep:
         raise ScriptError(f"{where}: expected exactly one of: {known}; got {sorted(data)}")
     kind = kinds[0]
     try:
+        if is_element_step(kind, data[kind]):
+            return ScriptStep(action=None, note=note, line=line,
+                              grounded=element_step(kind, data[kind]))
         if kind in _GROUNDED_KINDS:
             return ScriptStep(action=None, note=note, line=line,
                               grounded=_grounded(kind, data[kind]))
@@ -242,7 +300,8 @@ def _step(path: Path, index: int, node: yaml.Node) -> ScriptStep:
     return ScriptStep(action=action, note=note, line=line)
 
 
-_GROUNDED_KINDS = frozenset({"click_text", "wait_for_text"})
+_GROUNDED_KINDS = frozenset({"click_text", "wait_for_text", "assert_element",
+                             "wait_for_element"})
 
 
 # How long to wait between looks at the screen while a grounded step searches:
@@ -270,10 +329,19 @@ class ScriptPlanner:
     name = "script"
 
     def __init__(self, script: Script, *, locator: TextLocator | None = None,
+                 elements: ElementLocator | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if locator is None and any(step.grounded for step in script.steps):
+        if locator is None and any(s.grounded and s.grounded.query is None
+                                   for s in script.steps):
             raise ScriptError(f"{script.path}: click_text/wait_for_text steps need a screen "
                               "parser, and none is available")
+        if elements is None and isinstance(locator, ElementLocator):
+            elements = locator
+        if elements is None and any(s.grounded and s.grounded.query for s in script.steps):
+            raise ScriptError(f"{script.path}: element steps need an element source (a "
+                              "screen parser or the accessibility tree), and none is available")
+        self._elements = elements
+        self._target: dict[str, Any] = {}
         self.script = script
         self.task = script.task
         self.model = script.path.name
@@ -309,25 +377,37 @@ class ScriptPlanner:
 
     def _ground(self, step: ScriptStep, grounded: GroundedStep, frame: Frame) -> Turn | None:
         """A turn for a grounded step, or None when it is satisfied and the script moves on."""
-        assert self._locator is not None
         if self._searching_since is None:
             self._searching_since = self._clock()
         started = self._searching_since
-        centre = self._locator.locate(frame, grounded.text)
+        miss = ""
+        if grounded.query is not None:
+            centre, miss = self._find_element(grounded.query, frame)
+            if centre is None and grounded.kind == "assert_element":
+                self._polls = 0
+                return Turn(finished="failed", message=f"line {step.line}: {miss}")
+        else:
+            assert self._locator is not None
+            centre = self._locator.locate(frame, grounded.text)
         if centre is not None:
             self._next += 1
             self._searching_since = None
             self._polls = 0
-            if grounded.kind == "wait_for_text":
+            if grounded.kind in {"wait_for_text", "wait_for_element", "assert_element"}:
                 self._found.append(f"line {step.line}: found {grounded.text!r} on screen after "
                                    f"{self._clock() - started:.1f} s")
                 return None
             click = Click(x=centre[0], y=centre[1], button=grounded.button, count=grounded.count)
-            raw = {"line": step.line, "click_text": grounded.text}
+            raw: dict[str, Any] = {"line": step.line, "click_text": grounded.text}
+            if grounded.query is not None:
+                raw = {"line": step.line, "click_element": self._target}
             return Turn(actions=[ProposedAction(action=click, raw=raw)],
                         message=step.note or f"click {grounded.text!r}")
         if self._clock() - started >= grounded.timeout_s:
             self._polls = 0
+            if miss:
+                return Turn(finished="failed", message=f"line {step.line}: {miss} (after "
+                            f"{grounded.timeout_s:g} s)")
             return Turn(finished="failed", message=f"line {step.line}: text {grounded.text!r} "
                         f"not on screen after {grounded.timeout_s:g} s")
         remaining = grounded.timeout_s - (self._clock() - started)
@@ -335,3 +415,15 @@ class ScriptPlanner:
         self._polls += 1
         return Turn(actions=[ProposedAction(action=Wait(seconds=round(max(wait, 0.05), 2)))],
                     message=f"looking for {grounded.text!r}")
+
+    def _find_element(self, query: ElementQuery,
+                      frame: Frame) -> tuple[tuple[int, int] | None, str]:
+        """The matching element's centre, or None and why (naming the nearest candidates)."""
+        assert self._elements is not None
+        shown = self._elements.elements(frame)
+        for element in shown:
+            if query.matches(element):
+                self._target = {"role": element.role, "name": element.name,
+                                "box": list(element.box), "source": element.source}
+                return element.center, ""
+        return None, str(ElementNotFound(query, nearest(shown, query)))

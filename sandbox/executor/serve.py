@@ -68,7 +68,7 @@ class Executor:
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
             "hello": self.op_hello, "screenshot": self.op_screenshot,
             "execute": self.op_execute, "run": self.op_run, "shutdown": self.op_shutdown,
-            "selection": self.op_selection,
+            "selection": self.op_selection, "elements": self.op_elements,
         }
 
     def open_shell_gate(self, send_event: Callable[[dict[str, Any]], None]) -> None:
@@ -95,6 +95,16 @@ class Executor:
             raise RequestError("bad_request", "name must be clipboard or primary")
         text = read_selection(self.screen.display_name, which, min(2.0, deadline.remaining()))
         return {"text": text}, b""
+
+    def op_elements(self, args: dict[str, Any], deadline: Deadline) -> Result:
+        """The active window's accessibility tree (:mod:`.a11y`), bounded by the deadline."""
+        from .a11y import active_window_elements
+
+        limit = args.get("max_elements", 500)
+        if not isinstance(limit, int) or not 0 < limit <= 5000:
+            raise RequestError("bad_request", "max_elements must be an integer in 1..5000")
+        return active_window_elements(max_elements=limit,
+                                      time_budget_s=max(0.1, deadline.remaining() - 0.2)), b""
 
     def handle(self, request: Request) -> Result:
         deadline = Deadline(request.deadline_ms)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from policies import PolicyContext, Triage, load_profile, shipped_profiles
-from policies.decision import TypedFromScreen
+from policies.decision import TargetElement, TypedFromScreen
 from sandbox.actions import parse_action, validate_for_screen
 
 GOLDEN = Path(__file__).with_name("golden.yaml")
@@ -27,6 +27,8 @@ def build_context(spec: dict[str, Any]) -> PolicyContext:
                                                       copied.get("frame_sha256", "f" * 64))
     if "cursor" in fields:
         fields["cursor"] = tuple(fields["cursor"])
+    if "target_element" in fields:
+        fields["target_element"] = TargetElement(**fields["target_element"])
     if "line_unknown" in fields:
         fields["line_unknown"] = tuple(fields["line_unknown"])
     if "session_grants" in fields:

@@ -1,0 +1,33 @@
+"""The executor's ``elements`` op on a real X desktop: the accessibility tree, or why not."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.fake import FakeSandbox
+from sandbox.local import LocalSandbox
+
+pytestmark = pytest.mark.x11
+
+
+def test_the_elements_op_answers_with_a_tree_or_says_what_is_missing() -> None:
+    with LocalSandbox() as box:
+        tree = box.elements()
+    assert isinstance(tree["available"], bool)
+    assert isinstance(tree["elements"], list)
+    if not tree["available"]:  # a desktop with no app on the bus, or no bindings
+        assert tree["reason"]
+        assert tree["elements"] == []
+    for element in tree["elements"]:
+        assert set(element) == {"role", "name", "states", "value", "box"}
+        x0, y0, x1, y1 = element["box"]
+        assert x1 >= x0
+        assert y1 >= y0
+
+
+def test_the_fake_sandbox_reports_the_elements_a_test_gives_it() -> None:
+    with FakeSandbox() as box:
+        assert box.elements()["available"] is False
+        box.a11y_elements.append({"role": "push button", "name": "OK", "states": [],
+                                  "value": "", "box": [1, 2, 3, 4]})
+        assert box.elements()["elements"][0]["name"] == "OK"
