@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from audit.checkpoints import (
+    ROLLBACK_EVENT,
     CheckpointStore,
     checkpoint_before,
     record_checkpoint,
@@ -25,6 +26,7 @@ from audit.checkpoints import (
     record_skipped_checkpoint,
 )
 from audit.log import AuditLog
+from policies.decision import Decision, PolicyContext
 from sandbox.base import Sandbox
 from sandbox.snapshots import DEFAULT_ROOTS, SnapshotSkipped, restore_snapshot, take_snapshot
 
@@ -32,6 +34,7 @@ CANNOT_RESTORE = ("Undo restores files only: a running application's memory and 
                   "windows, and anything already sent over the network, are not undone.")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0
+UNDO_REQUEST_EVENT = "undo_request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +82,66 @@ def undo(sandbox: Sandbox, log: AuditLog, session_id: str, to_step: int,
     count = len(checkpoint.manifest.files)
     return UndoOutcome(True, f"Undone: the desktop's files ({count}) were put back as they "
                              f"were before step {to_step}. {CANNOT_RESTORE}")
+
+
+def wants_checkpoint(decision: Decision, approved: bool, context: PolicyContext) -> bool:
+    """Checkpoint before a step a rule marks ``checkpoint: true``, a step a human approved,
+    and a step that submits a command line to a shell."""
+    return decision.checkpoint or approved or context.submitted_line is not None
+
+
+def request_undo(log: AuditLog, session_id: str, to_step: int) -> None:
+    """Ask the run that owns ``session_id`` to undo back to ``to_step`` (``deskhand undo``);
+    it serves the request before its next step, like an approval."""
+    log.record_event(session_id, UNDO_REQUEST_EVENT, {"to_step": to_step})
+
+
+class StepCheckpoints:
+    """The loop's ``before_execute`` hook: serves undo requests, then checkpoints the step.
+
+    Undo requests are ``undo_request`` events another process wrote into the
+    audit database; each is answered once, by a ``rollback`` event or by an
+    ``undo_refused`` event saying why nothing was changed.
+    """
+
+    def __init__(self, sandbox: Sandbox, log: AuditLog,
+                 bounds: CheckpointBounds = CheckpointBounds()) -> None:
+        self.sandbox = sandbox
+        self.log = log
+        self.bounds = bounds
+        self._served: set[int] = set()
+
+    def __call__(self, session_id: str, step: int, decision: Decision, approved: bool,
+                 context: PolicyContext) -> str:
+        notices = self.serve_requests(session_id)
+        if wants_checkpoint(decision, approved, context):
+            take_checkpoint(self.sandbox, self.log, session_id, step, self.bounds)
+        return " ".join(notices)
+
+    def serve_requests(self, session_id: str) -> list[str]:
+        """Undo every request not served yet; the notices the planner is told."""
+        notices = []
+        for event in self.log.events(session_id):
+            if event.kind != UNDO_REQUEST_EVENT or event.id in self._served:
+                continue
+            self._served.add(event.id)
+            outcome = undo(self.sandbox, self.log, session_id, int(event.data["to_step"]),
+                           self.bounds)
+            if not outcome.restored:
+                self.log.record_event(session_id, "undo_refused", {
+                    "request": event.id, "why": outcome.message})
+            notices.append(outcome.message)
+        return notices
+
+
+def answer_to(log: AuditLog, session_id: str, request_after: int) -> str | None:
+    """The answer to an undo request recorded after event ``request_after``, if any yet."""
+    for event in log.events(session_id):
+        if event.id <= request_after:
+            continue
+        if event.kind == ROLLBACK_EVENT:
+            return (f"Undone to before step {event.data['to_step']} "
+                    f"({event.data['files']} files). {CANNOT_RESTORE}")
+        if event.kind == "undo_refused":
+            return str(event.data["why"])
+    return None

@@ -21,6 +21,7 @@ that order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -88,7 +89,10 @@ class Policy:
                     matched.append(rule)
             except Exception as exc:  # fail closed: a broken rule must deny, not crash the loop
                 failed.append((rule, _describe_failure(exc)))
-        return self._verdict(self.budgets.check(action, context), matched, failed, context)
+        decision = self._verdict(self.budgets.check(action, context), matched, failed, context)
+        if any(rule.checkpoint for rule in matched):
+            decision = replace(decision, checkpoint=True)
+        return decision
 
     def explain(self, action: Action, context: PolicyContext) -> Explanation:
         """The decision plus every budget and rule, matched or not, and why."""
