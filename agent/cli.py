@@ -84,7 +84,7 @@ def _global_flags(
 
 # Modules that add their commands to the app, each with register(app).
 _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
-                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli")
+                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli", "agent.undo_cli")
 
 
 @app.command()

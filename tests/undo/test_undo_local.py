@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.undo import CheckpointBounds, take_checkpoint, undo
+from agent.undo import (
+    UNDO_REQUEST_EVENT,
+    CheckpointBounds,
+    StepCheckpoints,
+    take_checkpoint,
+    undo,
+)
 from audit.checkpoints import ROLLBACK_EVENT, checkpoints
 from audit.log import AuditLog
 from audit.records import SessionInfo
 from audit.verify import verify
+from policies.decision import Decision, PolicyContext
 from sandbox.local import LocalSandbox
 
 # Writes ~/undo-e2e/work: text, random bytes, a nested tree, an executable and a symlink.
@@ -130,3 +140,46 @@ def test_a_checkpoint_over_its_size_bound_is_recorded_as_skipped(box: LocalSandb
     assert recorded.manifest is None
     assert "over the bound of 1000" in recorded.skipped
     assert "was skipped" in undo(box, log, session, 1, BOUNDS).message
+
+
+def _wait_for_request(log: AuditLog, session: str, deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not any(e.kind == UNDO_REQUEST_EVENT for e in log.events(session)):
+        assert time.monotonic() < end, "deskhand undo never asked"
+        time.sleep(0.05)
+
+
+def test_deskhand_undo_asks_the_live_run_which_restores_and_tells_the_planner(
+        box: LocalSandbox, log: AuditLog) -> None:
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    before = _run(box, HASHES)
+    session = _session(log)
+    hook = StepCheckpoints(box, log, BOUNDS)
+    decision = Decision("ask", ("shell.command.destructive",), "destructive", "0" * 64)
+    context = PolicyContext(screen_width=1280, screen_height=800, window_title="xterm")
+    assert hook(session, 4, decision, True, context) == ""  # approved: checkpointed
+    box.check(["rm", "-rf", "undo-e2e/work"])
+    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session[:8],
+               "--to-step", "4", "--db", str(log.path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as undo_process:
+        _wait_for_request(log, session)
+        (notice,) = hook.serve_requests(session)
+        out, err = undo_process.communicate(timeout=60)
+    assert undo_process.returncode == 0, err
+    assert out.startswith("Undone to before step 4")
+    assert "network" in out
+    assert notice.startswith("Undone: the desktop's files")
+    assert _run(box, HASHES) == before
+
+
+def test_deskhand_undo_of_a_finished_session_changes_nothing(box: LocalSandbox,
+                                                             log: AuditLog) -> None:
+    session = _session(log)
+    log.end_session(session, outcome="done", reason="finished")
+    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session,
+               "--db", str(log.path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "is not running: its sandbox is gone" in done.stderr
