@@ -63,6 +63,7 @@ BENCHES: dict[str, Bench] = {
     "egress": _module_bench("benchmarks.egress"),
     "startup": _module_bench("benchmarks.startup"),
     "tasks": _module_bench("benchmarks.tasks"),
+    "checkpoints": _module_bench("benchmarks.checkpoints"),
 }
 
 
