@@ -40,12 +40,12 @@ def undo_command(
     running application's memory and anything sent over the network are not undone."""
     from agent.undo import answer_to, request_undo
     from audit.checkpoints import checkpoints
-    from audit.cli import default_db_path
+    from agent.settings import Settings
     from audit.errors import AuditError
     from audit.liveness import SessionLocks
     from audit.log import AuditLog
 
-    path = db if db is not None else default_db_path()
+    path = db if db is not None else Settings().db_path
     if not path.exists():
         _fail(f"no audit database at {path} (give one with --db)")
     try:

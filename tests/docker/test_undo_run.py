@@ -1,6 +1,6 @@
 """The whole story in a real run in the container: a human approves `rm -rf ~/work`, the run
 checkpoints first, `deskhand undo` on the live session puts every file back byte for byte,
-the planner is told, and the audit chain still verifies."""
+the audit chain still verifies and the replay shows the checkpoint and the rollback."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+from rich.console import Console
 
 from agent.runs import RunOptions, RunServices, open_run, plan_run
 from agent.settings import Settings
 from audit.checkpoints import CHECKPOINT_EVENT, ROLLBACK_EVENT
 from audit.log import AuditLog
+from audit.replay import TerminalReplay
 from audit.verify import verify
 from sandbox.base import Sandbox
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
@@ -104,5 +106,10 @@ def test_approved_rm_rf_then_deskhand_undo_brings_every_file_back(
     (summary,) = summaries
     with AuditLog.open(db) as log:
         kinds = [e.kind for e in log.events(summary.session_id)]
+        console = Console(record=True, width=200, color_system=None)
+        TerminalReplay(log, summary.session_id, console).print_all()
+    shown = console.export_text()
+    assert "checkpoint" in shown
+    assert "files put back as before step" in shown
     assert kinds.count(ROLLBACK_EVENT) == 1
     assert verify(db).ok
