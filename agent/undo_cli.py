@@ -38,9 +38,9 @@ def undo_command(
 ) -> None:
     """Restore a live session's files to the checkpoint before a step.  Files only: a
     running application's memory and anything sent over the network are not undone."""
+    from agent.settings import Settings
     from agent.undo import answer_to, request_undo
     from audit.checkpoints import checkpoints
-    from agent.settings import Settings
     from audit.errors import AuditError
     from audit.liveness import SessionLocks
     from audit.log import AuditLog
