@@ -31,7 +31,7 @@ from sandbox.build import DEFAULT_IMAGE
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 
 SIZES_MB = (1, 10, 100)
-REPEATS = {1: 7, 10: 5, 100: 3}
+REPEATS = {1: 5, 10: 3, 100: 1}
 BOUNDS = CheckpointBounds(roots=("~/bench",), max_bytes=500 * 1024 * 1024, timeout_s=600)
 FILL = r"""
 import os, sys
