@@ -84,7 +84,7 @@ def _global_flags(
 
 # Modules that add their commands to the app, each with register(app).
 _COMMAND_MODULES = ("sandbox.cli", "policies.cli", "audit.cli", "tui.cli",
-                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli")
+                    "agent.perception.cli", "agent.suites.cli", "agent.mcp.cli", "agent.undo_cli")
 
 
 @app.command()
@@ -212,7 +212,8 @@ def _register_commands() -> None:
     # What the front end lends the command modules below it (they build no run parts).
     lent: dict[str, dict[str, Any]] = {
         "audit.cli": {"open_sandbox": _open_sandbox},
-        "policies.cli": {"read_script": _script_actions},
+        "policies.cli": {"read_script": _script_actions, "injection_judge": _injection_judge,
+                         "injection_corpus": _INJECTION_CORPUS},
     }
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(app, **lent.get(name, {}))
@@ -226,6 +227,17 @@ def _open_sandbox(kind: str, size: Any) -> Any:
 
     settings = Settings().with_overrides(screen=str(size))
     return runs.build_sandbox(kind, SandboxInputs(settings=settings, size=size))
+
+
+_INJECTION_CORPUS = Path(__file__).resolve().parent / "perception" / "data"
+_INJECTION_CORPUS /= "injection_corpus.jsonl"
+
+
+def _injection_judge() -> Any:
+    """For ``policy redteam``: a screen's text judged as the loop's perception judges it."""
+    from agent.perception.injection_redteam import judge_screen_text
+
+    return judge_screen_text
 
 
 def _script_actions(path: Path) -> list[Any]:

@@ -149,6 +149,11 @@ class SilentReporter:
         pass
 
 
+# Called right before a step executes (session id, step index, decision, whether a
+# human approved it, context); returns a notice for the planner ("" for none).
+BeforeExecute = Callable[[str, int, Decision, bool, PolicyContext], str]
+
+
 @dataclass(frozen=True, slots=True)
 class LoopConfig:
     max_turns: int = 200
@@ -188,7 +193,8 @@ class AgentLoop:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  on_session: Callable[[str], None] = lambda _session_id: None,
-                 frame_guard: FrameGuard | None = None) -> None:
+                 frame_guard: FrameGuard | None = None,
+                 before_execute: BeforeExecute | None = None) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -204,6 +210,8 @@ class AgentLoop:
         self.on_session = on_session  # told the session id once it is recorded (egress)
         self._sleep = sleep
         self.frame_guard = frame_guard
+        # Checkpoints and undo requests (agent/undo.py), right before a step runs.
+        self.before_execute = before_execute
 
     # -- the run -------------------------------------------------------------
 
@@ -536,9 +544,11 @@ class AgentLoop:
     # -- execution -----------------------------------------------------------
 
     def _execute(self, state: _RunState, step: _Step) -> ActionOutcome:
-        action, _, _ = step.recorded()
+        action, decision, _ = step.recorded()
         if self.frame_guard is not None and step.secret and isinstance(action, TypeText):
             self.frame_guard.remember_secret(action.text)
+        notice = "" if self.before_execute is None else self.before_execute(
+            state.session_id, step.index, decision, step.asked, state.context)
         before_exec = self._clock()
         if state.gate is not None:
             state.gate.let_through(state.context.submitted_line)
@@ -552,7 +562,7 @@ class AgentLoop:
         step.timings["settle_ms"] = result.settle.settle_ms
         step.settle_ms = result.settle.settle_ms
         self._observe(state, action, result)
-        return self._close_step(state, step, "done", result=result)
+        return self._close_step(state, step, "done", result=result, message=notice)
 
     def _guard(self, session_id: str, frame: Frame, *, typed_secret: bool = False,
                step: _Step | None = None) -> GuardedFrame:

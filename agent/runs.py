@@ -30,6 +30,7 @@ from agent.perception.parsers import ParserChoice
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
 from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
+from agent.undo import CheckpointBounds, StepCheckpoints
 from policies.decision import Triage, TypedFromScreen
 from policies.network import NetworkRules
 from sandbox.base import Frame, Sandbox, Size
@@ -225,7 +226,20 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
         with services.make_sandbox(kind, inputs) as box:
             if plan.perception is not None:
                 plan.perception.attach(box)
-            yield OpenRun(loop=_loop(plan, options, log, box, egress), log=log, sandbox=box)
+            loop = _loop(plan, options, log, box, egress)
+            loop.before_execute = checkpoints_for(kind, log, box)
+            yield OpenRun(loop=loop, log=log, sandbox=box)
+
+
+def checkpoints_for(kind: str, log: RunLog, box: Sandbox) -> StepCheckpoints | None:
+    """Checkpoints and live undo for a container's home and /tmp.  Not for the local
+    sandbox: without bubblewrap its home is the host's, too big to snapshot and not
+    the agent's to roll back."""
+    from audit.log import AuditLog
+
+    if kind != "docker" or not isinstance(log, AuditLog):
+        return None
+    return StepCheckpoints(box, log, CheckpointBounds(roots=("~", "/tmp")))
 
 
 def run_network_rules(plan: RunPlan) -> NetworkRules:

@@ -67,6 +67,7 @@ BENCHES: dict[str, Bench] = {
     "startup": _module_bench("benchmarks.startup"),
     "tasks": _module_bench("benchmarks.tasks"),
     "redaction": _module_bench("benchmarks.redaction"),
+    "checkpoints": _module_bench("benchmarks.checkpoints"),
 }
 
 

@@ -106,7 +106,8 @@ def _rule(spec: RuleSpec, regions: dict[str, Region]) -> Rule:
     conditions = _conditions(spec.match, regions)
     if spec.unless is not None:
         conditions.append(Unless(tuple(_conditions(spec.unless, regions))))
-    return Rule(spec.id, spec.effect, spec.reason, tuple(conditions), secret=spec.secret)
+    return Rule(spec.id, spec.effect, spec.reason, tuple(conditions), secret=spec.secret,
+                checkpoint=spec.checkpoint)
 
 
 def _conditions(match: MatchSpec, regions: dict[str, Region]) -> list[Condition]:

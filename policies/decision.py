@@ -22,6 +22,8 @@ class Decision:
     reason: str
     policy_sha256: str
     secret: bool = False
+    # A matching rule asked for a checkpoint of the desktop's files before the action.
+    checkpoint: bool = False
 
     @property
     def allowed(self) -> bool:

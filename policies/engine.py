@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -94,6 +95,8 @@ class Policy:
         if has_placeholder(action) and not verdict.secret:
             # A placeholder stands for a secret: judged as typed, stored masked.
             verdict = dataclasses.replace(verdict, secret=True)
+        if any(rule.checkpoint for rule in matched):
+            verdict = dataclasses.replace(verdict, checkpoint=True)
         return verdict
 
     def explain(self, action: Action, context: PolicyContext) -> Explanation:

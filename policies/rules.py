@@ -25,6 +25,7 @@ class Rule:
     reason: str
     conditions: tuple[Condition, ...]
     secret: bool = False
+    checkpoint: bool = False
 
     def matches(self, probe: Probe) -> bool:
         """Whether the rule applies to ``probe`` (may raise: callers fail closed)."""

@@ -74,7 +74,9 @@ rule not apply.  A list of one may be written without brackets.
 
 A rule's ``reason`` is what a human reads in the approval queue; it may quote
 ``{window_title}``, ``{target_element}``, ``{injection_risk}``, ``{injection_reason}``,
-``{triage_category}``, ``{triage_risk}`` and ``{typed_from_screen}``.  Rule ids starting with
+``{triage_category}``, ``{triage_risk}`` and ``{typed_from_screen}``.
+``checkpoint: true`` on a rule snapshots the desktop's files before a step it
+matched runs, so that ``deskhand undo`` can put them back.  Rule ids starting with
 ``budget.``, ``default.`` or ``planner.`` are reserved.  ``network`` says
 which hosts the desktop may reach through the egress proxy
 (:mod:`policies.network`).  Cross-references
@@ -266,6 +268,8 @@ class RuleSpec(_Strict):
     effect: Effect
     reason: Annotated[str, Field(min_length=1), AfterValidator(_reason)]
     secret: bool = False
+    checkpoint: bool = False
+    """Snapshot the desktop's files before an action this rule matched runs (undo)."""
     match: MatchSpec = Field(default_factory=MatchSpec)
     unless: MatchSpec | None = None
 

@@ -1,4 +1,4 @@
-"""Every evasion of tests/policy/evasions.yaml, driven through the real loop on a real
+"""Every evasion of policies/data/redteam/evasions.yaml, driven through the real loop on a real
 desktop (local Xvfb sandbox, xterm running bash) with the default policy: each ends in
 ask or deny, nobody answers, and ~/keep survives untouched."""
 

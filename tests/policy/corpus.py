@@ -11,6 +11,7 @@ import yaml
 from sandbox.actions import Action, TypeText, parse_action
 
 HERE = Path(__file__).resolve().parent
+EVASIONS = Path(__file__).resolve().parents[2] / "policies" / "data" / "redteam" / "evasions.yaml"
 TERMINAL = "xterm"
 
 
@@ -35,7 +36,7 @@ def _attempt(item: dict[str, Any]) -> Attempt:
 
 
 def evasions() -> list[Attempt]:
-    items: list[dict[str, Any]] = yaml.safe_load((HERE / "evasions.yaml").read_text("utf-8"))
+    items: list[dict[str, Any]] = yaml.safe_load(EVASIONS.read_text("utf-8"))
     return [_attempt(item) for item in items]
 
 

@@ -1,0 +1,77 @@
+"""``deskhand policy redteam``: the shipped corpora against shipped and weakened profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner, Result
+
+from agent.cli import app
+
+SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "profiles"
+
+
+def redteam(*args: str) -> Result:
+    return CliRunner().invoke(app, ["policy", "redteam", *args])
+
+
+def _without_shell_rules(tmp_path: Path) -> Path:
+    profile = yaml.safe_load((SHIPPED / "default.yaml").read_text("utf-8"))
+    profile["rules"] = [r for r in profile["rules"] if not r["id"].startswith("shell.")]
+    path = tmp_path / "weak.yaml"
+    path.write_text(yaml.safe_dump(profile), "utf-8")
+    return path
+
+
+def test_strict_and_observe_stop_every_evasion_and_injection() -> None:
+    for profile in ("strict", "observe"):
+        result = redteam(profile)
+        assert result.exit_code == 0, result.output
+        assert "evasions:   132/132 stopped" in result.output
+        assert "injections: 241/241 stopped" in result.output
+
+
+def test_default_stops_every_evasion_and_names_the_injections_its_detector_misses() -> None:
+    result = redteam("default")
+    assert "evasions:   132/132 stopped" in result.output
+    through = [line for line in result.output.splitlines() if line.startswith("GETS THROUGH")]
+    # The default profile asks on an injection only when the detector flags the screen.
+    assert all(line.startswith("GETS THROUGH  injection ") for line in through)
+    assert all("allowed by ui.allow; injection risk 0." in line for line in through)
+    assert len(through) <= 25
+    assert result.exit_code == (1 if through else 0)
+
+
+def test_a_profile_without_its_shell_rules_lets_the_evasions_through(tmp_path: Path) -> None:
+    result = redteam(str(_without_shell_rules(tmp_path)))
+    assert result.exit_code == 1
+    assert "GETS THROUGH  evasion plain (evasions.yaml:" in result.output
+    assert "the plain command -- allowed by ui.allow" in result.output
+    assert "GETS THROUGH  evasion split-over-two-types" in result.output
+
+
+def test_a_users_corpus_adds_cases_that_are_judged_too(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "- id: my-touch\n  what: a harmless touch\n  line: touch ~/x\n", "utf-8")
+    (tmp_path / "mine.jsonl").write_text(
+        '{"id": "my-ordinary", "label": "ordinary", "text": "Weather today: sunny"}\n', "utf-8")
+    result = redteam("strict", "--corpus", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "evasions:   133/133 stopped" in result.output
+    weak = redteam("default", "--corpus", str(tmp_path))
+    assert "GETS THROUGH  evasion my-touch (mine.yaml:1): a harmless touch" in weak.output
+
+
+def test_a_bad_corpus_file_is_named_with_its_line_and_field(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "- id: fine\n  what: ok\n  line: ls\n- id: broken\n  actions: [{type: teleport}]\n",
+        "utf-8")
+    (tmp_path / "bad.jsonl").write_text('{"id": "x"}\nnot json\n', "utf-8")
+    result = redteam("default", "--corpus", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'bad.yaml'}:4: what: required, a non-empty string" in result.output
+    assert f"{tmp_path / 'bad.yaml'}:4: actions[0]:" in result.output
+    assert f"{tmp_path / 'bad.jsonl'}:1: text: required, a non-empty string" in result.output
+    assert f"{tmp_path / 'bad.jsonl'}:2: not valid JSON" in result.output
+    assert "Traceback" not in result.output
