@@ -65,7 +65,10 @@ async def test_attached_tui_approves_a_run_in_another_process(
             await wait_until(pilot, lambda: len(screen.running) == 1,
                              what="the run listed as in progress")
             assert screen.running[0].id == request.session_id
-            assert screen.query_one("#attach-frame", FrameView).picture is not None
+            # The run may be listed at a poll before its first step was recorded; the
+            # frame shows from the poll that sees the step.
+            await wait_until(pilot, lambda: screen.query_one(
+                "#attach-frame", FrameView).picture is not None, what="the run's frame")
             await pilot.press("a")
             await wait_until(pilot, lambda: process is not None and process.poll() is not None,
                              timeout_s=40, what="the run to finish")
