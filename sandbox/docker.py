@@ -251,9 +251,10 @@ class DockerSandbox(ExecutorSandbox):
             self._executor.close()
             self._executor = None
         self._viewer = None
-        if self._container_id:
-            with contextlib.suppress(SandboxError):
-                remove_sandbox(self._client, self._container_id)
+        # By name when the id is not known yet: a stop that lands inside the create call
+        # leaves a container the id was never returned for.
+        with contextlib.suppress(SandboxError):
+            remove_sandbox(self._client, self._container_id or self._name)
         if self._log_stream is not None:
             with contextlib.suppress(Exception):
                 self._log_stream.close()

@@ -93,7 +93,10 @@ class SandboxContainer:
 def list_sandboxes(client: docker.DockerClient) -> list[SandboxContainer]:
     """Every container deskhand made, running or not, oldest first."""
     try:
-        found = client.containers.list(all=True, filters={"label": LABEL_SESSION})
+        # Other runs remove their containers meanwhile: one gone between the list and
+        # its inspection is not an error (parallel suite workers hit it).
+        found = client.containers.list(all=True, filters={"label": LABEL_SESSION},
+                                       ignore_removed=True)
     except docker.errors.DockerException as exc:
         raise SandboxUnavailable(f"cannot list containers: {exc}") from exc
     return sorted((SandboxContainer.from_container(c) for c in found), key=lambda s: s.created)
