@@ -46,7 +46,6 @@ from agent.planners.screenshots import (
     images_to_hide,
     model_size,
     recommended_model_size,
-    unchanged_screen_text,
 )
 from agent.wire_actions import ANTHROPIC_TOOL_ACTIONS, CoordinateScaler, propose_from_anthropic
 from audit.records import Usage
@@ -228,12 +227,12 @@ class ClaudeConversation:
     def _screen(self, observation: Observation) -> Json:
         """The screenshot, or a line saying it did not change since the last one sent,
         or why it is withheld (it may show a secret)."""
-        if observation.withheld:
-            return _text(f"[screenshot withheld: {observation.withheld}]")
         frame = observation.frame
-        since = self._screens.unchanged_since(frame, observation.step_index)
-        if self.skip_unchanged and since is not None:
-            return _text(unchanged_screen_text(since))
+        instead = self._screens.text_instead(frame, observation.step_index,
+                                             withheld=observation.withheld,
+                                             skip_unchanged=self.skip_unchanged)
+        if instead is not None:
+            return _text(instead)
         return _image_block(self._encoder.encode(frame, self.scaler.model))
 
     def _propose(self, block: Json) -> ProposedAction:

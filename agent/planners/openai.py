@@ -42,7 +42,6 @@ from agent.planners.screenshots import (
     fit_within,
     images_to_hide,
     recommended_model_size,
-    unchanged_screen_text,
 )
 from agent.wire_actions import (
     CHAT_TOOLS,
@@ -233,12 +232,12 @@ class ChatConversation:
     def _image_part(self, observation: Observation) -> Json:
         """The screenshot, or a line saying it did not change since the last one sent,
         or why it is withheld (it may show a secret)."""
-        if observation.withheld:
-            return _text_part(f"[screenshot withheld: {observation.withheld}]")
         frame = observation.frame
-        since = self._screens.unchanged_since(frame, observation.step_index)
-        if self.skip_unchanged and since is not None:
-            return _text_part(unchanged_screen_text(since))
+        instead = self._screens.text_instead(frame, observation.step_index,
+                                             withheld=observation.withheld,
+                                             skip_unchanged=self.skip_unchanged)
+        if instead is not None:
+            return _text_part(instead)
         image = self._encoder.encode(frame, self.image_size)
         return {"type": "image_url", "image_url": {"url": image.data_url}}
 

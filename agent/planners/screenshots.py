@@ -147,6 +147,15 @@ class ScreenMemory:
         self._last = (frame.sha256, step)
         return None
 
+    def text_instead(self, frame: Frame, step: int, *, withheld: str,
+                     skip_unchanged: bool) -> str | None:
+        """What a planner sends instead of ``frame``: why it is withheld (it may show a
+        secret), or that it did not change since the last one sent; ``None``: the image."""
+        if withheld:
+            return f"[screenshot withheld: {withheld}]"
+        since = self.unchanged_since(frame, step)
+        return unchanged_screen_text(since) if skip_unchanged and since is not None else None
+
 def blank_frame(frame: Frame) -> Frame:
     """A black frame of ``frame``'s size: what is sent where a frame must be withheld."""
     out = io.BytesIO()
