@@ -91,6 +91,13 @@ class Engine:
                                              f"{exc}") from None
             return self._client
 
+    def close(self) -> None:
+        """Close the client's connections (a later use makes a new client)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
     def alive(self) -> bool:
         import docker.errors
 

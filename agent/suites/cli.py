@@ -294,10 +294,15 @@ def _run_planned(planned: Sequence[PlannedCase], settings: Settings, *, workers:
             planned, options=options, envs=envs,
             results=results.ResultsFile(output / results.RESULTS_FILE), retries=retries,
             max_failures=max_failures, progress=live)
-        attempts = suite_runner.run()
-        if options.interrupted.is_set():
-            err.print(f"interrupted: finished attempts are in {output / results.RESULTS_FILE}")
-        _hold_kept(envs)
+        try:
+            attempts = suite_runner.run()
+            if options.interrupted.is_set():
+                err.print(f"interrupted: finished attempts are in "
+                          f"{output / results.RESULTS_FILE}")
+            _hold_kept(envs)
+        finally:
+            for engine in pool:
+                engine.close()
     code = _report(attempts, output, reporters, fail_on_flaky)
     return EXIT_INTERRUPTED if options.interrupted.is_set() else code
 

@@ -15,6 +15,7 @@ worker retires: its case is ``error`` and the others carry on.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from agent.suites.attempt import Engine, RunOptions, WorkerEnv, run_attempt
 from agent.suites.results import FAILING, AttemptResult, ResultsFile, case_status
 from agent.suites.schema import Case, Suite
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,7 @@ class SuiteRunner:
         for number in range(1, retries + 2):
             self.progress.worker_busy(env.index, f"{case.suite.name} › {case.id} "
                                       f"(attempt {number}, engine {env.engine.label})")
-            result = self._attempt(case, number, planned.repeat, self.options, env)
+            result = self._guarded_attempt(case, number, planned.repeat, env)
             attempts.append(result)
             self._record(result)
             if result.status == "passed" or self.stop.is_set():
@@ -181,6 +184,22 @@ class SuiteRunner:
                 return True
         self._finish(attempts)
         return False
+
+    def _guarded_attempt(self, case: Case, number: int, repeat: int,
+                         env: WorkerEnv) -> AttemptResult:
+        """The attempt's result; an attempt that raised is an ``error`` result, never lost.
+
+        A worker thread that died with its case would leave the case out of every report.
+        """
+        try:
+            return self._attempt(case, number, repeat, self.options, env)
+        except Exception as exc:
+            log.exception("attempt %d of %s crashed", number, case.key)
+            crashed = self._skipped(case, repeat, env, f"the attempt crashed: "
+                                    f"{type(exc).__name__}: {exc}")
+            crashed.attempt, crashed.status = number, "error"
+            crashed.engine, crashed.worker = env.engine.label, env.index
+            return crashed
 
     def _record(self, result: AttemptResult) -> None:
         with self._lock:

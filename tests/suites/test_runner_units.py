@@ -6,10 +6,25 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import Settings
+from agent.suites.attempt import Engine, RunOptions, SharedPerception, WorkerEnv
 from agent.suites.cli import exit_code
-from agent.suites.results import AttemptResult, counts, fold_cases, read_results
-from agent.suites.runner import Selection, parse_shard, select_cases, shard_of
-from agent.suites.schema import load_suite
+from agent.suites.results import (
+    AttemptResult,
+    ResultsFile,
+    counts,
+    fold_cases,
+    read_results,
+)
+from agent.suites.runner import (
+    Selection,
+    SuiteRunner,
+    parse_shard,
+    select_cases,
+    shard_of,
+)
+from agent.suites.schema import Case, load_suite
+from audit.log import AuditLog
 
 
 def suite_file(tmp_path: Path, n: int = 40) -> Path:
@@ -69,3 +84,32 @@ def test_exit_codes() -> None:
     assert exit_code(counts(fold_cases([attempt("b", 1, "blocked_by_policy")])), False) == 1
     assert exit_code(counts(fold_cases([attempt("b", 1, "failed"),
                                         attempt("c", 1, "error")])), False) == 3
+
+
+def test_an_attempt_that_raises_is_an_error_result_not_a_lost_case(
+        tmp_path: Path) -> None:
+    suite = load_suite(suite_file(tmp_path, 3))
+    planned = select_cases([suite], Selection())
+
+    def attempt_raising_on_case_1_of_3(case: Case, number: int, repeat: int, options: RunOptions,
+                                  env: WorkerEnv) -> AttemptResult:
+        if case.id == "case-1":
+            raise ConnectionResetError("the engine hung up")
+        return attempt(case.id, number, "passed")
+
+    engine = Engine("tcp://127.0.0.1:9")  # an engine URL nothing answers on
+    with AuditLog.open(tmp_path / "audit.db") as log:
+        env = WorkerEnv(index=1, engine=engine, log=log, perception=SharedPerception())
+        runner = SuiteRunner(planned, options=RunOptions(settings=Settings(), run_id="r"),
+                             envs=[env], results=ResultsFile(tmp_path / "results.jsonl"),
+                             retries=0, attempt=attempt_raising_on_case_1_of_3)
+        attempts = runner.run()
+    engine.close()
+    written = read_results(tmp_path / "results.jsonl")
+    assert [(a.case, a.status) for a in written] == [
+        ("case-0", "passed"), ("case-1", "error"), ("case-2", "error")]
+    assert "ConnectionResetError: the engine hung up" in written[1].message
+    assert len(attempts) == 3
+    # The engine does not answer, so the worker retired after the crash; the case it never
+    # reached is still in the results, as an error saying why.
+    assert "no worker left" in written[2].message

@@ -148,7 +148,7 @@ def test_ctrl_c_stops_attempts_removes_their_sandboxes_and_reports(
     assert "interrupted" in out
     assert kit.containers_of(docker_client, [runner.pid]) == []
     statuses = [json.loads(x)["status"] for x in results.read_text().splitlines()]
-    assert len(statuses) == 6
+    assert len(statuses) == 6, out
     assert "passed" in statuses
     assert (output / "junit.xml").is_file()
     assert verify(output / "audit.db").ok
