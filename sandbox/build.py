@@ -38,8 +38,10 @@ import docker.errors
 
 from sandbox.errors import SandboxUnavailable
 
-DEFAULT_IMAGE = "deskhand/desktop:latest"
-BROWSER_IMAGE = "deskhand/desktop:browser"
+# DESKHAND_IMAGE / DESKHAND_BROWSER_IMAGE name other tags, to keep two builds side by side
+# (a checkout whose image differs from main's does not retag the one main's runs use).
+DEFAULT_IMAGE = os.environ.get("DESKHAND_IMAGE") or "deskhand/desktop:latest"
+BROWSER_IMAGE = os.environ.get("DESKHAND_BROWSER_IMAGE") or "deskhand/desktop:browser"
 DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 CONTEXT_LABEL = "deskhand.context-sha256"
 IMAGE_PYTHON = "3.11"  # bookworm's python3; the native wheels must match it
