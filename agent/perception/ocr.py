@@ -89,11 +89,11 @@ class RapidOcrReader:
              min_confidence: float = 0.5) -> RapidOcrReader:
         """Load the models from the installed wheel (no network), run lean
         (:mod:`agent.perception.ocr_models`)."""
-        from agent.perception.ocr_models import LineDetector, LineRecognizer, session
+        from agent.perception.ocr_models import LineDetector, LineRecognizer, OnnxModel
 
         models = _models_folder()
-        detector = LineDetector(session(models / _DETECTION_MODEL, threads))
-        recognizer = LineRecognizer(session(models / _RECOGNITION_MODEL, threads))
+        detector = LineDetector(OnnxModel(models / _DETECTION_MODEL, threads))
+        recognizer = LineRecognizer(OnnxModel(models / _RECOGNITION_MODEL, threads))
         return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence)
 
     def read(self, image: Image, regions: Sequence[Box]) -> list[TextElement]:

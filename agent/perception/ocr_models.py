@@ -16,9 +16,10 @@ models and RapidOCR's own pre- and post-processing steps:
   full-width line of small print, or six short phrases).
 * **One arena.**  Both sessions draw from one CPU arena, grown in powers of
   two from a 32 MiB first chunk, so the recogniser reuses what the detector
-  freed instead of growing a heap of its own; memory-pattern planning is
-  off, since every changed region has a shape of its own and a plan per
-  shape is memory held for nothing.
+  freed instead of growing a heap of its own, and the blocks past the first
+  chunk go back after every run (between frames the models hold only that
+  chunk).  Memory-pattern planning is off: every changed region has a shape
+  of its own, and a plan per shape is memory held for nothing.
 
 Build once through :meth:`agent.perception.ocr.RapidOcrReader.load`.
 """
@@ -55,20 +56,43 @@ _arena_lock = threading.Lock()
 _arena_registered = False
 
 
-def session(model: Path, threads: int) -> Any:
-    """An onnxruntime session on ``model`` that allocates from the shared CPU arena."""
-    import onnxruntime as ort  # type: ignore[import-untyped]
+class OnnxModel:
+    """One shipped model in an onnxruntime session that draws from the shared CPU arena
+    and gives the arena's extra blocks back after every run (its first chunk stays)."""
 
-    _register_shared_arena(ort)
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    options.enable_mem_pattern = False
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.use_env_allocators", "1")
-    return ort.InferenceSession(str(model), sess_options=options,
-                                providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from onnxruntime.capi import onnxruntime_pybind11_state as state  # type: ignore[import-untyped]
+
+        _register_shared_arena(ort)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.enable_mem_pattern = False
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.use_env_allocators", "1")
+        self._session = ort.InferenceSession(str(path), sess_options=options,
+                                             providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._failures = (state.Fail, state.InvalidArgument, state.RuntimeException,
+                          state.EPFail)
+
+    def run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The model's first output for ``batch``."""
+        try:
+            output: npt.NDArray[np.float32] = self._session.run(
+                None, {self._input: batch}, self._shrink)[0]
+        except self._failures as exc:
+            raise OcrFailed(f"the OCR model failed: {exc}") from exc
+        return output
+
+    def metadata(self, key: str) -> str:
+        """A custom metadata entry of the model file (the recogniser's alphabet)."""
+        value: str = self._session.get_modelmeta().custom_metadata_map[key]
+        return value
 
 
 def _register_shared_arena(ort: Any) -> None:
@@ -85,16 +109,6 @@ def _register_shared_arena(ort: Any) -> None:
         _arena_registered = True
 
 
-def _run(model: Any, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    from onnxruntime.capi import onnxruntime_pybind11_state as state  # type: ignore[import-untyped]
-
-    try:
-        output: npt.NDArray[np.float32] = model.run(None, {model.get_inputs()[0].name: batch})[0]
-    except (state.Fail, state.InvalidArgument, state.RuntimeException, state.EPFail) as exc:
-        raise OcrFailed(f"the OCR model failed: {exc}") from exc
-    return output
-
-
 def _normalised(image: Image) -> npt.NDArray[np.float32]:
     """``image`` (HxWx3, uint8) as the models want it: CHW, float32, in [-1, 1]."""
     scaled: npt.NDArray[np.float32] = image.astype(np.float32)
@@ -106,7 +120,7 @@ def _normalised(image: Image) -> npt.NDArray[np.float32]:
 class LineDetector:
     """Finds text lines (DB, PP-OCRv4), band by band."""
 
-    def __init__(self, model: Any, *, thresh: float = 0.3, box_thresh: float = 0.5,
+    def __init__(self, model: OnnxModel, *, thresh: float = 0.3, box_thresh: float = 0.5,
                  unclip_ratio: float = 1.6) -> None:
         from rapidocr_onnxruntime.ch_ppocr_det.utils import (  # type: ignore[import-untyped]
             DBPostProcess,
@@ -131,7 +145,7 @@ class LineDetector:
     def _detect(self, image: Image) -> list[Quad]:
         height, width = image.shape[:2]
         scaled = _fit_detector(image)
-        prediction = _run(self._model, _normalised(scaled)[np.newaxis])
+        prediction = self._model.run(_normalised(scaled)[np.newaxis])
         found, _scores = self._boxes(prediction, (height, width))
         return [_clipped(np.asarray(q, dtype=np.float32), width, height) for q in found
                 if _sides(q) > _MIN_SIDE]
@@ -196,13 +210,13 @@ class LineRecognizer:
     :func:`agent.perception.words.recognised_line` reads.
     """
 
-    def __init__(self, model: Any, *, batch_columns: int = BATCH_COLUMNS,
+    def __init__(self, model: OnnxModel, *, batch_columns: int = BATCH_COLUMNS,
                  max_batch: int = MAX_BATCH) -> None:
         from rapidocr_onnxruntime.ch_ppocr_rec.utils import (  # type: ignore[import-untyped]
             CTCLabelDecode,
         )
 
-        characters = model.get_modelmeta().custom_metadata_map["character"].splitlines()
+        characters = model.metadata("character").splitlines()
         self._model = model
         self._decode = CTCLabelDecode(character=characters)
         self._batch_columns = batch_columns
@@ -236,7 +250,7 @@ class LineRecognizer:
         widest = max([_REC_MIN_WIDTH / REC_HEIGHT, *aspects])
         columns = _padded_width(widest)
         batch = np.stack([_rec_input(line, columns) for line in lines])
-        decoded: list[Any] = self._decode(_run(self._model, batch), True,
+        decoded: list[Any] = self._decode(self._model.run(batch), True,
                                           wh_ratio_list=aspects, max_wh_ratio=widest)
         return decoded
 
