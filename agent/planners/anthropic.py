@@ -45,7 +45,6 @@ from agent.planners.screenshots import (
     fit_within,
     images_to_hide,
     model_size,
-    recommended_model_size,
 )
 from agent.wire_actions import ANTHROPIC_TOOL_ACTIONS, CoordinateScaler, propose_from_anthropic
 from audit.records import Usage
@@ -65,7 +64,11 @@ BETA_FLAGS: Mapping[str, str] = {
 
 DEFAULT_TOOL_VERSION = "computer_20250124"
 DEFAULT_MAX_SCREENSHOTS = 3
-DEFAULT_SCREENSHOT_CHUNK = 8  # the cheapest of 5..15 in the cache billing measured (bench)
+# Measured side by side (agent/planners/bench.py, README "What a model run costs"): XGA
+# screenshots hidden 7 at a time bill 0.46x the demo-like accounting of a 30-step session;
+# at the reference implementation's WXGA no trimming can go below 0.53x.
+DEFAULT_SCREENSHOT_SIZE: ScreenshotSize = "xga"
+DEFAULT_SCREENSHOT_CHUNK = 7
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_MAX_RETRIES = 4
 CACHED_USER_TURNS = 2  # with the system prompt: 3 of the 4 breakpoints a request may carry
@@ -92,9 +95,10 @@ def estimate_image_tokens(size: Size) -> int:
     return math.ceil(size.width * size.height / 750)
 
 
-def screenshot_tokens(sandbox_size: Size) -> int:
-    """Input tokens for one screenshot of a ``sandbox_size`` screen at the recommended scale."""
-    return estimate_image_tokens(recommended_model_size(sandbox_size))
+def screenshot_tokens(sandbox_size: Size,
+                      screenshot_size: ScreenshotSize = DEFAULT_SCREENSHOT_SIZE) -> int:
+    """Input tokens for one screenshot of a ``sandbox_size`` screen as it is sent."""
+    return estimate_image_tokens(model_size(sandbox_size, screenshot_size))
 
 
 class ClaudeConversation:
@@ -107,7 +111,7 @@ class ClaudeConversation:
                  max_tokens: int = DEFAULT_MAX_TOKENS,
                  system_prompt: str = DEFAULT_SYSTEM_PROMPT,
                  thinking_budget: int | Literal["adaptive"] | None = None,
-                 screenshot_size: ScreenshotSize = "recommended",
+                 screenshot_size: ScreenshotSize = DEFAULT_SCREENSHOT_SIZE,
                  skip_unchanged: bool = True) -> None:
         _check_settings(tool_version, max_screenshots, screenshot_chunk, max_tokens,
                         thinking_budget)
@@ -315,7 +319,7 @@ class AnthropicPlanner:
                  thinking_budget: int | Literal["adaptive"] | None = None,
                  pricing: Mapping[str, ModelPrice] = CLAUDE_PRICES,
                  max_retries: int | None = DEFAULT_MAX_RETRIES,
-                 screenshot_size: ScreenshotSize = "recommended",
+                 screenshot_size: ScreenshotSize = DEFAULT_SCREENSHOT_SIZE,
                  skip_unchanged: bool = True) -> None:
         self.model = model
         self.conversation = ClaudeConversation(

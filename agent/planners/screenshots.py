@@ -118,10 +118,11 @@ def images_to_hide(total: int, keep: int, chunk: int) -> int:
 HIDDEN_SCREENSHOT = "[older screenshot removed to save context]"
 
 ScreenshotSize = Literal["recommended", "xga"]
-"""``recommended``: the sandbox screen fitted into XGA, WXGA or FWXGA, whichever has the
-closest aspect ratio (what Anthropic's reference implementation does); ``xga``: fitted
-into XGA (1024x768), the size Anthropic's computer-use documentation recommends — fewer
-tokens per screenshot (a 1280x800 screen: 874 instead of 1366)."""
+"""``xga``: the sandbox screen fitted into XGA (1024x768), the size Anthropic's
+computer-use documentation recommends, and Claude's default here (a 1280x800 screen
+costs 874 tokens a screenshot instead of 1366); ``recommended``: fitted into XGA, WXGA
+or FWXGA, whichever has the closest aspect ratio (what Anthropic's reference
+implementation does: a 1280x800 screen is sent as it is)."""
 
 
 def model_size(sandbox: Size, choice: ScreenshotSize) -> Size:

@@ -61,7 +61,7 @@ def test_first_turn_sends_a_scaled_screenshot_and_maps_coordinates_back(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
     llm.queue_messages(claude_message([
         text_block("I will open the menu."),
-        tool_use({"action": "left_click", "coordinate": [683, 384]}, id="toolu_a"),
+        tool_use({"action": "left_click", "coordinate": [512, 288]}, id="toolu_a"),
     ]))
     planner = planner_for(anthropic_client, Size(1920, 1080))
 
@@ -70,22 +70,22 @@ def test_first_turn_sends_a_scaled_screenshot_and_maps_coordinates_back(
     [request] = llm.requests_to(MESSAGES)
     tool = request.body["tools"][0]
     assert (tool["type"], tool["name"]) == ("computer_20250124", "computer")
-    assert (tool["display_width_px"], tool["display_height_px"]) == (1365, 768)
-    assert request.images() == [(1365, 768)]
+    assert (tool["display_width_px"], tool["display_height_px"]) == (1024, 576)  # within XGA
+    assert request.images() == [(1024, 576)]
     assert "computer-use-2025-01-24" in request.headers["anthropic-beta"]
     assert request.body["messages"][0]["content"][0]["text"] == "Task: open the editor"
     [proposed] = turn.actions
     assert proposed.call_id == "toolu_a"
-    assert proposed.action == Click(x=961, y=540)
-    assert planner.conversation.scaler.to_model(961, 540) == (683, 384)
+    assert proposed.action == Click(x=960, y=540)
+    assert planner.conversation.scaler.to_model(960, 540) == (512, 288)
     assert turn.message == "I will open the menu."
 
 
-def test_native_size_screens_are_not_rescaled(
+def test_the_reference_size_leaves_a_wxga_screen_as_it_is(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
     llm.queue_messages(claude_message([tool_use({"action": "left_click",
                                                  "coordinate": [1279, 0]})]))
-    planner = planner_for(anthropic_client, Size(1280, 800))
+    planner = planner_for(anthropic_client, Size(1280, 800), screenshot_size="recommended")
     frame = make_frame(Size(1280, 800))
 
     turn = planner.next_turn(observe(frame), [])
@@ -178,7 +178,7 @@ def test_malformed_tool_input_is_proposed_as_an_error_and_answered(
     turn = planner.next_turn(observe(make_frame()), [])
 
     assert [p.action for p in turn.actions] == [None, None, None]
-    assert "outside the 1280x800 screen" in turn.actions[0].error
+    assert "outside the 1024x640 screen" in turn.actions[0].error  # the model's XGA space
     assert "unknown action 'explode'" in turn.actions[1].error
     assert "unknown key 'hyperkey'" in turn.actions[2].error
     outcomes = [ActionOutcome(action=None, status="invalid", message=p.error, call_id=p.call_id)
@@ -188,7 +188,7 @@ def test_malformed_tool_input_is_proposed_as_an_error_and_answered(
                if b["type"] == "tool_result"]
     assert [r["tool_use_id"] for r in results] == ["toolu_far", "toolu_bad", "toolu_key"]
     assert all(r["is_error"] for r in results)
-    assert "outside the 1280x800 screen" in results[0]["content"][0]["text"]
+    assert "outside the 1024x640 screen" in results[0]["content"][0]["text"]
 
 
 def test_actions_the_loop_skipped_are_answered_as_not_run(
@@ -284,15 +284,15 @@ def test_usage_and_cost_are_reported(llm: LoopbackLLM,
 
 def test_zoom_tool_version_sends_its_beta_and_returns_the_zoomed_image(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
-    llm.queue_messages(claude_message([tool_use({"action": "zoom", "region": [0, 0, 683, 384]},
+    llm.queue_messages(claude_message([tool_use({"action": "zoom", "region": [0, 0, 512, 288]},
                                                 id="toolu_zoom")]))
     llm.queue_messages(claude_message([text_block("I can read it now.")]))
     planner = planner_for(anthropic_client, Size(1920, 1080), tool_version="computer_20251124")
 
     turn = planner.next_turn(observe(make_frame(Size(1920, 1080))), [])
     zoom = turn.actions[0].action
-    assert zoom == Zoom(x0=0, y0=0, x1=961, y1=540)
-    zoomed = make_frame(Size(961, 540), shade=7)
+    assert zoom == Zoom(x0=0, y0=0, x1=960, y1=540)
+    zoomed = make_frame(Size(960, 540), shade=7)
     planner.next_turn(observe(make_frame(Size(1920, 1080), shade=1), 1),  # a new screen
                       [done(zoom, zoomed)])
 
@@ -303,7 +303,7 @@ def test_zoom_tool_version_sends_its_beta_and_returns_the_zoomed_image(
     assert result["type"] == "tool_result"
     assert result["content"][1]["type"] == "image"
     # the zoom image is scaled up to the screenshot budget; the screen follows it
-    assert second.images()[-2:] == [(1365, 767), (1365, 768)]
+    assert second.images()[-2:] == [(1024, 576), (1024, 576)]
 
 
 def test_oldest_tool_version_drags_from_the_pointer(
@@ -316,7 +316,8 @@ def test_oldest_tool_version_drags_from_the_pointer(
 
     turn = planner.next_turn(observe(make_frame(cursor=(40, 50))), [])
 
-    assert turn.actions[0].action == Drag(path=[Point(x=40, y=50), Point(x=300, y=200)])
+    # 1280x800 is shown at 1024x640: the model's (300, 200) is the screen's (375, 250)
+    assert turn.actions[0].action == Drag(path=[Point(x=40, y=50), Point(x=375, y=250)])
     assert "not part of computer_20241022" in turn.actions[1].error
     assert "computer-use-2024-10-22" in llm.requests[0].headers["anthropic-beta"]
 
@@ -330,10 +331,10 @@ def test_cursor_position_is_reported_in_model_pixels(
     assert turn.actions[0].action == CursorPosition()
 
     planner.next_turn(observe(make_frame(Size(1920, 1080)), 1),
-                      [done(CursorPosition(), output={"x": 961, "y": 540})])
+                      [done(CursorPosition(), output={"x": 960, "y": 540})])
 
     result = llm.requests[1].body["messages"][-1]["content"][0]
-    assert result["content"][0]["text"] == "X=683,Y=384"
+    assert result["content"][0]["text"] == "X=512,Y=288"
 
 
 def test_thinking_is_requested_and_its_blocks_are_sent_back(
@@ -384,5 +385,8 @@ def test_impossible_settings_are_refused(anthropic_client: anthropic.Anthropic,
 
 def test_image_token_estimate() -> None:
     assert estimate_image_tokens(Size(1280, 800)) == 1366
-    assert screenshot_tokens(Size(1920, 1080)) == estimate_image_tokens(Size(1365, 768))
-    assert screenshot_tokens(Size(1920, 1080)) < estimate_image_tokens(Size(1920, 1080)) / 1.9
+    assert screenshot_tokens(Size(1920, 1080)) == estimate_image_tokens(Size(1024, 576))
+    assert screenshot_tokens(Size(1920, 1080), "recommended") == \
+        estimate_image_tokens(Size(1365, 768))
+    assert screenshot_tokens(Size(1920, 1080), "recommended") < \
+        estimate_image_tokens(Size(1920, 1080)) / 1.9

@@ -4,7 +4,9 @@ The real ``anthropic`` SDK talks to the loopback server; the test bills every
 request the server received the way the prompt cache works (reads 0.1x,
 writes 1.25x; see ``agent.planners.bench.bill_requests``).  The baseline is
 the demo-like accounting: Anthropic's reference loop with prompt caching keeps
-every screenshot, one per step, at the recommended size.
+every screenshot, one per step, at its own size (WXGA for this 1280x800 screen).
+deskhand's defaults send XGA screenshots, keep the three most recent and hide
+older ones seven at a time, and send an unchanged screen as a line of text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import pytest
 
 from agent.planners.anthropic import AnthropicPlanner
 from agent.planners.base import ActionOutcome, Observation
-from agent.planners.bench import bill_requests, session_with_still_screens
+from agent.planners.bench import (
+    bill_requests,
+    least_billed_wxga,
+    request_bodies,
+    session_with_still_screens,
+)
 from agent.planners.screenshots import unchanged_screen_text
 from sandbox.actions import Click
 from sandbox.base import Size
@@ -64,9 +71,9 @@ def images_in(body: dict[str, Any]) -> list[str]:
 def test_screenshots_bill_at_most_half_of_the_demo_like_accounting(
         anthropic_client: anthropic.Anthropic, llm: LoopbackLLM, unchanged_every: int) -> None:
     demo = bill_requests(run_session(anthropic_client, llm, unchanged_every,
-                                     max_screenshots=10**6, screenshot_chunk=1,
-                                     skip_unchanged=False))
-    ours_bodies = run_session(anthropic_client, llm, unchanged_every, screenshot_size="xga")
+                                     screenshot_size="recommended", max_screenshots=10**6,
+                                     screenshot_chunk=1, skip_unchanged=False))
+    ours_bodies = run_session(anthropic_client, llm, unchanged_every)  # the defaults
     ours = bill_requests(ours_bodies)
     print(json.dumps({"unchanged_every": unchanged_every, "demo_billed": round(demo.billed, 2),
                       "ours_billed": round(ours.billed, 2), "ours_images": ours.images_sent,
@@ -93,10 +100,10 @@ def test_an_unchanged_screen_is_sent_as_a_line_of_text(
     assert len(images_in(bodies[3])) == len(images_in(bodies[2]))
 
 
-def test_xga_screenshots_map_coordinates_back_exactly(
+def test_screenshots_are_xga_by_default_and_map_coordinates_back_exactly(
         anthropic_client: anthropic.Anthropic, llm: LoopbackLLM) -> None:
     planner = AnthropicPlanner(anthropic_client, model="claude-sonnet-4-6", sandbox_size=SCREEN,
-                               max_retries=0, screenshot_size="xga")
+                               max_retries=0)
     llm.queue_messages(claude_message([tool_use({"action": "left_click",
                                                  "coordinate": [1023, 639]})]))
     frame = session_with_still_screens(1, 0)[0]
@@ -105,3 +112,18 @@ def test_xga_screenshots_map_coordinates_back_exactly(
     assert (tool["display_width_px"], tool["display_height_px"]) == (1024, 640)
     assert llm.requests_to(MESSAGES)[-1].images() == [(1024, 640)]
     assert turn.actions[0].action == Click(x=1279, y=799)
+
+
+@pytest.mark.parametrize("unchanged_every", [0, 4])
+def test_the_wxga_floor_lies_under_every_wxga_strategy(unchanged_every: int) -> None:
+    frames = session_with_still_screens(STEPS, unchanged_every)
+    floor = least_billed_wxga(frames)
+    for chunk in (1, 4, 7, 10):
+        bodies = request_bodies(frames, screenshot_size="recommended", screenshot_chunk=chunk)
+        assert bill_requests(bodies).billed >= floor
+
+
+def test_at_wxga_no_trimming_could_halve_the_demo_like_bill() -> None:
+    # why the default is XGA: with every screen new, writing each once and reading the two
+    # before it already costs more than half the demo's 81 image-equivalents
+    assert least_billed_wxga(session_with_still_screens(STEPS, 0)) > 0.5 * 81.0

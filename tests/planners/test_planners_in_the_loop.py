@@ -42,7 +42,7 @@ def run(planner: Planner, box: FakeSandbox, db: Path, task: str) -> RunSummary:
 def test_claude_types_a_note_and_learns_that_rm_was_refused(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic, tmp_path: Path) -> None:
     llm.queue_messages(
-        claude_message([tool_use({"action": "left_click", "coordinate": [683, 384]}),
+        claude_message([tool_use({"action": "left_click", "coordinate": [512, 288]}),
                         tool_use({"action": "type", "text": "hello"}),
                         tool_use({"action": "key", "text": "Return"})]),
         claude_message([tool_use({"action": "type", "text": "rm -rf ~/keep"}, id="toolu_rm")]),
@@ -56,7 +56,7 @@ def test_claude_types_a_note_and_learns_that_rm_was_refused(
         executed = list(box.executed)
 
     assert summary.outcome == "done", summary.reason
-    assert executed == [Click(x=961, y=540), TypeText(text="hello"), Key(keys=["enter"])]
+    assert executed == [Click(x=960, y=540), TypeText(text="hello"), Key(keys=["enter"])]
     assert (summary.executed, summary.denied) == (3, 1)
     second, third = llm.requests[1].body, llm.requests[2].body
     results = [b for b in second["messages"][-1]["content"] if b["type"] == "tool_result"]
@@ -65,7 +65,7 @@ def test_claude_types_a_note_and_learns_that_rm_was_refused(
     assert refused["tool_use_id"] == "toolu_rm"
     assert refused["is_error"] is True
     assert "not approve" in refused["content"][0]["text"]
-    assert llm.requests[2].images()[-1] == (1365, 768)
+    assert llm.requests[2].images()[-1] == (1024, 576)
 
 
 def test_a_safety_check_is_escalated_and_not_acknowledged_when_nobody_approves(
