@@ -111,6 +111,7 @@ def run_benchmarks() -> list[dict[str, Any]]:
         _figure(f"{prefix}.tokens_per_screenshot_1920x1080", screenshot_tokens(WIDE_SANDBOX),
                 "tokens", estimate_image_tokens(WIDE_SANDBOX), 1534),
         *billed_image_figures(prefix),
+        *computer_use_figures(),
     ]
 
 
@@ -168,6 +169,47 @@ def least_billed_wxga(frames: Sequence[Frame], visible: int = 3) -> float:
             billed += 1.0 if step == len(frames) - 1 else CACHE_WRITE_WEIGHT
             changed += 1
     return billed
+
+
+def computer_use_figures(unchanged_every: int = 4) -> list[dict[str, Any]]:
+    """Screenshot bytes OpenAI's computer-use planner sends over 30 steps where every 4th
+    step leaves the screen as it was, beside sending every screenshot (as the Responses
+    API's own examples do); target: the changed screens' share, plus 1% for the
+    placeholders."""
+    frames = session_with_still_screens(STEPS, unchanged_every)
+    ours, every = computer_use_screenshot_bytes(frames), computer_use_screenshot_bytes(
+        frames, skip_unchanged=False)
+    changed = len({frame.sha256 for frame in frames})
+    return [_figure(f"planner.openai_cua.screenshot_bytes_{STEPS}_steps_every_"
+                    f"{unchanged_every}th_screen_still", ours, "bytes", every,
+                    round(every * changed / len(frames) * 1.01))]
+
+
+def computer_use_screenshot_bytes(frames: Sequence[Frame], *, skip_unchanged: bool = True) -> int:
+    """Image bytes in the Responses input of a session that clicks once per turn."""
+    from agent.planners.openai import ResponsesConversation
+
+    conversation = ResponsesConversation(model="computer-use-preview",
+                                         sandbox_size=frames[0].size)
+    conversation.skip_unchanged = skip_unchanged
+    sent = 0
+    outcomes: list[ActionOutcome] = []
+    for step, frame in enumerate(frames):
+        conversation.observe(Observation(frame, "benchmark", step), outcomes)
+        sent += sum(len(url) for url in _data_urls(conversation.request()["input"]))
+        call = {"type": "computer_call", "call_id": f"call_{step}",
+                "action": {"type": "click", "button": "left", "x": 100 + step, "y": 100}}
+        turn = conversation.reply(f"resp_{step}", [call])
+        outcomes = [ActionOutcome(action=p.action, status="done") for p in turn.actions]
+    return sent
+
+
+def _data_urls(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _data_urls(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _data_urls(v)]
+    return [value] if isinstance(value, str) and value.startswith("data:image/") else []
 
 
 def request_bodies(frames: Sequence[Frame], **options: Any) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import openai
@@ -38,9 +38,9 @@ from agent.planners.screenshots import (
     ImageFormat,
     ScreenMemory,
     ScreenshotEncoder,
-    blank_frame,
     fit_within,
     images_to_hide,
+    placeholder_screenshot,
     recommended_model_size,
 )
 from agent.wire_actions import (
@@ -341,26 +341,38 @@ class ResponsesConversation:
         self._pending: list[ProposedAction] = []
         self._checks: dict[str, list[Json]] = {}
         self._encoder = ScreenshotEncoder()
+        self.skip_unchanged = True
+        self._screens = ScreenMemory()
 
     def tool(self) -> Json:
         return {"type": "computer_use_preview", "display_width": self.display.width,
                 "display_height": self.display.height, "environment": self.environment}
 
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
-        """Add the task and screen, or one ``computer_call_output`` per call answered."""
-        # The Responses API wants an image with every call output: a blank one
-        # stands in for a frame that must not leave.
-        frame = blank_frame(observation.frame) if observation.withheld else observation.frame
-        url = self._encoder.encode(frame, self.display).data_url
+        """Add the task and screen, or one ``computer_call_output`` per call answered.
+
+        A screen identical to the last one sent, or one that must not leave (it may show
+        a secret), goes as a line of text instead (:class:`ScreenMemory`).
+        """
+        screen = self._screen(observation)
         if self.chain:
             self.items = []
         if self.previous_response_id is None and not self.items:
-            self.items.append(_user_input(f"Task: {observation.task}", url))
+            self.items.append(_user_input(f"Task: {observation.task}", screen))
         elif self._pending:
-            self.items += self._call_outputs(feedback_for(self._pending, outcomes), url)
+            self.items += self._call_outputs(feedback_for(self._pending, outcomes), screen)
         else:
-            self.items.append(_user_input(CONTINUE_PROMPT, url))
+            self.items.append(_user_input(CONTINUE_PROMPT, screen))
         self._pending = []
+
+    def _screen(self, observation: Observation) -> _Screen:
+        frame = observation.frame
+        instead = self._screens.text_instead(frame, observation.step_index,
+                                             withheld=observation.withheld,
+                                             skip_unchanged=self.skip_unchanged)
+        if instead is not None:
+            return _Screen(image_url=None, text=instead)
+        return _Screen(image_url=self._encoder.encode(frame, self.display).data_url, text="")
 
     def request(self) -> Json:
         """Keyword arguments for ``client.responses.create``."""
@@ -401,7 +413,10 @@ class ResponsesConversation:
         reason = _safety_reason(checks)
         return [replace(p, force_ask=reason) for p in proposals] if reason else proposals
 
-    def _call_outputs(self, feedback: list[Feedback], url: str) -> list[Json]:
+    def _call_outputs(self, feedback: list[Feedback], screen: _Screen) -> list[Json]:
+        # Every computer_call_output must carry a screenshot (its ``output`` is required
+        # and is an image); where the screen goes as text, the smallest image stands in.
+        url = screen.image_url or placeholder_screenshot().data_url
         items: list[Json] = []
         for call_id in dict.fromkeys(f.call_id for f in feedback):
             answered = [f for f in feedback if f.call_id == call_id]
@@ -411,16 +426,31 @@ class ResponsesConversation:
             if checks and all(f.done for f in answered):
                 item["acknowledged_safety_checks"] = checks
             items.append(item)
+        notes = [f"{PLACEHOLDER_NOTE} {screen.text}"] if screen.text else []
         problems = [f"- {_call_name(f.proposal)}: {f.text}" for f in feedback if f.is_error]
         if problems:
-            items.append({"role": "user", "content": [{"type": "input_text", "text":
-                          "Some of your actions did not run:\n" + "\n".join(problems)}]})
+            notes.append("Some of your actions did not run:\n" + "\n".join(problems))
+        if notes:
+            items.append({"role": "user", "content": [{"type": "input_text", "text": note}
+                                                      for note in notes]})
         return items
 
 
-def _user_input(text: str, image_url: str) -> Json:
-    return {"role": "user", "content": [{"type": "input_text", "text": text},
-                                        {"type": "input_image", "image_url": image_url}]}
+PLACEHOLDER_NOTE = "The screenshot with the call output above is a placeholder, not the screen:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Screen:
+    """The screen as a Responses input gets it: an image, or a line of text instead."""
+
+    image_url: str | None
+    text: str
+
+
+def _user_input(text: str, screen: _Screen) -> Json:
+    shown: Json = ({"type": "input_image", "image_url": screen.image_url} if screen.image_url
+                   else {"type": "input_text", "text": screen.text})
+    return {"role": "user", "content": [{"type": "input_text", "text": text}, shown]}
 
 
 def _safety_reason(checks: list[Json]) -> str:

@@ -14,6 +14,7 @@ for several turns in a row and the provider's prompt cache keeps matching.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from collections import OrderedDict
@@ -157,8 +158,15 @@ class ScreenMemory:
         since = self.unchanged_since(frame, step)
         return unchanged_screen_text(since) if skip_unchanged and since is not None else None
 
-def blank_frame(frame: Frame) -> Frame:
-    """A black frame of ``frame``'s size: what is sent where a frame must be withheld."""
+
+PLACEHOLDER_SIZE = Size(8, 8)
+
+
+@functools.cache
+def placeholder_screenshot() -> EncodedImage:
+    """A tiny grey PNG (77 bytes): the image an API that insists on one gets where
+    the screen goes as a line of text (OpenAI's ``computer_call_output``)."""
     out = io.BytesIO()
-    Image.new("RGB", (frame.width, frame.height)).save(out, format="PNG")
-    return Frame.from_png(out.getvalue(), frame.width, frame.height, cursor=frame.cursor)
+    Image.new("RGB", (PLACEHOLDER_SIZE.width, PLACEHOLDER_SIZE.height),
+              (128, 128, 128)).save(out, format="PNG")
+    return EncodedImage(out.getvalue(), "image/png", PLACEHOLDER_SIZE)

@@ -7,8 +7,13 @@ from typing import Any
 import openai
 import pytest
 
-from agent.planners.base import ActionOutcome
+from agent.planners.base import ActionOutcome, Observation
 from agent.planners.openai import OpenAIComputerUsePlanner
+from agent.planners.screenshots import (
+    PLACEHOLDER_SIZE,
+    placeholder_screenshot,
+    unchanged_screen_text,
+)
 from sandbox.actions import Click, Drag, Key, Point, Scroll, TypeText
 from sandbox.base import Size
 from tests.planners.conftest import make_frame, observe
@@ -21,6 +26,8 @@ from tests.planners.loopback import (
     response,
     safety_check,
 )
+
+PLACEHOLDER = (PLACEHOLDER_SIZE.width, PLACEHOLDER_SIZE.height)
 
 
 def planner_for(client: openai.OpenAI, size: Size = Size(1280, 800),
@@ -94,9 +101,9 @@ def test_safety_checks_force_an_ask_and_are_acknowledged_only_after_approval(
     assert "send a password" in first.actions[0].force_ask
     refused = ActionOutcome(action=first.actions[0].action, status="denied",
                             message="denied by policy: a human did not approve it")
-    second = planner.next_turn(observe(make_frame(), 1), [refused])
+    second = planner.next_turn(observe(make_frame(shade=1), 1), [refused])
     assert "irrelevant_domain" in second.actions[0].force_ask
-    planner.next_turn(observe(make_frame(), 2), [done(second.actions[0].action)])
+    planner.next_turn(observe(make_frame(shade=2), 2), [done(second.actions[0].action)])
 
     after_refusal, after_approval = llm.requests[1].body, llm.requests[2].body
     output, note = after_refusal["input"]
@@ -144,7 +151,7 @@ def test_batched_actions_share_one_call_output(llm: LoopbackLLM,
     planner = planner_for(openai_client)
 
     turn = planner.next_turn(observe(make_frame()), [])
-    planner.next_turn(observe(make_frame(), 1), [done(p.action) for p in turn.actions])
+    planner.next_turn(observe(make_frame(shade=1), 1), [done(p.action) for p in turn.actions])
 
     assert [p.action for p in turn.actions] == [TypeText(text="a"), Key(keys=["enter"])]
     assert [i["call_id"] for i in llm.requests[1].body["input"]] == ["batch"]
@@ -158,7 +165,7 @@ def test_without_chaining_the_whole_history_is_sent(llm: LoopbackLLM,
     planner = planner_for(openai_client, chain=False)
 
     turn = planner.next_turn(observe(make_frame()), [])
-    planner.next_turn(observe(make_frame(), 1), [done(turn.actions[0].action)])
+    planner.next_turn(observe(make_frame(shade=1), 1), [done(turn.actions[0].action)])
 
     body = llm.requests[1].body
     assert "previous_response_id" not in body
@@ -176,3 +183,70 @@ def test_usage_is_priced_for_the_computer_use_model(llm: LoopbackLLM,
 
     assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == (600, 400, 100)
     assert usage.cost_usd == pytest.approx((600 * 3.0 + 400 * 1.5 + 100 * 12.0) / 1e6)
+
+
+def test_an_unchanged_screen_is_answered_with_a_placeholder_and_a_line_of_text(
+        llm: LoopbackLLM, openai_client: openai.OpenAI) -> None:
+    llm.queue_responses(
+        response([computer_call({"type": "move", "x": 5, "y": 5}, call_id="c1")], id="r1"),
+        response([computer_call({"type": "type", "text": "hi"}, call_id="c2")], id="r2"),
+        response([output_message("done")], id="r3"),
+    )
+    planner = planner_for(openai_client)
+    first = planner.next_turn(observe(make_frame()), [])
+    # the pointer moved over nothing: the same screen comes back
+    second = planner.next_turn(observe(make_frame(), 1), [done(first.actions[0].action)])
+    planner.next_turn(observe(make_frame(shade=9), 2), [done(second.actions[0].action)])
+
+    screens = [request.images() for request in llm.requests]
+    assert screens == [[(1280, 800)], [PLACEHOLDER], [(1280, 800)]]
+    output, note = llm.requests[1].body["input"]
+    assert (output["type"], output["call_id"]) == ("computer_call_output", "c1")
+    assert output["output"]["image_url"] == placeholder_screenshot().data_url
+    assert note["role"] == "user"
+    assert unchanged_screen_text(0) in note["content"][0]["text"]
+    assert "placeholder" in note["content"][0]["text"]
+    [changed] = llm.requests[2].body["input"]  # a changed screen goes as itself, alone
+    assert changed["output"]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_a_withheld_screen_never_leaves_and_the_model_is_told_why(
+        llm: LoopbackLLM, openai_client: openai.OpenAI) -> None:
+    llm.queue_responses(
+        response([computer_call({"type": "type", "text": "hunter2"}, call_id="c1")], id="r1"),
+        response([output_message("ok")], id="r2"),
+        response([output_message("still ok")], id="r3"),
+    )
+    planner = planner_for(openai_client)
+    first = planner.next_turn(observe(make_frame()), [])
+    secret = Observation(make_frame(shade=4), "open the editor", 1,
+                         withheld="it could not be checked for secrets")
+    planner.next_turn(secret, [done(first.actions[0].action)])
+    planner.next_turn(Observation(make_frame(shade=5), "open the editor", 2,
+                                  withheld="it could not be checked for secrets"), [])
+
+    after_call, continuing = llm.requests[1], llm.requests[2]
+    assert after_call.images() == [PLACEHOLDER]
+    assert "[screenshot withheld: it could not be checked" in after_call.raw.decode()
+    assert continuing.images() == []  # a user turn needs no image at all
+    assert [part["type"] for part in continuing.body["input"][0]["content"]] == [
+        "input_text", "input_text"]
+
+
+def test_an_unchanged_screen_after_a_refused_call_shares_one_note(
+        llm: LoopbackLLM, openai_client: openai.OpenAI) -> None:
+    llm.queue_responses(
+        response([computer_call({"type": "keypress", "keys": ["CTRL", "Q"]}, call_id="c1")]),
+        response([output_message("fine")]),
+    )
+    planner = planner_for(openai_client)
+    first = planner.next_turn(observe(make_frame()), [])
+    refused = ActionOutcome(action=first.actions[0].action, status="denied",
+                            message="denied by policy: quitting is not allowed")
+    planner.next_turn(observe(make_frame(), 1), [refused])
+
+    output, note = llm.requests[1].body["input"]
+    assert output["output"]["image_url"] == placeholder_screenshot().data_url
+    texts = [part["text"] for part in note["content"]]
+    assert unchanged_screen_text(0) in texts[0]
+    assert "quitting is not allowed" in texts[1]

@@ -88,4 +88,7 @@ def test_a_safety_check_is_escalated_and_not_acknowledged_when_nobody_approves(
     [output, note] = llm.requests[1].body["input"]
     assert output["call_id"] == "c1"
     assert "acknowledged_safety_checks" not in output
-    assert "did not run" in note["content"][0]["text"]
+    # nothing ran, so the screen is the one already sent: a placeholder and one note
+    texts = [part["text"] for part in note["content"]]
+    assert "unchanged since step 0" in texts[0]
+    assert "did not run" in texts[1]
