@@ -77,8 +77,8 @@ def unavailable(reason: str) -> dict[str, Any]:
 def _no_window_reason(active_title: str) -> str:
     if not active_title:
         return "no window is active"
-    return (f"the active window {active_title!r} exposes no accessibility tree (its app is "
-            "not on the accessibility bus: xterm, for one, has none)")
+    return (f"the active window {active_title!r} is not on the accessibility bus (its app "
+            "exposes no tree; xterm, for one, has none)")
 
 
 def _bindings() -> Any:
