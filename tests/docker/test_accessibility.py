@@ -1,9 +1,12 @@
 """The accessibility tree of real GTK apps in the Docker desktop: roles, names, states and
 screen boxes that land on the widgets (each click's effect is checked), xterm's missing
-tree (OCR stands in), and the per-frame cache."""
+tree (OCR stands in), the per-frame cache, and ``deskhand perceive elements live``."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -259,3 +262,56 @@ def test_the_walk_is_bounded_in_count(box: DockerSandbox) -> None:
     assert len(reply["elements"]) == 5
     assert reply["truncated"] is True
     assert reply["walk_ms"] < 3000
+
+
+# --- deskhand perceive elements live ---------------------------------------------------------
+
+
+def perceive_live(box: DockerSandbox, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``deskhand perceive elements live`` in a child process, against ``box``'s container."""
+    return subprocess.run([sys.executable, "-m", "agent", "perceive", "elements", "live",
+                           "--sandbox", box.container_id, *flags],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_perceive_elements_live_prints_the_running_desktops_tree(box: DockerSandbox) -> None:
+    launch(box, "galculator")
+    wait_for(box, ElementQuery(role="toggle button", name="7"))
+    done = perceive_live(box, "--parser", "a11y")
+    assert done.returncode == 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    seven = next(e for e in printed if (e["role"], e["name"]) == ("toggle button", "7"))
+    assert seven["source"] == "a11y"
+    assert seven["box"] == list(find_element(
+        tree_elements(box), ElementQuery(role="toggle button", name="7")).box)
+    assert "enabled" in seven["states"]
+    assert box.is_running(), "looking leaves the desktop as it was"
+    box.execute(Click(x=seven["box"][0] + 5, y=seven["box"][1] + 5))
+    wait_for(box, ElementQuery(role="text"), lambda e: e.value == "7")
+
+
+def test_perceive_elements_live_auto_falls_back_to_ocr_on_xterm(box: DockerSandbox) -> None:
+    box.execute(Key(keys=["ctrl", "alt", "t"]))
+    deadline = time.monotonic() + WAIT_S
+    while "xterm" not in box.screenshot().window_title.lower():
+        assert time.monotonic() < deadline, "no terminal opened"
+        time.sleep(POLL_S)
+    box.execute(TypeText(text="echo live-ocr 5150\n"))
+    done = perceive_live(box, "--parser", "auto")
+    assert done.returncode == 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any("live-ocr 5150" in e["name"] and e["source"] == "ocr" for e in printed), printed
+    assert "not on the accessibility bus" in done.stderr
+    only_tree = perceive_live(box, "--parser", "a11y")
+    assert only_tree.returncode == 1
+    assert "xterm" in only_tree.stderr
+
+
+def test_perceive_elements_live_names_a_missing_desktop(
+        docker_client: docker.DockerClient) -> None:
+    done = subprocess.run([sys.executable, "-m", "agent", "perceive", "elements", "live",
+                           "--sandbox", "no-such-desktop-0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert "no deskhand container matches 'no-such-desktop-0'" in done.stderr
+    assert "Traceback" not in done.stderr
