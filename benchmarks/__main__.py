@@ -68,6 +68,7 @@ BENCHES: dict[str, Bench] = {
     "tasks": _module_bench("benchmarks.tasks"),
     "redaction": _module_bench("benchmarks.redaction"),
     "checkpoints": _module_bench("benchmarks.checkpoints"),
+    "accessibility": _module_bench("benchmarks.accessibility"),
 }
 
 
