@@ -23,6 +23,8 @@ from agent.perception.elements import (
     find_element,
 )
 from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+from agent.perception.parsers import ParserChoice
+from agent.runs import LazyPerception
 from sandbox.actions import Click, Key, TypeText
 from sandbox.base import Frame
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
@@ -210,16 +212,26 @@ def test_xterm_has_no_tree_and_says_so_while_ocr_stands_in(box: DockerSandbox,
 
     box.execute(TypeText(text="echo tree-less 4711\n"))
     notes: list[str] = []
-    auto = CombinedSource(AccessibilityTree(box), TextAsElements(ocr), note=notes.append)
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        found = auto.elements(box.screenshot())
-        if sum("tree-less 4711" in e.name for e in found) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(POLL_S)
-    assert sum("tree-less 4711" in e.name for e in found) >= 2, [e.name for e in found]
-    assert {e.source for e in found} == {"ocr"}
+    sources = {"--parser auto, as a run reads it": run_perception(box, "auto").elements,
+               "the tree, then OCR": CombinedSource(AccessibilityTree(box), TextAsElements(ocr),
+                                                    note=notes.append).elements}
+    for how, read in sources.items():
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            found = read(box.screenshot())
+            echoed = sum("tree-less 4711" in e.name for e in found)
+            if echoed >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_S)
+        assert echoed >= 2, (how, [e.name for e in found])
+        assert {e.source for e in found} == {"ocr"}, how
     assert "xterm" in notes[-1]
+
+
+def run_perception(box: DockerSandbox, parser: str) -> LazyPerception:
+    perception = LazyPerception(ParserChoice(kind=parser))
+    perception.attach(box)
+    return perception
 
 
 # --- one walk per frame ----------------------------------------------------------------------
