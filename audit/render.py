@@ -88,6 +88,8 @@ def draw_action(image: Image.Image, action: Action | None, *, scale: float = 1.0
     the action aims at.
     """
     marks = [m for m in marks_for(action, target) if caption or m.kind != "caption"]
+    if scale < 1:  # a thumbnail has no room for the target's name (the card prints it)
+        marks = [Mark(m.kind, m.points) if m.kind == "target" else m for m in marks]
     # A shrunk picture gets thinner lines, as the full frame would have shown them.
     unit = max(1, round(_unit_for(max(image.size) / scale) * scale)) if scale < 1 else None
     return draw_marks(image, [_placed(m, scale, offset) for m in marks], unit=unit)
@@ -134,7 +136,8 @@ def _draw_one(draw: ImageDraw.ImageDraw, mark: Mark, unit: int,
         (x0, y0), (x1, y1) = mark.points
         draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=TARGET_COLOR,
                        width=max(1, unit // 2))
-        draw.text((x0, max(0, y0 - unit * 8)), mark.text, fill=TARGET_COLOR, font=font)
+        if mark.text:
+            draw.text((x0, max(0, y0 - unit * 8)), mark.text, fill=TARGET_COLOR, font=font)
     else:
         _caption(draw, mark.text, unit, font, size)
 
