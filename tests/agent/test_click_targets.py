@@ -30,7 +30,7 @@ from agent.planners.script import ScriptPlanner, load_script
 from agent.registry import SandboxInputs
 from agent.settings import Settings
 from audit.log import AuditLog
-from audit.records import ApprovalRequest
+from audit.records import ApprovalRequest, StepRecord
 from policies import load_profile
 from policies.decision import TargetElement
 from sandbox.actions import Click
@@ -67,14 +67,15 @@ def dialog_desktop() -> FakeSandbox:
     return box
 
 
-def listed_point(request: RecordedRequest, name: str) -> list[int]:
-    """Where the latest element list of the request says ``name`` is (an unchanged screen
-    is sent as a line saying so: its list is the one sent with it before)."""
+def listed_point(request: RecordedRequest, name_re: str) -> list[int]:
+    """Where the latest element list of the request says the push button named like
+    ``name_re`` is (an unchanged screen is sent as a line saying so: its list is the one
+    sent with it before)."""
     lists = [t for m in request.body["messages"] if m["role"] == "user"
              for t in _texts(m["content"]) if t.startswith("Elements on screen")]
     assert lists, "no element list was sent"
-    found = re.search(rf'^\d+ push button "{re.escape(name)}" (\d+),(\d+)', lists[-1], re.M)
-    assert found is not None, f"{name!r} is not in the element list:\n{lists[-1]}"
+    found = re.search(rf'^\d+ push button "{name_re}" (\d+),(\d+)', lists[-1], re.M)
+    assert found is not None, f"/{name_re}/ is not in the element list:\n{lists[-1]}"
     return [int(found[1]), int(found[2])]
 
 
@@ -84,6 +85,45 @@ def _texts(blocks: list[dict[str, Any]]) -> Iterator[str]:
             yield block["text"]
         elif block.get("type") == "tool_result":
             yield from _texts(block["content"])
+
+
+def clicks_where_listed(llm: LoopbackLLM, names_re: list[str], final: str) -> None:
+    """The 'model': each turn it reads the element list it was sent and clicks the next
+    button of ``names_re`` where the list says it is; then it ends with ``final``."""
+    def reply(request: RecordedRequest) -> ScriptedReply | dict[str, Any]:
+        turn = len(llm.requests_to("/v1/messages"))
+        if turn > len(names_re):
+            return claude_message([text_block(final)])
+        point = listed_point(request, names_re[turn - 1])
+        return claude_message([tool_use({"action": "left_click", "coordinate": point})])
+
+    llm.respond_with("/v1/messages", reply)
+
+
+def run_claude_with_a_denying_approver(box: Sandbox, llm: LoopbackLLM, db: Path, task: str, *,
+                                       wait_s: float = 1.0,
+                                       ) -> tuple[RunSummary, list[StepRecord],
+                                                  list[ApprovalRequest]]:
+    """Claude (``--elements text``) in the real loop on ``box``, its clicks judged by the
+    tree's element under them, every approval denied by an approver attached elsewhere."""
+    approver = DenyingApprover(db)
+    with AuditLog.open(db) as log, \
+            anthropic.Anthropic(api_key="test", base_url=llm.base_url, max_retries=0) as client:
+        planner = AnthropicPlanner(client, model="claude-sonnet-4-5", sandbox_size=box.size,
+                                   max_retries=0, elements="text")
+        elements = FrameElements([AccessibilityTree(box)], wait_s=wait_s)
+        loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"),
+                         audit=log, approver=BrokerApprover(log), elements=elements,
+                         config=LoopConfig(approval_timeout_s=60, max_turns=5,
+                                           list_elements=True))
+        approver.start()
+        try:
+            summary = loop.run(task)
+        finally:
+            approver.done.set()
+            approver.join(10)
+            elements.close()
+        return summary, log.steps(summary.session_id), approver.seen
 
 
 class DenyingApprover(threading.Thread):
@@ -106,42 +146,11 @@ class DenyingApprover(threading.Thread):
                 self.done.wait(0.02)  # polling the database for requests, as the TUI does
 
 
-def claude_clicks_delete_then_cancel(llm: LoopbackLLM) -> None:
-    """The 'model' reads the element list it was sent and clicks where it says."""
-    def reply(request: RecordedRequest) -> ScriptedReply | dict[str, Any]:
-        turn = len(llm.requests_to("/v1/messages"))
-        if turn == 1:
-            point = listed_point(request, "Delete")
-        elif turn == 2:
-            point = listed_point(request, "Cancel")
-        else:
-            return claude_message([text_block("Kept the files: deleting was not approved.")])
-        return claude_message([tool_use({"action": "left_click", "coordinate": point})])
-
-    llm.respond_with("/v1/messages", reply)
-
-
 def test_claudes_click_on_delete_is_asked_about_and_denied_cancel_runs(tmp_path: Path) -> None:
-    db = tmp_path / "audit.db"
-    approver = DenyingApprover(db)
-    with LoopbackLLM() as llm, AuditLog.open(db) as log, dialog_desktop() as box, \
-            anthropic.Anthropic(api_key="test", base_url=llm.base_url, max_retries=0) as client:
-        claude_clicks_delete_then_cancel(llm)
-        planner = AnthropicPlanner(client, model="claude-sonnet-4-5", sandbox_size=box.size,
-                                   max_retries=0, elements="text")
-        elements = FrameElements([AccessibilityTree(box)])
-        loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"),
-                         audit=log, approver=BrokerApprover(log), elements=elements,
-                         config=LoopConfig(approval_timeout_s=30, max_turns=5,
-                                           list_elements=True))
-        approver.start()
-        try:
-            summary = loop.run("tidy the folder, but keep the files")
-        finally:
-            approver.done.set()
-            approver.join(10)
-            elements.close()
-        steps = log.steps(summary.session_id)
+    with LoopbackLLM() as llm, dialog_desktop() as box:
+        clicks_where_listed(llm, ["Delete", "Cancel"], "Kept the files: deleting was refused.")
+        summary, steps, seen = run_claude_with_a_denying_approver(
+            box, llm, tmp_path / "audit.db", "tidy the folder, but keep the files")
 
     assert summary.outcome == "done", summary.reason
     [cancel_click] = box.executed  # Delete never ran
@@ -153,7 +162,7 @@ def test_claudes_click_on_delete_is_asked_about_and_denied_cancel_runs(tmp_path:
     assert steps[0].rule_ids == ("ui.click.consequential",)
     assert (steps[0].target_element, steps[1].target_element) == (DELETE, CANCEL)
     assert "(push button 'Delete')" in (steps[0].decision_reason or "")
-    [asked] = approver.seen
+    [asked] = seen
     assert asked.summary.endswith("on push button 'Delete'")
     assert steps[0].approval is not None
     assert steps[0].approval.answer is not None

@@ -18,28 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import docker
 import pytest
 
-from agent.approvals import BrokerApprover
-from agent.loop import AgentLoop, LoopConfig
-from agent.perception.elements import AccessibilityTree
-from agent.perception.targets import FrameElements
-from agent.planners.anthropic import AnthropicPlanner
-from audit.log import AuditLog
-from policies import load_profile
 from sandbox.actions import Key, TypeText
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
-from tests.agent.test_click_targets import DenyingApprover
-from tests.planners.loopback import (
-    LoopbackLLM,
-    RecordedRequest,
-    ScriptedReply,
-    claude_message,
-    text_block,
-    tool_use,
-)
+from tests.agent.test_click_targets import clicks_where_listed, run_claude_with_a_denying_approver
+from tests.planners.loopback import LoopbackLLM
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -86,58 +71,15 @@ def wait_for(condition: Any, what: str, timeout_s: float = 30.0) -> None:
         time.sleep(0.1)  # polling the desktop for a state
 
 
-def listed_point(request: RecordedRequest, pattern: str) -> list[int]:
-    lists = [b["text"] for m in request.body["messages"] if m["role"] == "user"
-             for b in _blocks(m["content"]) if b.get("type") == "text"
-             and b["text"].startswith("Elements on screen")]
-    assert lists, "no element list was sent"
-    found = re.search(rf'^\d+ push button "{pattern}" (\d+),(\d+)', lists[-1], re.M)
-    assert found is not None, f"/{pattern}/ is not in the element list:\n{lists[-1]}"
-    return [int(found[1]), int(found[2])]
-
-
-def _blocks(content: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for block in content:
-        yield block
-        if block.get("type") == "tool_result":
-            yield from _blocks(block["content"])
-
-
 def test_dont_save_is_asked_about_and_denied_then_cancel_closes_the_dialog(
         editor_desktop: DockerSandbox, tmp_path: Path) -> None:
     box = editor_desktop
     open_save_changes_dialog(box)
-    db = tmp_path / "audit.db"
-    approver = DenyingApprover(db)
-
-    def reply(request: RecordedRequest) -> ScriptedReply | dict[str, Any]:
-        turn = len(llm.requests_to("/v1/messages"))
-        if turn == 1:
-            return claude_message([tool_use({"action": "left_click",
-                                             "coordinate": listed_point(request, "Don.t Save")})])
-        if turn == 2:
-            return claude_message([tool_use({"action": "left_click",
-                                             "coordinate": listed_point(request, "Cancel")})])
-        return claude_message([text_block("Kept the notes: discarding was not approved.")])
-
-    with LoopbackLLM() as llm, AuditLog.open(db) as log, \
-            anthropic.Anthropic(api_key="test", base_url=llm.base_url, max_retries=0) as client:
-        llm.respond_with("/v1/messages", reply)
-        planner = AnthropicPlanner(client, model="claude-sonnet-4-5", sandbox_size=box.size,
-                                   max_retries=0, elements="text")
-        elements = FrameElements([AccessibilityTree(box)], wait_s=3.0)
-        loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"),
-                         audit=log, approver=BrokerApprover(log), elements=elements,
-                         config=LoopConfig(approval_timeout_s=60, max_turns=5,
-                                           list_elements=True))
-        approver.start()
-        try:
-            summary = loop.run("close the editor")
-        finally:
-            approver.done.set()
-            approver.join(10)
-            elements.close()
-        steps = log.steps(summary.session_id)
+    with LoopbackLLM() as llm:
+        clicks_where_listed(llm, ["Don.t Save", "Cancel"],
+                            "Kept the notes: discarding them was refused.")
+        summary, steps, seen = run_claude_with_a_denying_approver(
+            box, llm, tmp_path / "audit.db", "close the editor", wait_s=3.0)
 
     assert summary.outcome == "done", summary.reason
     assert [(s.decision_effect, s.status) for s in steps] == [("ask", "denied"),
@@ -148,8 +90,9 @@ def test_dont_save_is_asked_about_and_denied_then_cancel_closes_the_dialog(
     assert (steps[0].target_element.role, steps[0].target_element.source) == ("push button",
                                                                               "a11y")
     assert steps[1].target_element.name == "Cancel"
-    [asked] = approver.seen
+    [asked] = seen
     assert re.search(r"on push button .Don.t Save.$", asked.summary), asked.summary
     wait_for(lambda: not any(DONT_SAVE.match(e["name"])
                              for e in box.elements().get("elements", [])), "the dialog to close")
     assert "mousepad" in box.screenshot().window_title.lower(), "the editor is still open"
+    assert TYPED in [e["value"] for e in box.elements()["elements"] if e["role"] == "text"]
