@@ -121,7 +121,9 @@ def plan_run(settings: Settings, *, task: str | None = None,
     if settings.sandbox != "auto":
         SANDBOXES.get(settings.sandbox)
     choice = parser_choice(settings)
-    elements_mode(settings)  # a bad --elements is bad input for a script run too
+    if elements_mode(settings) != "off" and not settings.perception:
+        raise ConfigError(f"--elements {settings.elements} reads the screen: drop "
+                          "--no-perception")
     perception = LazyPerception(choice) if settings.perception else None
     planner = build_planner(settings, script=script, locator=perception)
     task_text = (task or "").strip() or _script_task(planner)
