@@ -161,13 +161,15 @@ def choose_sandbox_kind(settings: Settings, note: Note) -> str:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings; the settle profile from the planner's kind."""
+    """The loop's limits from settings; the settle profile, and whether the planner reads
+    an element list, from the planner's kind."""
+    kind = PLANNERS.get(settings.planner)
     return LoopConfig(max_turns=settings.max_steps,
                       approval_timeout_s=settings.approval_timeout_s,
                       action_deadline_s=settings.action_deadline_s,
                       max_cost_usd=settings.max_cost_usd,
-                      settle_profile=PLANNERS.get(settings.planner).settle_profile,
-                      list_elements=settings.elements != "off")
+                      settle_profile=kind.settle_profile,
+                      list_elements=settings.elements != "off" and kind.follows_screen)
 
 
 def session_extra(box: Sandbox, settings: Settings,

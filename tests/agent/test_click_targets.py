@@ -203,6 +203,36 @@ def test_a_scripts_bare_click_is_judged_by_the_tree_wired_by_the_run_builder(
     assert [s.target_element for s in steps] == [DELETE, CANCEL]
 
 
+def test_deskhand_runs_wiring_gives_claude_the_trees_list_and_judges_its_clicks(
+        tmp_path: Path) -> None:
+    made: list[FakeSandbox] = []
+
+    def make_sandbox(kind: str, inputs: SandboxInputs) -> Sandbox:
+        made.append(dialog_desktop())
+        return made[-1]
+
+    with LoopbackLLM() as llm:
+        clicks_where_listed(llm, ["Delete", "Cancel"], "Kept the files.")
+        settings = Settings(home=tmp_path, db=tmp_path / "audit.db", sandbox="fake",
+                            planner="anthropic", base_url=llm.base_url, parser="a11y",
+                            elements="text", ANTHROPIC_API_KEY="test")
+        plan = runs.plan_run(settings, task="tidy the folder, but keep the files")
+        options = runs.RunOptions(unattended=True,
+                                  services=runs.RunServices(make_sandbox=make_sandbox))
+        with runs.open_run(plan, options) as run:
+            assert run.loop.config.list_elements
+            summary = run.loop.run(plan.task)
+        first = llm.requests_to("/v1/messages")[0].body["messages"][0]["content"]
+    with AuditLog.open(settings.db_path) as log:
+        steps = log.steps(summary.session_id)
+
+    assert summary.outcome == "done", summary.reason
+    assert first[-1]["text"].startswith("Elements on screen (accessibility tree):")
+    assert [(s.status, s.target_element) for s in steps] == [("denied", DELETE),
+                                                             ("done", CANCEL)]
+    assert len(made[0].executed) == 1
+
+
 def test_a_bad_elements_mode_is_bad_input_before_anything_starts(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, sandbox="fake", planner="script", elements="all")
     script = tmp_path / "dialog.yaml"
