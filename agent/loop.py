@@ -779,4 +779,3 @@ def target_element(raw: object) -> TargetElement | None:
     if isinstance(raw.get("click_text"), str):
         return TargetElement(role="text", name=raw["click_text"], source="ocr")
     return TargetElement.from_json(raw.get("click_element"))
-
