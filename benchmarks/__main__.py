@@ -69,6 +69,7 @@ BENCHES: dict[str, Bench] = {
     "redaction": _module_bench("benchmarks.redaction"),
     "checkpoints": _module_bench("benchmarks.checkpoints"),
     "accessibility": _module_bench("benchmarks.accessibility"),
+    "elements": _module_bench("benchmarks.element_lists"),
 }
 
 
