@@ -109,7 +109,7 @@ def run_claude_with_a_denying_approver(box: Sandbox, llm: LoopbackLLM, db: Path,
     approver = DenyingApprover(db)
     with AuditLog.open(db) as log, \
             anthropic.Anthropic(api_key="test", base_url=llm.base_url, max_retries=0) as client:
-        planner = AnthropicPlanner(client, model="claude-sonnet-4-5", sandbox_size=box.size,
+        planner = AnthropicPlanner(client, model="claude-sonnet-4-6", sandbox_size=box.size,
                                    max_retries=0, elements="text")
         elements = FrameElements([AccessibilityTree(box)], wait_s=wait_s)
         loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"),

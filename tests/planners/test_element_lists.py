@@ -85,7 +85,7 @@ def magenta_pixels(image: Image.Image) -> int:
 
 
 def claude(client: anthropic.Anthropic, mode: str) -> AnthropicPlanner:
-    return AnthropicPlanner(client, model="claude-sonnet-4-5", sandbox_size=SCREEN,
+    return AnthropicPlanner(client, model="claude-sonnet-4-6", sandbox_size=SCREEN,
                             max_retries=0, elements=mode)  # type: ignore[arg-type]
 
 
@@ -145,7 +145,7 @@ def test_a_withheld_frame_sends_no_element_list_either(
 def test_an_old_element_list_leaves_with_its_screenshot(
         llm: LoopbackLLM, anthropic_client: anthropic.Anthropic) -> None:
     llm.queue_messages(claude_message([text_block("done")]), claude_message([text_block("ok")]))
-    planner = AnthropicPlanner(anthropic_client, model="claude-sonnet-4-5", sandbox_size=SCREEN,
+    planner = AnthropicPlanner(anthropic_client, model="claude-sonnet-4-6", sandbox_size=SCREEN,
                                max_retries=0, elements="text", max_screenshots=1,
                                screenshot_chunk=1)
     planner.next_turn(observed(make_frame(SCREEN, shade=1)), [])
