@@ -17,7 +17,6 @@ from pathlib import Path
 from audit.errors import AuditStorageError
 
 
-
 def can_write_beside(path: Path) -> bool:
     """Whether SQLite could create its journal files next to ``path``."""
     return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))

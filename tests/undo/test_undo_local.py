@@ -42,8 +42,8 @@ for top, dirs, names in sorted(os.walk(os.path.expanduser("~/undo-e2e/work"))):
         body = os.readlink(p).encode() if os.path.islink(p) else open(p, "rb").read()
         print(p, oct(os.lstat(p).st_mode), hashlib.sha256(body).hexdigest())
 """
-# The local sandbox without bubblewrap shares the host's home: the checkpoints of
-# these tests cover one directory of it, which stands for the desktop's home.
+# The checkpoints of these tests cover one folder of the sandbox's private home, so
+# each test starts from a tree it made (the whole home is the run story's, test_undo_run).
 ROOT = "~/undo-e2e"
 BOUNDS = CheckpointBounds(roots=(ROOT,))
 
