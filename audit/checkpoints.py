@@ -30,7 +30,7 @@ from sandbox.snapshots import Tree
 CHECKPOINT_EVENT = "checkpoint"
 ROLLBACK_EVENT = "rollback"
 RAW_MARK = b"\x00"
-PROBE_BYTES = 64 * 1024
+PROBE_BYTES = 8 * 1024
 WORTH_COMPRESSING = 0.9  # the probe must shrink to this share of its size
 
 

@@ -28,7 +28,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .wire import Deadline, RequestError, is_number
+from .wire import Deadline, RequestError
 
 MAX_REPLY_BYTES = 64 << 20  # the host asks for at most this much per read
 HASH_BLOCK = 1 << 20
@@ -359,5 +359,5 @@ def _is_read_item(item: Any) -> bool:
 def _is_write_item(item: Any) -> bool:
     return (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)
             and isinstance(item[1], int) and item[1] >= 0
-            and (item[2] is None or (is_number(item[2]) and isinstance(item[2], int)))
+            and (item[2] is None or (isinstance(item[2], int) and not isinstance(item[2], bool)))
             and isinstance(item[3], str))
