@@ -11,7 +11,8 @@ Figures (JSON lines, p50 and p95 each, ``baseline`` beside ``value``):
 - ``checkpoint.full_stored_mb`` / ``checkpoint.incremental_stored_kb``: what the store
   newly wrote to disk (compressed blobs); baseline: the home's size / the changed file's.
 - ``checkpoint.undo_ms``: putting the home back to the first checkpoint after the change;
-  baseline: the old path's restore.
+  ``checkpoint.undo_all_ms``: the same after ``rm -rf`` of the whole home; baseline: the
+  old path's restore.
 - ``suites.case_reset_ms``: ``isolation: checkpoint``'s reset between two cases (files put
   back, processes started since ended); baseline: ``isolation: container``'s fresh
   container for the next case (start and stop).
@@ -69,6 +70,7 @@ class Samples:
     full_ms: list[float]
     incremental_ms: list[float]
     undo_ms: list[float]
+    undo_all_ms: list[float]
     full_stored: list[float]
     incremental_stored: list[float]
 
@@ -116,6 +118,8 @@ def _one_round(box: DockerSandbox, db: Path, bounds: CheckpointBounds, samples: 
         samples.full_stored.append(after_full / 1e6)
         samples.incremental_stored.append((_stored_bytes(store) - after_full) / 1e3)
         samples.undo_ms.append(_timed(lambda: _undone(box, log, session, bounds)))
+        box.check(["rm", "-rf", "bench"])
+        samples.undo_all_ms.append(_timed(lambda: _undone(box, log, session, bounds)))
 
 
 def _taken(box: DockerSandbox, log: AuditLog, session: str, step: int,
@@ -134,7 +138,7 @@ def _undone(box: DockerSandbox, log: AuditLog, session: str, bounds: CheckpointB
 
 def _samples(box: DockerSandbox, tmp: Path, size: int, bounds: CheckpointBounds,
              repeats: int) -> Samples:
-    samples = Samples([], [], [], [], [])
+    samples = Samples([], [], [], [], [], [])
     for repeat in range(repeats):
         db = tmp / f"{size}-{bounds.transfer}-{repeat}.db"
         _one_round(box, db, bounds, samples)
@@ -152,6 +156,8 @@ def _one_size(box: DockerSandbox, size: int, tmp: Path) -> list[dict[str, Any]]:
             *_pair("checkpoint.incremental_ms", ours.incremental_ms, old.incremental_ms, "ms",
                    home_mb=size),
             *_pair("checkpoint.undo_ms", ours.undo_ms, old.undo_ms, "ms", home_mb=size),
+            *_pair("checkpoint.undo_all_ms", ours.undo_all_ms, old.undo_all_ms, "ms",
+                   home_mb=size),
             *_pair("checkpoint.full_stored_mb", ours.full_stored, [float(size)] * 2, "MB",
                    home_mb=size, baseline_is="the home's size"),
             *_pair("checkpoint.incremental_stored_kb", ours.incremental_stored, changed_kb,
