@@ -67,6 +67,8 @@ Ops:
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
     a shell string; runs in the sandbox home, in its own process group.
+``shutdown``
+    ``{}``; the executor answers, then exits 0.
 ``files_scan``, ``files_read``, ``files_write``, ``files_apply``
     The desktop's files for checkpoints, as raw bytes in the bodies (see
     ``files.py``): a scan lists the files, folders and symlinks under some roots
@@ -74,8 +76,6 @@ Ops:
     a write takes file bytes (request bodies of at most 1 MiB each) and renames
     each finished file into place; an apply removes paths, makes folders and
     symlinks and sets modes.
-``shutdown``
-    ``{}``; the executor answers, then exits 0.
 
 Frame meta: ``{"width", "height", "sha256" (of the PNG body), "window_title"
 (the active window's _NET_WM_NAME, "" if none), "cursor": [x, y],
