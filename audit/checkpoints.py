@@ -32,6 +32,7 @@ ROLLBACK_EVENT = "rollback"
 RAW_MARK = b"\x00"
 PROBE_BYTES = 8 * 1024
 WORTH_COMPRESSING = 0.9  # the probe must shrink to this share of its size
+LISTED_PATHS = 100  # paths a checkpoint event names of those it left out (and their count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +155,10 @@ def record_checkpoint(log: AuditLog, session_id: str, step: int, manifest: Manif
         "step": step, "sha256": manifest.sha256, "size": manifest.size,
         "new_bytes": manifest.new_bytes, "files": manifest.as_data(),
         "seconds": round(tree.seconds, 3), "transfer": tree.transfer}
-    if tree.excluded:
-        data["not_covered"] = list(tree.excluded)  # other filesystems (bind mounts)
-    if tree.unreadable:
-        data["unreadable"] = list(tree.unreadable)
+    for name, paths in (("not_covered", tree.excluded), ("unreadable", tree.unreadable)):
+        if paths:  # not_covered: folders on other filesystems (bind mounts), not walked
+            data[name] = list(paths[:LISTED_PATHS])
+            data[f"{name}_count"] = len(paths)
     log.record_event(session_id, CHECKPOINT_EVENT, data)
 
 
