@@ -28,6 +28,7 @@ import stat
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -184,26 +185,44 @@ class _Reading:
 
 def _read_whole(files: SandboxFiles, sizes: Iterable[tuple[str, int]], deadline: float,
                 max_bytes: int) -> Iterator[tuple[str, bytes | None]]:
-    """Each file's whole bytes (``None``: gone), read in ranges batched per request."""
+    """Each file's whole bytes (``None``: gone), read in ranges batched per request.  The
+    next request is under way while the caller stores what the last one brought."""
     pending = deque(_Reading(path, 0, size) for path, size in sizes)
     total = 0
-    while pending:
-        batch = _next_reads(pending)
-        answers = files.read([(r.path, r.offset, r.length) for r in batch], _left(deadline))
-        for reading, data in zip(batch, answers, strict=True):
-            if data is None:
-                yield reading.path, None
-                continue
-            total += len(data)
-            if total > max_bytes:
-                raise _OverBound(f"the files grew past the bound of {max_bytes} bytes "
-                                 "while they were read")
-            reading.parts.append(data)
-            if len(data) < reading.length:
-                yield reading.path, b"".join(reading.parts)
-            else:
-                reading.offset += len(data)
-                pending.append(reading)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-read") as reader:
+        inflight = _send_reads(reader, files, pending, deadline)
+        while inflight is not None:
+            batch, answers = inflight.result()
+            inflight = _send_reads(reader, files, pending, deadline)
+            for reading, data in zip(batch, answers, strict=True):
+                if data is None:
+                    yield reading.path, None
+                    continue
+                total += len(data)
+                if total > max_bytes:
+                    raise _OverBound(f"the files grew past the bound of {max_bytes} bytes "
+                                     "while they were read")
+                reading.parts.append(data)
+                if len(data) < reading.length:
+                    yield reading.path, b"".join(reading.parts)
+                else:
+                    reading.offset += len(data)
+                    pending.append(reading)
+            if inflight is None:  # what was left were continuations of this batch
+                inflight = _send_reads(reader, files, pending, deadline)
+
+
+ReadBatch = tuple[list[_Reading], list[bytes | None]]
+
+
+def _send_reads(reader: ThreadPoolExecutor, files: SandboxFiles, pending: deque[_Reading],
+                deadline: float) -> Future[ReadBatch] | None:
+    if not pending:
+        return None
+    batch = _next_reads(pending)
+    items = [(r.path, r.offset, r.length) for r in batch]
+    left = _left(deadline)
+    return reader.submit(lambda: (batch, files.read(items, left)))
 
 
 def _next_reads(pending: deque[_Reading]) -> list[_Reading]:
