@@ -99,7 +99,7 @@ def undo(sandbox: Sandbox, log: AuditLog, session_id: str, to_step: int,
         restore_tree(sandbox, bounds.roots, checkpoint.manifest.tree_entries(),
                      CheckpointStore.beside(log), timeout_s=bounds.timeout_s * 2,
                      transfer=bounds.transfer)
-    except RestoreError as exc:
+    except (RestoreError, ValueError) as exc:  # ValueError: a stored blob lost its bytes
         message = f"undo to before step {to_step} failed: {exc}"
         log.record_event(session_id, "undo_failed", {"to_step": to_step, "why": message})
         return UndoOutcome(False, message, failed=True)

@@ -121,8 +121,13 @@ class CheckpointStore:
         return len(data)
 
     def get(self, sha256: str) -> bytes:
-        """A blob's bytes; raises ``ValueError`` when they do not match the hash."""
-        packed = self._path(sha256).read_bytes()
+        """A blob's bytes; raises ``ValueError`` when it is missing or does not match the
+        hash."""
+        try:
+            packed = self._path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise ValueError(f"checkpoint blob {sha256[:12]} is missing from "
+                             f"{self.directory}") from None
         data = packed[1:] if packed[:1] == RAW_MARK else zlib.decompress(packed)
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ValueError(f"checkpoint blob {sha256[:12]} does not match its hash")

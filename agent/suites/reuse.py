@@ -161,7 +161,7 @@ class WarmDesktops:
         if warm is not None and warm.key == key and warm.tree is not None:
             try:
                 return Lease(warm.box, warm, running=True, reset=warm.reset())
-            except SandboxError as exc:
+            except (SandboxError, ValueError) as exc:  # ValueError: a blob that lost its bytes
                 fallback = f"the reset failed ({exc}): a fresh sandbox instead"
         self.discard()
         box = make()

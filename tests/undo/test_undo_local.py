@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -183,3 +184,20 @@ def test_deskhand_undo_of_a_finished_session_changes_nothing(box: LocalSandbox,
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "is not running: its sandbox is gone" in done.stderr
+
+
+def test_an_undo_whose_stored_files_are_gone_says_it_failed_and_is_recorded(
+        box: LocalSandbox, log: AuditLog) -> None:
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    session = _session(log)
+    assert take_checkpoint(box, log, session, 1, BOUNDS)
+    box.check(["rm", "-rf", "undo-e2e/work"])
+    shutil.rmtree(f"{log.path}.checkpoints")
+
+    outcome = undo(box, log, session, 1, BOUNDS)
+
+    assert not outcome.restored
+    assert outcome.failed
+    assert "is missing" in outcome.message
+    assert [e.kind for e in log.events(session)].count("undo_failed") == 1
