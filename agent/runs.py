@@ -259,14 +259,15 @@ def run_elements(plan: RunPlan, note: Note) -> FrameElements | None:
 
 
 def checkpoints_for(kind: str, log: RunLog, box: Sandbox) -> StepCheckpoints | None:
-    """Checkpoints and live undo for a container's home and /tmp.  Not for the local
-    sandbox: without bubblewrap its home is the host's, too big to snapshot and not
-    the agent's to roll back."""
+    """Checkpoints and live undo for the desktop's writable folders (its home and /tmp:
+    a container's tmpfs, the local sandbox's private ones).  Not for the fake sandbox,
+    which has no files."""
     from audit.log import AuditLog
 
-    if kind != "docker" or not isinstance(log, AuditLog):
+    roots = getattr(box, "writable_roots", None)
+    if kind == "fake" or not roots or not isinstance(log, AuditLog):
         return None
-    return StepCheckpoints(box, log, CheckpointBounds(roots=("~", "/tmp")))
+    return StepCheckpoints(box, log, CheckpointBounds(roots=tuple(roots)))
 
 
 def run_network_rules(plan: RunPlan) -> NetworkRules:

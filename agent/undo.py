@@ -1,7 +1,8 @@
 """Checkpoints before risky steps, and undo back to one.
 
 :func:`take_checkpoint` snapshots the desktop's writable files
-(:mod:`sandbox.snapshots`), stores them content-addressed and deduplicated
+(:mod:`sandbox.snapshots`: only the files whose bytes the store lacks cross the
+channel), stores them content-addressed and deduplicated
 (:mod:`audit.checkpoints`) and records the checkpoint, or why it was skipped,
 in the session's audit chain.  :func:`undo` puts the files back as they were
 right before a step, records the rollback, and returns the message the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from audit.checkpoints import (
     ROLLBACK_EVENT,
     CheckpointStore,
+    Manifest,
     checkpoint_before,
     record_checkpoint,
     record_rollback,
@@ -28,12 +30,21 @@ from audit.checkpoints import (
 from audit.log import AuditLog
 from policies.decision import Decision, PolicyContext
 from sandbox.base import Sandbox
-from sandbox.snapshots import DEFAULT_ROOTS, SnapshotSkipped, restore_snapshot, take_snapshot
+from sandbox.snapshots import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FILES,
+    DEFAULT_TIMEOUT_S,
+    RestoreError,
+    SnapshotBounds,
+    SnapshotSkipped,
+    Transfer,
+    restore_tree,
+    take_tree,
+)
 
 CANNOT_RESTORE = ("Undo restores files only: a running application's memory and open "
                   "windows, and anything already sent over the network, are not undone.")
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_ROOTS: tuple[str, ...] = ("~", "/tmp")
 UNDO_REQUEST_EVENT = "undo_request"
 
 
@@ -43,27 +54,35 @@ class CheckpointBounds:
 
     roots: Sequence[str] = DEFAULT_ROOTS
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_files: int = DEFAULT_MAX_FILES
     timeout_s: float = DEFAULT_TIMEOUT_S
+    transfer: Transfer = "stream"
+    """``check``: the old tar-in-base64 path (the benchmark's baseline)."""
+
+    @property
+    def snapshot(self) -> SnapshotBounds:
+        return SnapshotBounds(self.max_bytes, self.max_files, self.timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
 class UndoOutcome:
-    """What an undo did: ``restored`` false means nothing was changed, and ``message`` why."""
+    """What an undo did.  ``restored`` false: nothing was changed (``message`` says why),
+    unless ``failed``: the restore broke off part way and some files may be back."""
 
     restored: bool
     message: str
+    failed: bool = False
 
 
 def take_checkpoint(sandbox: Sandbox, log: AuditLog, session_id: str, step: int,
                     bounds: CheckpointBounds = CheckpointBounds()) -> bool:
     """Checkpoint the files before ``step``; false (and recorded as skipped) over a bound."""
-    snapshot = take_snapshot(sandbox, bounds.roots, max_bytes=bounds.max_bytes,
-                             timeout_s=bounds.timeout_s)
-    if isinstance(snapshot, SnapshotSkipped):
-        record_skipped_checkpoint(log, session_id, step, snapshot.why)
+    tree = take_tree(sandbox, bounds.roots, CheckpointStore.beside(log), bounds.snapshot,
+                     transfer=bounds.transfer)
+    if isinstance(tree, SnapshotSkipped):
+        record_skipped_checkpoint(log, session_id, step, tree.why)
         return False
-    manifest = CheckpointStore.beside(log).save(snapshot.tar_gz)
-    record_checkpoint(log, session_id, step, manifest, snapshot.seconds)
+    record_checkpoint(log, session_id, step, Manifest.of_tree(tree), tree)
     return True
 
 
@@ -76,10 +95,16 @@ def undo(sandbox: Sandbox, log: AuditLog, session_id: str, to_step: int,
     if checkpoint.manifest is None:
         return UndoOutcome(False, f"the checkpoint before step {to_step} was skipped "
                                   f"({checkpoint.skipped}); nothing was changed")
-    tar_gz = CheckpointStore.beside(log).tar_gz(checkpoint.manifest)
-    restore_snapshot(sandbox, tar_gz, bounds.roots, timeout_s=bounds.timeout_s * 2)
+    try:
+        restore_tree(sandbox, bounds.roots, checkpoint.manifest.tree_entries(),
+                     CheckpointStore.beside(log), timeout_s=bounds.timeout_s * 2,
+                     transfer=bounds.transfer)
+    except (RestoreError, ValueError) as exc:  # ValueError: a stored blob lost its bytes
+        message = f"undo to before step {to_step} failed: {exc}"
+        log.record_event(session_id, "undo_failed", {"to_step": to_step, "why": message})
+        return UndoOutcome(False, message, failed=True)
     record_rollback(log, session_id, to_step, checkpoint.manifest)
-    count = len(checkpoint.manifest.files)
+    count = checkpoint.manifest.file_count
     return UndoOutcome(True, f"Undone: the desktop's files ({count}) were put back as they "
                              f"were before step {to_step}. {CANNOT_RESTORE}")
 
@@ -127,7 +152,7 @@ class StepCheckpoints:
             self._served.add(event.id)
             outcome = undo(self.sandbox, self.log, session_id, int(event.data["to_step"]),
                            self.bounds)
-            if not outcome.restored:
+            if not outcome.restored and not outcome.failed:  # a failure is recorded already
                 self.log.record_event(session_id, "undo_refused", {
                     "request": event.id, "why": outcome.message})
             notices.append(outcome.message)
@@ -142,6 +167,6 @@ def answer_to(log: AuditLog, session_id: str, request_after: int) -> str | None:
         if event.kind == ROLLBACK_EVENT:
             return (f"Undone to before step {event.data['to_step']} "
                     f"({event.data['files']} files). {CANNOT_RESTORE}")
-        if event.kind == "undo_refused":
+        if event.kind in ("undo_refused", "undo_failed"):
             return str(event.data["why"])
     return None

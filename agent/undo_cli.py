@@ -6,7 +6,7 @@ for its answer, which the run gives before its next step (agent/undo.py).
 A session whose run has ended cannot be undone: its sandbox is gone.
 
 Exit codes: 0 undone; 1 refused (no checkpoint before that step, or it was
-skipped; nothing changed); 2 usage (no such session, run not live, no answer).
+skipped; nothing changed) or failed part way; 2 usage (no such session, run not live, no answer).
 """
 
 from __future__ import annotations

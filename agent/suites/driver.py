@@ -55,14 +55,26 @@ class FrameSink(EventSink, Protocol):
     def frame(self, frame: Frame) -> str: ...
 
 
+class ReusedDesktop(Protocol):
+    """The desktop of a case under ``isolation: checkpoint`` (agent/suites/reuse.py)."""
+
+    reset: dict[str, Any] | None
+    """What putting it back did (the suite's setup is in its checkpoint); None: fresh."""
+    fallback: str
+
+    def checkpoint_after_setup(self) -> dict[str, Any]: ...
+
+
 class CaseDriver:
     """A :class:`~agent.planners.base.Planner` for one attempt of one case."""
 
     name = "suite"
 
     def __init__(self, case: Case, *, checker: Checker, events: FrameSink,
-                 goal_planner: Planner | None = None, oracle: bool = False) -> None:
+                 goal_planner: Planner | None = None, oracle: bool = False,
+                 desktop: ReusedDesktop | None = None) -> None:
         self.case = case
+        self.desktop = desktop
         self.model = goal_planner.model if goal_planner is not None else case.suite.path.name
         self.checker = checker
         self.events = events
@@ -95,7 +107,8 @@ class CaseDriver:
 
     def _walk(self) -> Flow:
         case = self.case
-        self._arrange("setup", (*case.suite.setup, *case.setup))
+        self._suite_setup()
+        self._arrange("setup", case.setup)
         if case.precheck == "must_fail":
             self._precheck()
         if self.oracle and case.goal is not None and not case.oracle:
@@ -114,6 +127,20 @@ class CaseDriver:
             for check in case.expect:
                 self._expect(check)
         self._teardown()
+
+    def _suite_setup(self) -> None:
+        """The suite's setup, or the reset that stands for it under checkpoint isolation."""
+        desktop = self.desktop
+        if desktop is not None and desktop.reset is not None:
+            self.events.event("suite_reset", desktop.reset)
+            return
+        if desktop is not None and desktop.fallback:
+            self.events.event("suite_reset", {"failed": desktop.fallback})
+        self._arrange("setup", self.case.suite.setup)
+        if desktop is not None:
+            started = time.monotonic()
+            self.events.event("suite_checkpoint", desktop.checkpoint_after_setup())
+            self.overhead_s += time.monotonic() - started
 
     def _arrange(self, phase: str, steps: Any) -> None:
         started = time.monotonic()

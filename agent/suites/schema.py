@@ -78,6 +78,9 @@ class Defaults(BaseModel):
     max_steps: int = Field(50, ge=1, le=10000)
     retries: int = Field(0, ge=0, le=20)
     network: Literal["off", "on"] | bool = "off"
+    isolation: Literal["container", "checkpoint"] = "container"
+    """``checkpoint``: one sandbox per worker, reset to its post-setup checkpoint between
+    cases (agent/suites/reuse.py says what that does not reset)."""
     secrets: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
                   Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=dict)
     """``NAME: ENV_VAR`` or ``NAME: file:PATH``: what ``{{secret:NAME}}`` types."""
@@ -105,6 +108,7 @@ class _CaseFields(BaseModel):
     max_steps: int | None = Field(None, ge=1, le=10000)
     retries: int | None = Field(None, ge=0, le=20)
     network: Literal["off", "on"] | bool | None = None
+    isolation: Literal["container", "checkpoint"] | None = None
     difficulty: Literal["easy", "medium", "hard"] | None = None
 
 
@@ -142,6 +146,8 @@ class Case:
     network: bool
     suite: Suite = field(repr=False, compare=False)
     secrets: tuple[tuple[str, str], ...] = ()
+    isolation: str = "container"
+    """``container`` (a fresh sandbox per attempt) or ``checkpoint`` (see agent/suites/reuse.py)."""
     """``(NAME, SOURCE)`` pairs from the suite's defaults (names and sources, never values)."""
 
     @property
@@ -268,7 +274,8 @@ class _Parser:
             max_steps=data.max_steps or defaults.max_steps,
             retries=defaults.retries if data.retries is None else data.retries,
             network=_network(defaults.network if data.network is None else data.network),
-            suite=suite, secrets=tuple(sorted(defaults.secrets.items())))
+            suite=suite, secrets=tuple(sorted(defaults.secrets.items())),
+            isolation=data.isolation or defaults.isolation)
 
     def policy_path(self, name: str) -> str:
         """A profile name as is; a policy file relative to the suite file's folder."""

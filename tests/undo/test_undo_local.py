@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -42,8 +43,8 @@ for top, dirs, names in sorted(os.walk(os.path.expanduser("~/undo-e2e/work"))):
         body = os.readlink(p).encode() if os.path.islink(p) else open(p, "rb").read()
         print(p, oct(os.lstat(p).st_mode), hashlib.sha256(body).hexdigest())
 """
-# The local sandbox without bubblewrap shares the host's home: the checkpoints of
-# these tests cover one directory of it, which stands for the desktop's home.
+# The checkpoints of these tests cover one folder of the sandbox's private home, so
+# each test starts from a tree it made (the whole home is the run story's, test_undo_run).
 ROOT = "~/undo-e2e"
 BOUNDS = CheckpointBounds(roots=(ROOT,))
 
@@ -183,3 +184,20 @@ def test_deskhand_undo_of_a_finished_session_changes_nothing(box: LocalSandbox,
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "is not running: its sandbox is gone" in done.stderr
+
+
+def test_an_undo_whose_stored_files_are_gone_says_it_failed_and_is_recorded(
+        box: LocalSandbox, log: AuditLog) -> None:
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    session = _session(log)
+    assert take_checkpoint(box, log, session, 1, BOUNDS)
+    box.check(["rm", "-rf", "undo-e2e/work"])
+    shutil.rmtree(f"{log.path}.checkpoints")
+
+    outcome = undo(box, log, session, 1, BOUNDS)
+
+    assert not outcome.restored
+    assert outcome.failed
+    assert "is missing" in outcome.message
+    assert [e.kind for e in log.events(session)].count("undo_failed") == 1
