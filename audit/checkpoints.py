@@ -20,9 +20,10 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from audit.log import AuditLog
+from audit.records import EventRecord
 
 CHECKPOINT_EVENT = "checkpoint"
 ROLLBACK_EVENT = "rollback"
@@ -127,6 +128,12 @@ class CheckpointStore:
         return self.directory / sha256[:2] / sha256
 
 
+class EventSource(Protocol):
+    """Where checkpoints are read from: the audit log, or a reader of it."""
+
+    def events(self, session_id: str) -> list[EventRecord]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A recorded checkpoint: the step it precedes and its manifest (None: skipped)."""
@@ -153,7 +160,7 @@ def record_rollback(log: AuditLog, session_id: str, to_step: int, manifest: Mani
         "to_step": to_step, "sha256": manifest.sha256, "files": len(manifest.files)})
 
 
-def checkpoints(log: AuditLog, session_id: str) -> list[Checkpoint]:
+def checkpoints(log: EventSource, session_id: str) -> list[Checkpoint]:
     """The session's checkpoints in the order they were taken."""
     found = []
     for event in log.events(session_id):
@@ -166,6 +173,6 @@ def checkpoints(log: AuditLog, session_id: str) -> list[Checkpoint]:
     return found
 
 
-def checkpoint_before(log: AuditLog, session_id: str, step: int) -> Checkpoint | None:
+def checkpoint_before(log: EventSource, session_id: str, step: int) -> Checkpoint | None:
     """The checkpoint taken right before ``step`` (None: there is none)."""
     return next((c for c in reversed(checkpoints(log, session_id)) if c.step == step), None)
