@@ -174,7 +174,10 @@ class TuiStore:
         answered = []
         for session_id in session_ids:
             steps = {step.id: step for step in self.audit.steps(session_id)}
-            answered += [AnsweredApproval(approval, steps.get(approval.step_id))
+            stale = {(e.data.get("step_id"), e.data.get("shown"))
+                     for e in self.audit.events(session_id) if e.kind == "approval_stale"}
+            answered += [AnsweredApproval(approval, steps.get(approval.step_id),
+                                          (approval.step_id, approval.frame_sha256) in stale)
                          for approval in self.audit.approvals(session_id)
                          if approval.status != "pending"]
         return sorted(answered, key=lambda a: (a.approval.requested_at, a.approval.id),
@@ -217,6 +220,8 @@ class AnsweredApproval:
 
     approval: ApprovalRecord
     step: StepRecord | None
+    stale: bool = False
+    """Approved, but the screen changed before the step ran, so the run asked again."""
 
 
 def action_of(step: StepRecord | None) -> Action | None:

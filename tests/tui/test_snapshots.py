@@ -36,7 +36,7 @@ from policies.decision import Decision
 from sandbox.actions import Click, TypeText
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
-from tests.audit.undo_session import CHECKPOINTED, record_undo_session
+from tests.audit.undo_session import CHECKPOINTED, UNDONE_BEFORE, record_undo_session
 from tests.tui.conftest import make_settings
 from tui.app import DeskhandApp, TuiOptions
 from tui.bench import build_sessions_db
@@ -275,8 +275,10 @@ def test_replay_with_checkpoints_and_a_rollback(snap_compare: SnapCompare,
         app = pilot.app
         assert isinstance(app, DeskhandApp)
         (session,) = app.store.sessions_before(None, 1)
-        await app.push_screen(ReplayScreen(app.store, session.id))
+        replay = ReplayScreen(app.store, session.id)
+        await app.push_screen(replay)
         await pilot.press("n", "n", "n")
+        await _until(pilot, lambda: replay.index == UNDONE_BEFORE)
 
     assert snap_compare(stable_app(), terminal_size=SIZE, run_before=show)
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from audit.records import ApprovalRecord
 from audit.undo_marks import UndoMark, size_text
 from tui.step_undo import UndoTarget
 from tui.store import AnsweredApproval, TuiStore, action_of
@@ -81,11 +80,14 @@ def _row(answered: AnsweredApproval, marks: Sequence[UndoMark]) -> \
     key = f"{approval.session_id}:{approval.id}"
     target = UndoTarget(approval.session_id, index, description) if step is not None else None
     return key, (approval.session_id[:8], str(index) if index >= 0 else "?", description,
-                 _answer_text(approval), _checkpoint_cell(index, marks)), target
+                 _answer_text(answered), _checkpoint_cell(index, marks)), target
 
 
-def _answer_text(approval: ApprovalRecord) -> Text:
+def _answer_text(answered: AnsweredApproval) -> Text:
+    approval = answered.approval
     answer = approval.answer
+    if answered.stale:
+        return Text("stale: asked again", style="dim")
     if answer is None:
         return Text(f"{approval.status}: nobody", style="yellow")
     if not answer.approved:
