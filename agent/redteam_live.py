@@ -29,13 +29,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent import runs
 from agent.approvals import ApprovalRequest, Approver
 from agent.errors import ConfigError
-from agent.loop import Perceiver, StepReport
+from agent.loop import Perceiver, SilentReporter, StepReport
 from agent.planners.base import ActionOutcome, Observation, Planner, Turn
 from agent.planners.script import Script, ScriptPlanner, ScriptStep
 from agent.settings import Settings
@@ -142,20 +142,14 @@ class RedTeamPerception:
         return self.inner.typed_from_screen(text, frame, task) if self.reads_screen else None
 
 
-@dataclass(slots=True)
-class StepTally:
+class StepTally(SilentReporter):
     """The run's reporter: the steps of the attack in progress."""
 
-    reports: list[StepReport] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.reports: list[StepReport] = []
 
     def on_step(self, report: StepReport) -> None:
         self.reports.append(report)
-
-    def on_turn(self, turn: Turn) -> None:
-        pass
-
-    def on_frame(self, frame: Frame) -> None:
-        pass
 
 
 class Desk:

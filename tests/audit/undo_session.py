@@ -18,6 +18,7 @@ from audit.checkpoints import (
 from audit.log import AuditLog
 from audit.undo_marks import UNDO_REFUSED_EVENT
 from policies.decision import Decision
+from sandbox.fake import FakeSandbox
 
 STEPS = 5
 CHECKPOINTED = 1  # taken before step 1, undone before step 3 ran
@@ -37,22 +38,31 @@ def work_manifest() -> Manifest:
 def record_undo_session(log: AuditLog, *, end: bool = True) -> str:
     """Five steps; the session ends ``done`` unless ``end`` is false (a live run)."""
     session_id = log.start_session(synthetic.session_info("clean up ~/work"))
-    before = log.put_frame(synthetic.frame(0))
     manifest = work_manifest()
-    for index in range(STEPS):
-        decision = Decision(effect="allow", rule_ids=("ui.allow",), reason="ordinary work",
-                            policy_sha256="5e" * 32)
-        step_id = log.record_intent(session_id, index=index, action=synthetic.action_for(index),
-                                    proposed_raw=None, validation_error=None,
-                                    decision=decision, frame_before_sha256=before, secret=False)
-        _before_execute(log, session_id, index, manifest)
-        after = log.put_frame(synthetic.frame(index + 1))
-        log.record_result(step_id, status="done", output={}, error=None,
-                          frame_after_sha256=after, timings_ms={"total_ms": 20.0})
-        before = after
+    # The fake desktop's frames are the same in every process (snapshots compare them).
+    with FakeSandbox() as box:
+        before = log.put_frame(box.screenshot())
+        for index in range(STEPS):
+            after = _record_step(log, session_id, index, before, box, manifest)
+            before = after
     if end:
         log.end_session(session_id, outcome="done", reason="finished")
     return session_id
+
+
+def _record_step(log: AuditLog, session_id: str, index: int, before: str, box: FakeSandbox,
+                 manifest: Manifest) -> str:
+    decision = Decision(effect="allow", rule_ids=("ui.allow",), reason="ordinary work",
+                        policy_sha256="5e" * 32)
+    action = synthetic.action_for(index)
+    step_id = log.record_intent(session_id, index=index, action=action, proposed_raw=None,
+                                validation_error=None, decision=decision,
+                                frame_before_sha256=before, secret=False)
+    _before_execute(log, session_id, index, manifest)
+    after = log.put_frame(box.execute(action).frame)
+    log.record_result(step_id, status="done", output={}, error=None,
+                      frame_after_sha256=after, timings_ms={"total_ms": 20.0})
+    return after
 
 
 def _before_execute(log: AuditLog, session_id: str, index: int, manifest: Manifest) -> None:

@@ -23,7 +23,7 @@ Row = tuple[str, str, str, Text, Text]
 
 
 class ApprovalHistory(DataTable[str | Text]):
-    """Answered approvals of some sessions, newest first; rows keyed ``session:step``."""
+    """Answered approvals of some sessions, newest first; rows keyed ``session:approval``."""
 
     def __init__(self, store: TuiStore, *, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -33,9 +33,7 @@ class ApprovalHistory(DataTable[str | Text]):
         self._targets: dict[str, UndoTarget] = {}
 
     def on_mount(self) -> None:
-        if not self.columns:
-            for label, width in COLUMNS:
-                self.add_column(label, width=width)
+        self._ensure_columns()
 
     def show_sessions(self, session_ids: Sequence[str]) -> None:
         """Re-read the answered approvals of ``session_ids``; redraw only when they changed."""
@@ -58,8 +56,13 @@ class ApprovalHistory(DataTable[str | Text]):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value or ""
         return self._targets.get(key)
 
+    def _ensure_columns(self) -> None:
+        if not self.columns:
+            for label, width in COLUMNS:
+                self.add_column(label, width=width)
+
     def _redraw(self, rows: list[tuple[str, Row]]) -> None:
-        self.on_mount()
+        self._ensure_columns()
         chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value \
             if self.row_count else None
         self.clear()

@@ -36,9 +36,10 @@ class StepTimeline(DataTable[str | Text]):
         self._ensure_columns()
 
     def add_report(self, report: StepReport) -> None:
-        """Append a finished step and keep it in view."""
+        """Append a finished step (and keep it in view while following the newest)."""
         # A report may arrive before this table is mounted.
         self._ensure_columns()
+        following = self._following()
         mark = self._checkpoints.get(report.index)
         self.add_row(
             str(report.index),
@@ -50,7 +51,7 @@ class StepTimeline(DataTable[str | Text]):
             _who_or_why(report),
             key=str(report.index),
         )
-        self.move_cursor(row=self.row_count - 1)
+        self._keep_following(following)
 
     def show_marks(self, marks: Iterable[UndoMark]) -> None:
         """Mark the steps checkpoints were taken before; add a row for each rollback (or
@@ -81,9 +82,19 @@ class StepTimeline(DataTable[str | Text]):
             what, detail = f"undo to before step {mark.step}", "files put back"
         else:
             what, detail = "undo refused", mark.text.removeprefix("undo refused: ")
+        following = self._following()
         self.add_row("", undo_sign(mark.kind), Text(what, style="magenta"), "", "", "",
                      detail, key=f"{UNDO_ROW}{mark.event_id}")
-        self.move_cursor(row=self.row_count - 1)
+        self._keep_following(following)
+
+    def _following(self) -> bool:
+        """True while the cursor is on the newest row: new rows then take it along.  A row
+        the user went back to stays highlighted (``u`` must undo the step they chose)."""
+        return self.row_count == 0 or self.cursor_row >= self.row_count - 1
+
+    def _keep_following(self, following: bool) -> None:
+        if following:
+            self.move_cursor(row=self.row_count - 1)
 
     def _ensure_columns(self) -> None:
         if not self.columns:
