@@ -307,6 +307,8 @@ class _Team:
         self.tally.reports = []
         self.run.loop.planner = attack_planner(attack, actions)
         summary = self.run.loop.run(TASK)
+        if summary.outcome == "interrupted":  # the loop closed the session; stop them all
+            raise KeyboardInterrupt(summary.reason)
         if summary.failed_part == "sandbox":
             raise LiveFailure(f"the sandbox failed during {attack.kind} {attack.id}: "
                               f"{summary.reason}", 3)

@@ -4,7 +4,8 @@ Decision-level by default (no desktop, about a second); ``--live`` runs the
 same attacks on a real desktop through the real loop, lent by the agent layer
 (:data:`policies.redteam.LiveRunner`).  Exit 0: none got through; 1: some
 did (or, live, some were not tried before the time limit); 2: bad input (a
-bad ``--corpus`` file, nothing to run); 3: the desktop failed.
+bad ``--corpus`` file, nothing to run); 3: the desktop failed; 130: stopped (Ctrl-C,
+SIGTERM, SIGHUP).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 EXIT_BREACHED = 1
 EXIT_USAGE = 2
-EXIT_SANDBOX = 3
+EXIT_INTERRUPTED = 130
 
 # Judges a screen's text for prompt injection (the perception detector, a layer
 # above), with the corpus of injection screens it ships; lent by the agent's CLI,
@@ -61,7 +62,7 @@ def add_command(policy_app: typer.Typer, load: Callable[[str], Policy]) -> None:
             "count as failures.")] = 3600.0,
         db: Annotated[Path | None, typer.Option(
             help="--live: record the attacks' sessions in this audit database, to replay "
-            "them [a temporary one].")] = None,
+            "them (default: a temporary one).")] = None,
     ) -> None:
         """Run the evasion and injection corpora against a policy and print each attack that
         gets through with the rule that let it.  Exit 0: none did; 1: some did (--live: or
@@ -135,6 +136,11 @@ def _live(policy: Policy, profile: str, evasions: list[Attack], injections: list
     except rt.LiveFailure as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt as exc:  # the session in flight was closed as interrupted
+        said = str(exc) or "Ctrl-C"
+        typer.echo(said if said.startswith("interrupted") else f"interrupted by {said}",
+                   err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(f"policy:     {policy.name} ({policy.sha256[:12]}), live on {outcome.desktop}")
     for kind, attacks in (("evasion", evasions), ("injection", injections)):
         typer.echo(f"{kind + 's:':<11} {_live_count(outcome, kind, len(attacks))}")

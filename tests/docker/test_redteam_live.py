@@ -6,14 +6,17 @@ with the decision-level red team.  The whole corpus is too slow for CI."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import docker
 import pytest
 import yaml
 
 from audit.log import AuditLog
+from sandbox.manage import LABEL_OWNER_PID
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -88,3 +91,34 @@ def test_live_on_the_shipped_default_profile_stops_both(corpus: Path, desktop_im
     assert "no attack gets through" in live.stdout
     assert "attack 1/2  evasion plain-rm: stopped (ask by shell.command.destructive" \
         in live.stderr
+
+
+def test_attacks_not_started_within_the_time_limit_are_named_and_fail_the_run(
+        corpus: Path, desktop_image: str) -> None:
+    live = _redteam("default", "--corpus", str(corpus), "--no-shipped", "--live",
+                    "--sandbox", "docker", "--time-limit", "0", image=desktop_image)
+    assert live.returncode == 1, live.stdout + live.stderr
+    assert ("NOT TRIED     evasion plain-rm (mine.yaml:1): the time limit of 0 s passed"
+            in live.stdout)
+    assert "NOT TRIED     injection readme-order (screens.jsonl:1)" in live.stdout
+    assert "evasions:   0/0 stopped, 1 not tried" in live.stdout
+    assert "no attack tried gets through, but 2 were not tried" in live.stdout
+
+
+def test_sigterm_stops_the_live_red_team_and_removes_its_desktop(
+        desktop_image: str, docker_client: docker.DockerClient) -> None:
+    command = [sys.executable, "-m", "agent", "policy", "redteam", "default", "--live",
+               "--sandbox", "docker"]  # the shipped corpora: minutes, stopped after one
+    env = {**os.environ, "DESKHAND_IMAGE": desktop_image}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as process:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith("attack 1/"), first
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=120)
+    assert process.returncode == 130, [first, rest]
+    assert rest.strip().endswith("interrupted by SIGTERM")
+    owned = docker_client.containers.list(all=True,
+                                          filters={"label": f"{LABEL_OWNER_PID}={process.pid}"})
+    assert owned == [], "the desktop is removed"
