@@ -128,6 +128,11 @@ def run(
     vlm_model: Annotated[str | None, typer.Option(help="Model for --parser vlm.")] = None,
     vlm_base_url: Annotated[str | None, typer.Option(
         help="OpenAI-compatible server for --parser vlm [http://127.0.0.1:11434/v1].")] = None,
+    elements: Annotated[str | None, typer.Option(
+        help="Model planners: the screen's elements beside each screenshot: off (default), "
+             "text (a numbered list: role, name, centre, states) or marks (the list, and "
+             "its numbers drawn on the screenshot). From the accessibility tree with "
+             "--parser a11y|auto, else OCR's words.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any step was invalid or denied, "
                                          "even if the task finished.")] = False,
     secret: Annotated[list[str] | None, typer.Option(
@@ -151,7 +156,7 @@ def run(
         approval_timeout_s=approval_timeout,
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
-        parser=parser, vlm_model=vlm_model, vlm_base_url=vlm_base_url,
+        parser=parser, vlm_model=vlm_model, vlm_base_url=vlm_base_url, elements=elements,
         allow_hosts=tuple(allow_host) if allow_host else None,
         secret=tuple(secret) if secret else None,
     )

@@ -53,7 +53,7 @@ from audit.records import (
     Usage,
 )
 from audit.scrub import Scrubber, jsonable, mask_action
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from policies.detectors import secret_parts
 from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
@@ -266,16 +266,19 @@ class AuditLog:
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int:
+                      secret: bool, target_element: TargetElement | None = None) -> int:
         """Commit a step before anything runs; returns its id.
 
         The step is ``pending`` when it may still run, or already final:
         ``invalid`` (validation failed) or ``denied`` (the policy said no).
-        Secret typed text is stored masked.
+        Secret typed text is stored masked.  ``target_element`` is the element
+        a click aims at, as the policy was told.
         """
         secret = secret or bool(decision and decision.secret)
         body = _intent_body(session_id, index, action, proposed_raw, validation_error,
                             decision, frame_before_sha256, secret, now=self._clock())
+        if target_element is not None:
+            body["target_element"] = target_element.as_json()
         if secret and isinstance(action, TypeText):
             for part in secret_parts(action.text):
                 self._scrubber.add(part)

@@ -29,7 +29,7 @@ from audit.frames import open_png
 from audit.log import AuditLog
 from audit.network import NetworkAttempt, network_attempts, network_request, selfcheck_line
 from audit.records import EventRecord, SessionRecord, StepRecord
-from audit.render import describe, draw_marks, marks_for
+from audit.render import describe, describe_target, draw_marks, marks_for
 from audit.undo_marks import undo_marks
 from sandbox.base import Sandbox
 
@@ -70,6 +70,8 @@ def step_details(step: StepRecord) -> Table:
     color = STATUS_COLORS.get(step.status, "white")
     table.add_row("step", f"#{step.index}  [{color}]{step.status}[/]")
     table.add_row("action", Text(network_request(step) or describe(step.action)))
+    if step.target_element is not None:
+        table.add_row("target", Text(describe_target(step.target_element)))
     if step.validation_error:
         table.add_row("invalid", Text(step.validation_error))
     if step.decision_effect:
@@ -169,7 +171,8 @@ class TerminalReplay:
             return Text("(no frame recorded)")
         if self.console.color_system is None:  # blocks without colour show nothing
             return Text(f"frame {frame_sha[:12]}")
-        image = draw_marks(self.log.get_frame_image(frame_sha), marks_for(step.action))
+        image = draw_marks(self.log.get_frame_image(frame_sha),
+                           marks_for(step.action, step.target_element))
         return frame_as_blocks(image, self.columns)
 
     def print_all(self) -> None:

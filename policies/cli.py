@@ -15,7 +15,7 @@ from policies.redteam_cli import InjectionJudge, Lent, add_command
 # The policy language is pydantic models; they load with the policy commands,
 # not when `deskhand` registers them.
 if TYPE_CHECKING:
-    from policies.decision import PolicyContext, Triage
+    from policies.decision import PolicyContext, TargetElement, Triage
     from policies.engine import Policy
     from policies.redteam import LiveRunner
     from policies.sequence import SequenceStep
@@ -134,6 +134,9 @@ def explain(
     injection_risk: Annotated[float, typer.Option(help="Injection risk 0..1.")] = 0.0,
     grant: Annotated[list[str] | None, typer.Option(help="A rule id granted for the "
                                                     "session (repeatable).")] = None,
+    target_element: Annotated[str | None, typer.Option(
+        help="The element under a click, ROLE:NAME, e.g. 'push button:Delete' (what the "
+             "run reads from the accessibility tree or OCR).")] = None,
 ) -> None:
     """Show which rules fire and why; for a sequence, the shell line each action submits,
     rebuilt across the actions as a run would, and the commands parsed from it."""
@@ -142,6 +145,7 @@ def explain(
 
     loaded = _load_or_exit(policy)
     context = _context(screen, window_title, cursor, triage, injection_risk, grant or [])
+    context.target_element = _target(target_element) if target_element else None
     sequence, single = _read_actions(actions)
     for action in sequence:
         try:
@@ -285,6 +289,16 @@ def _triage(text: str) -> Triage:
         return Triage(category=category, risk=risks[risk], confidence=1.0)
     raise typer.BadParameter("should look like CATEGORY:RISK with RISK low, medium or high",
                              param_hint="--triage")
+
+
+def _target(text: str) -> TargetElement:
+    from policies.decision import TargetElement
+
+    role, colon, name = text.partition(":")
+    if not colon or not role.strip() or not name.strip():
+        raise typer.BadParameter(f"should look like ROLE:NAME, e.g. 'push button:Delete', "
+                                 f"not {text!r}", param_hint="--target-element")
+    return TargetElement(role=role.strip(), name=name.strip())
 
 
 @policy_app.command("list")

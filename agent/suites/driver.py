@@ -173,6 +173,9 @@ class CaseDriver:
         if step.kind == "click_text":
             yield from self._click_text(step, step.spec)
             return
+        if step.kind == specs.CLICK_ELEMENT:
+            yield from self._click_element(step, step.spec)
+            return
         verdict = self.checker.poll(step.kind, step.spec)
         self._record_check("step", step.kind, step.line, verdict)
         if not verdict.ok:
@@ -192,6 +195,27 @@ class CaseDriver:
         _, outcomes = yield Turn(actions=[ProposedAction(
             action=click, raw={"line": step.line, "suite_step": "click_text",
                                "text": spec.text})], message=f"click {spec.text!r}")
+        self._judge_outcome(step, outcomes)
+
+    def _click_element(self, step: Step, spec: specs.Spec) -> Flow:
+        """Click the centre of the element found; its role and name go to the policy (a rule
+        may ask before a button named Delete) and into the step's record."""
+        assert isinstance(spec, specs.ElementSpec)
+        verdict = self.checker.poll(step.kind, spec)
+        self._record_check("step", step.kind, step.line, verdict)
+        found = verdict.element
+        if not verdict.ok or found is None:
+            self._fail("failed", f"click after {spec.timeout:g} s: {verdict.message}",
+                       step.line, step.describe(), verdict.frame)
+        assert found is not None
+        click = Click(x=found.center[0], y=found.center[1], button=spec.button,
+                      count=spec.count)
+        target = {"role": found.role, "name": found.name, "box": list(found.box),
+                  "source": found.source}
+        _, outcomes = yield Turn(actions=[ProposedAction(
+            action=click, raw={"line": step.line, "suite_step": step.kind,
+                               "click_element": target})],
+            message=step.note or f"click {found.role} {found.name!r}")
         self._judge_outcome(step, outcomes)
 
     def _judge_outcome(self, step: Step, outcomes: list[ActionOutcome]) -> None:

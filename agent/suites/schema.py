@@ -3,8 +3,9 @@
 The whole file is checked before any sandbox starts; every problem is
 reported as ``file:line: field: what is wrong`` (a :class:`SuiteError`, exit 2).
 Steps are one-key mappings: any ``deskhand run --script`` step, or one of the
-suite's own (``assert_*``, ``click_text``, ``wait_for_text``,
-``wait_for_window``), with optional ``blocked: true`` and ``note``.
+suite's own (``assert_*``, ``click_text``, ``wait_for_text``, ``wait_for_window``,
+``wait_for_element``; ``click: {role, name}`` clicks an element), with optional
+``blocked: true`` and ``note``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from agent.planners.script import SCRIPT_ACTION_KINDS, parse_script_action
+from agent.planners.script import SCRIPT_ACTION_KINDS, is_element_step, parse_script_action
 from agent.suites import specs
 from agent.suites.errors import SuiteError
 from policies.errors import PolicyError, Problem
@@ -299,8 +300,11 @@ class _Parser:
         if not isinstance(blocked, bool):
             self.problem((*at, "blocked"), "expected true or false")
             return None
-        model = specs.ASSERT_KINDS.get(kind) or specs.TEXT_STEP_KINDS.get(kind)
-        if model is not None and blocked and kind != "click_text":
+        if is_element_step(kind, value):
+            kind = specs.CLICK_ELEMENT if kind == "click" else kind
+        model = specs.ASSERT_KINDS.get(kind) or specs.TEXT_STEP_KINDS.get(kind) or (
+            specs.ElementSpec if kind == specs.CLICK_ELEMENT else None)
+        if model is not None and blocked and kind not in {"click_text", specs.CLICK_ELEMENT}:
             self.problem((*at, "blocked"), f"only actions can be blocked, not {kind}")
             return None
         if model is not None:

@@ -98,13 +98,14 @@ class Executor:
 
     def op_elements(self, args: dict[str, Any], deadline: Deadline) -> Result:
         """The active window's accessibility tree (:mod:`.a11y`), bounded by the deadline."""
-        from .a11y import active_window_elements
+        from .a11y import OVERRUN_S, active_window_elements
 
         limit = args.get("max_elements", 500)
         if not isinstance(limit, int) or not 0 < limit <= 5000:
             raise RequestError("bad_request", "max_elements must be an integer in 1..5000")
-        return active_window_elements(max_elements=limit,
-                                      time_budget_s=max(0.1, deadline.remaining() - 0.2)), b""
+        budget_s = max(0.1, deadline.remaining() - OVERRUN_S - 0.2)
+        return active_window_elements(max_elements=limit, time_budget_s=budget_s,
+                                      active_title=self.desktop.active_window_title()), b""
 
     def handle(self, request: Request) -> Result:
         deadline = Deadline(request.deadline_ms)

@@ -67,6 +67,12 @@ Ops:
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
     a shell string; runs in the sandbox home, in its own process group.
+``elements``
+    args ``{"max_elements": int?}`` (1..5000, default 500) → the active window's
+    accessibility tree (``a11y.py``): ``{"available": true, "app", "window",
+    "elements": [{"role", "name", "states", "value", "box": [x0, y0, x1, y1]}],
+    "truncated", "walk_ms"}`` with boxes in screen pixels, or ``{"available":
+    false, "reason", "elements": []}`` (no bindings, no bus, or an app without a tree).
 ``shutdown``
     ``{}``; the executor answers, then exits 0.
 

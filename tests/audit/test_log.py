@@ -13,7 +13,7 @@ from audit.errors import AmbiguousId, AuditStateError, NotFound
 from audit.frames import open_png
 from audit.log import AuditLog
 from audit.verify import verify
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import Click
 
 ALLOW = Decision(effect="allow", rule_ids=("gui.allow",), reason="ordinary",
@@ -47,6 +47,23 @@ def test_intent_is_committed_pending_before_the_result(log: AuditLog, db_path: P
     [step] = log.steps(session_id)
     assert (step.output, step.timings_ms, step.decision_effect) == (
         {"cursor": [1, 2]}, {"execute_ms": 3.5}, "allow")
+
+
+def test_a_clicks_target_element_is_in_its_step_record_and_the_chain(log: AuditLog,
+                                                                     db_path: Path) -> None:
+    session_id = log.start_session(synthetic.session_info())
+    target = TargetElement(role="push button", name="Delete", box=(600, 380, 680, 420),
+                           source="a11y")
+    aimed = _intent(log, session_id, 0, target_element=target)
+    bare = _intent(log, session_id, 1)
+    steps = {step.id: step for step in log.steps(session_id)}
+    assert steps[aimed].target_element == target
+    assert steps[bare].target_element is None
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE steps SET target_element = ? WHERE id = ?",
+                     ('{"role":"push button","name":"Cancel"}', aimed))
+    report = verify(db_path)
+    assert not report.ok, "the target is chained: rewriting it breaks verification"
 
 
 def test_steps_that_never_run_are_final_at_once(log: AuditLog) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from audit.records import ApprovalRecord, StepRecord
+from audit.render import describe_target
 from audit.undo_marks import UndoMark
 from tui.store import TuiStore, action_of, rule_list
 from tui.widgets.badges import decision_badge, status_text, undo_sign
@@ -110,7 +111,8 @@ class ReplayScreen(Screen[None]):
         if image is None or sha is None:
             return None
         action = None if self.show_after else action_of(step)
-        return Picture(key=f"{sha}:{step.id}:{self.show_after}", image=image, action=action)
+        return Picture(key=f"{sha}:{step.id}:{self.show_after}", image=image, action=action,
+                       target=None if self.show_after else step.target_element)
 
 
 def _signs(marks: list[UndoMark]) -> Text:
@@ -133,6 +135,8 @@ def step_detail(step: StepRecord, *, after: bool = False) -> Text:
     """What happened in ``step``, in a few lines."""
     lines = [
         Text.assemble((f"step {step.index}  ", "bold"), _describe(step)),
+        Text.assemble(("target  ", "dim"), describe_target(step.target_element))
+        if step.target_element else Text(""),
         Text.assemble(decision_badge(step.decision_effect, step.status), "  ",
                       rule_list(step.rule_ids)),
         Text(step.decision_reason or step.validation_error or "", style="italic"),
