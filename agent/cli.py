@@ -218,7 +218,7 @@ def _register_commands() -> None:
     lent: dict[str, dict[str, Any]] = {
         "audit.cli": {"open_sandbox": _open_sandbox},
         "policies.cli": {"read_script": _script_actions, "injection_judge": _injection_judge,
-                         "injection_corpus": _INJECTION_CORPUS},
+                         "injection_corpus": _INJECTION_CORPUS, "live_redteam": _live_redteam},
     }
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(app, **lent.get(name, {}))
@@ -243,6 +243,13 @@ def _injection_judge() -> Any:
     from agent.perception.injection_redteam import judge_screen_text
 
     return judge_screen_text
+
+
+def _live_redteam() -> Any:
+    """For ``policy redteam --live``: the attacks on a desktop, through the real loop."""
+    from agent.redteam_live import run_live
+
+    return run_live
 
 
 def _script_actions(path: Path) -> list[Any]:

@@ -21,9 +21,10 @@ import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from audit.log import AuditLog
+from audit.records import EventRecord
 from sandbox.file_ops import EntryKind, TreeEntry
 from sandbox.snapshots import Tree
 
@@ -142,6 +143,10 @@ def _packed(data: bytes) -> bytes:
     if probe and len(zlib.compress(probe, 1)) > WORTH_COMPRESSING * len(probe):
         return RAW_MARK + data
     return zlib.compress(data, 1)
+class EventSource(Protocol):
+    """Where checkpoints are read from: the audit log, or a reader of it."""
+
+    def events(self, session_id: str) -> list[EventRecord]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +181,7 @@ def record_rollback(log: AuditLog, session_id: str, to_step: int, manifest: Mani
         "to_step": to_step, "sha256": manifest.sha256, "files": manifest.file_count})
 
 
-def checkpoints(log: AuditLog, session_id: str) -> list[Checkpoint]:
+def checkpoints(log: EventSource, session_id: str) -> list[Checkpoint]:
     """The session's checkpoints in the order they were taken."""
     found = []
     for event in log.events(session_id):
@@ -189,6 +194,6 @@ def checkpoints(log: AuditLog, session_id: str) -> list[Checkpoint]:
     return found
 
 
-def checkpoint_before(log: AuditLog, session_id: str, step: int) -> Checkpoint | None:
+def checkpoint_before(log: EventSource, session_id: str, step: int) -> Checkpoint | None:
     """The checkpoint taken right before ``step`` (None: there is none)."""
     return next((c for c in reversed(checkpoints(log, session_id)) if c.step == step), None)

@@ -25,6 +25,7 @@ from audit.network import network_attempts, network_request, selfcheck_line
 from audit.records import SessionRecord, StepRecord
 from audit.render import describe, describe_target, draw_marks, marks_for
 from audit.replay import _approval_line
+from audit.undo_marks import undo_marks
 
 KEYFRAME_EVERY = 24
 MAX_PATCH_SHARE = 0.4
@@ -56,6 +57,7 @@ def export_html(log: AuditLog, session_id: str, path: Path) -> ExportStats:
         "network": [{"step": max(a.position, 0), "at": round(a.at_s, 3), "text": a.text,
                      "outcome": a.outcome} for a in network],
         "selfcheck": selfcheck_line(events),
+        "undo": [mark.as_json() for mark in undo_marks(events, steps)],
     }
     page = _template().replace("__TITLE__", _html_text(f"deskhand session {session.id[:12]}"))
     page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
