@@ -133,6 +133,8 @@ def restore_summary(manifest: Manifest, to_step: int, places: int = 5) -> str:
     files, the places holding most of them, and that files made since are removed."""
     by_place: dict[str, list[int]] = {}
     for path, entry in manifest.files.items():
+        if entry.kind == "d":  # folders come back with their files; they are not counted
+            continue
         tally = by_place.setdefault(_place(path), [0, 0])
         tally[0] += 1
         tally[1] += entry.size
@@ -141,7 +143,7 @@ def restore_summary(manifest: Manifest, to_step: int, places: int = 5) -> str:
              for place, (count, size) in biggest[:places]]
     if len(biggest) > places:
         shown.append(f"{len(biggest) - places} more places")
-    count = len(manifest.files)
+    count = manifest.file_count
     return (f"Puts {count} file{'s' * (count != 1)} ({size_text(manifest.size)}) back as they were "
             f"right before step {to_step}: {', '.join(shown) or 'no files'}; files made "
             "since are removed.")
