@@ -113,8 +113,8 @@ class BrokerApprover:
             rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
             timeout_s=request.timeout_s,
         )
-        self._record_context(approval_id, request)
         try:
+            self._record_context(approval_id, request)
             if self.prompt is not None:
                 self._ask_here(approval_id, request)
                 return self.log.wait_for_answer(approval_id, timeout_s=0)

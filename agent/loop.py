@@ -237,19 +237,24 @@ class AgentLoop:
         state = self._open_session(task)
         try:
             outcome, reason = self._drive(state)
-        except KeyboardInterrupt as exc:
-            outcome, reason = "interrupted", interrupted_reason(exc)
-        except SandboxError as exc:
-            outcome, reason = "error", f"sandbox failed: {exc}"
-            state.summary.failed_part = "sandbox"
-        except PlannerError as exc:
-            outcome, reason = "error", f"planner failed: {exc}"
-            state.summary.failed_part = "planner"
+        except (KeyboardInterrupt, SandboxError, PlannerError) as exc:
+            outcome, reason, state.summary.failed_part = _ending(exc)
         self._close_session(state, outcome, reason)
         return state.summary
 
     def _open_session(self, task: str) -> _RunState:
+        """Record the session and take the first look; a stop or a sandbox failure on the
+        way ends the recorded session (then raises) instead of leaving it open."""
         triage = self.perceiver.triage(task) if self.perceiver else None
+        session_id = self._start_session(task, triage)
+        try:
+            return self._first_look(session_id, task, triage)
+        except (KeyboardInterrupt, SandboxError) as exc:
+            outcome, reason, _part = _ending(exc)
+            self.audit.end_session(session_id, outcome=outcome, reason=reason)
+            raise
+
+    def _start_session(self, task: str, triage: Triage | None) -> str:
         size = self.sandbox.size
         info = SessionInfo(
             task=task, planner=self.planner.name, model=self.planner.model,
@@ -259,8 +264,11 @@ class AgentLoop:
             network=bool(self.session_extra.get("network", False)),
             triage=_triage_dict(triage), extra=self.session_extra,
         )
-        session_id = self.audit.start_session(info)
+        return self.audit.start_session(info)
+
+    def _first_look(self, session_id: str, task: str, triage: Triage | None) -> _RunState:
         self.on_session(session_id)
+        size = self.sandbox.size
         guarded = self._guard(session_id, self.sandbox.screenshot())
         frame = guarded.frame
         self._prefetch(frame, task)
@@ -723,6 +731,15 @@ def _count(summary: RunSummary, status: StepStatus) -> None:
         summary.invalid += 1
     else:
         summary.errors += 1
+
+
+def _ending(exc: KeyboardInterrupt | SandboxError | PlannerError) -> tuple[Outcome, str, str]:
+    """How a run that ``exc`` stopped ends: outcome, reason and the part that failed."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", interrupted_reason(exc), ""
+    if isinstance(exc, SandboxError):
+        return "error", f"sandbox failed: {exc}", "sandbox"
+    return "error", f"planner failed: {exc}", "planner"
 
 
 def _finish(turn: Turn) -> tuple[Outcome, str]:

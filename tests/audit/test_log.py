@@ -87,6 +87,26 @@ def test_a_result_cannot_be_recorded_twice(log: AuditLog) -> None:
                           frame_after_sha256=None, timings_ms={})
 
 
+def test_ending_a_session_closes_what_is_still_open_and_the_chain_verifies(
+        log: AuditLog, db_path: Path) -> None:
+    session_id = log.start_session(synthetic.session_info())
+    done = _intent(log, session_id, 0)
+    log.record_result(done, status="done", output={}, error=None, frame_after_sha256=None,
+                      timings_ms={})
+    left_open = _intent(log, session_id, 1)  # a stop landed before its id came back
+    asked = log.request_approval(left_open, frame_sha256="", summary="click", rule_ids=["r"],
+                                 reason="risky", timeout_s=60)
+    log.end_session(session_id, outcome="interrupted", reason="interrupted by SIGTERM")
+    steps = {step.id: step for step in log.steps(session_id)}
+    assert (steps[done].status, steps[left_open].status) == ("done", "interrupted")
+    assert steps[left_open].error == ("the session ended before this step finished "
+                                      "(interrupted by SIGTERM)")
+    assert steps[left_open].finished_at is not None
+    assert log.approval(asked).status == "expired"
+    assert log.pending_approvals(session_id) == []
+    assert verify(db_path).ok
+
+
 def test_a_recorded_session_reads_back_in_order_and_verifies(recorded: tuple[Path, str]) -> None:
     db_path, session_id = recorded
     with AuditLog.open(db_path) as log:
