@@ -23,8 +23,9 @@ WAITING_SCRIPT = "task: wait a long time\nsteps:\n  - screenshot\n  - wait: 25\n
 
 
 def owned_containers(client: docker.DockerClient, pid: int) -> list[str]:
+    # ignore_removed: one that goes between the listing and its inspection is gone already.
     return [c.id for c in client.containers.list(
-        all=True, filters={"label": f"{LABEL_OWNER_PID}={pid}"})]
+        all=True, filters={"label": f"{LABEL_OWNER_PID}={pid}"}, ignore_removed=True)]
 
 
 def spawn(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -105,7 +106,7 @@ def test_a_stop_while_sandbox_up_starts_removes_the_desktop_and_exits_0(
     with spawn(tmp_path, "sandbox", "up") as proc:
         deadline = time.monotonic() + 60
         while not owned_containers(docker_client, proc.pid):  # created: start-up under way
-            assert proc.poll() is None, "sandbox up ended before its container existed"
+            assert proc.poll() is None, f"sandbox up ended early: {proc.communicate()[0]}"
             assert time.monotonic() < deadline, "sandbox up never created its container"
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
