@@ -11,7 +11,8 @@ stripped (a name-less widget that shows a label, such as a file manager's icon,
 is called by that label), the states worth telling a planner or a suite (:data:`STATES`), the
 text or number it holds (``value``, capped) and its box in screen pixels
 (x0, y0, x1, y1; x1/y1 exclusive).  Only what shows is listed: hidden menus and
-off-page tabs are neither listed nor walked.
+off-page tabs are neither listed nor walked (an icon GTK 2 left unmarked as showing is
+judged by its box: :func:`_unmarked_icon`).
 
 Needs, inside the desktop: the accessibility bus (``at-spi2-core``), the
 bindings (``python3-gi``, ``gir1.2-atspi-2.0``) importable by the executor's
@@ -129,7 +130,8 @@ class _Walk:
     found: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
 
-    def children_of(self, node: Any, depth: int) -> None:
+    def children_of(self, node: Any, depth: int, box: list[int] | None = None) -> None:
+        """Visit ``node``'s children; ``box`` is ``node``'s own (None for the window)."""
         if depth > MAX_DEPTH:
             self.truncated = True
             return
@@ -139,15 +141,15 @@ class _Walk:
                 return
             child = _child(node, index)
             if child is not None:
-                self.visit(child, depth + 1)
+                self.visit(child, depth + 1, box)
 
-    def visit(self, node: Any, depth: int) -> None:
-        element = describe(self.atspi, node)
+    def visit(self, node: Any, depth: int, parent_box: list[int] | None) -> None:
+        element = describe(self.atspi, node, parent_box)
         if element is None:  # hidden (or gone): nothing under it shows either
             return
         if _worth_listing(element):
             self.found.append(element)
-        self.children_of(node, depth)
+        self.children_of(node, depth, element["box"])
 
 
 def _worth_listing(element: dict[str, Any]) -> bool:
@@ -157,24 +159,43 @@ def _worth_listing(element: dict[str, Any]) -> bool:
     return element["role"] not in GROUPING_ROLES or bool(element["name"])
 
 
-def describe(atspi: Any, node: Any) -> dict[str, Any] | None:
-    """The element of a showing node; None when it is hidden or went away mid-read."""
+def describe(atspi: Any, node: Any, parent_box: list[int] | None = None) \
+        -> dict[str, Any] | None:
+    """The element of a showing node (``parent_box``: its showing parent's box); None when
+    it is hidden or went away mid-read."""
     try:
         states = node.get_state_set()
-        if not states.contains(atspi.StateType.SHOWING):
+        showing = states.contains(atspi.StateType.SHOWING)
+        role = _text(node.get_role_name)
+        if not (showing or _unmarked_icon(atspi, role, states)):
             return None
         extents = node.get_extents(atspi.CoordType.SCREEN)
-        role, name, value = _text(node.get_role_name), _text(node.get_name).strip(), \
-            _value(atspi, node)
+        box = [extents.x, extents.y, extents.x + extents.width, extents.y + extents.height]
+        if not (showing or _within(box, parent_box)):
+            return None  # an icon scrolled out of its view
+        name, value = _text(node.get_name).strip(), _value(atspi, node)
         shown = [s for s in STATES if _contains(atspi, states, s)]
         if not name and role not in TEXT_ROLES and "editable" not in shown:
             name = value.strip()  # a file manager's icon is called by the label it shows
         return {"role": role, "name": name, "states": shown,
                 "value": "" if value.strip() == name else value,  # a label's text: its name
-                "box": [extents.x, extents.y, extents.x + extents.width,
-                        extents.y + extents.height]}
+                "box": box}
     except Exception:  # a widget destroyed while read
         return None
+
+
+def _unmarked_icon(atspi: Any, role: str, states: Any) -> bool:
+    """An icon that may show without saying so.  GTK 2's icon view (pcmanfm's) sets an
+    item's ``showing`` when the item's accessible is made and again only on a scroll; one
+    made before the view laid the item out (the bridge makes them as a folder loads) stays
+    unshown for good.  Such an icon is ``visible``; it shows when it lies inside its view."""
+    return role == "icon" and bool(states.contains(atspi.StateType.VISIBLE))
+
+
+def _within(box: list[int], outer: list[int] | None) -> bool:
+    x0, y0, x1, y1 = box
+    return (outer is not None and x0 < x1 and y0 < y1 and outer[0] <= x0 and outer[1] <= y0
+            and x1 <= outer[2] and y1 <= outer[3])
 
 
 def _value(atspi: Any, node: Any) -> str:

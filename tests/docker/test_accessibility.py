@@ -194,6 +194,18 @@ def test_file_manager_icons_and_buttons_act_where_the_tree_puts_them(box: Docker
     wait_for(box, location, lambda e: e.value == "/home/desk/work")
 
 
+def test_icons_of_files_that_appear_in_a_shown_folder_are_listed(box: DockerSandbox) -> None:
+    """GTK 2's icon view gives an icon made before its layout no ``showing`` state."""
+    box.check(["sh", "-c", "mkdir -p ~/work"])
+    launch(box, "pcmanfm", "/home/desk/work")
+    wait_for(box, ElementQuery(role="status bar", name="0 items"))
+    box.check(["sh", "-c", "mkdir ~/work/Reports && printf 'hi\\n' > ~/work/notes.txt"])
+    wait_for(box, ElementQuery(role="status bar", name="2 items"))
+    notes = wait_for(box, ElementQuery(role="icon", name="notes.txt"))
+    reports = wait_for(box, ElementQuery(role="icon", name="Reports"))
+    assert reports.box[2] <= notes.box[0], "the folder comes first, on the same row"
+
+
 # --- no tree: xterm --------------------------------------------------------------------------
 
 
