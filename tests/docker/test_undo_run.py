@@ -43,12 +43,14 @@ for top, dirs, names in sorted(os.walk(os.path.expanduser("~/work"))):
             open(p, "rb").read() if stat.S_ISREG(info.st_mode) else b""
         print(p, oct(info.st_mode), hashlib.sha256(body).hexdigest())
 """
+# The waits after the rm keep the run stepping (it serves undo between steps) until the
+# story is done and stops it: a bound, not the story's clock.
 SCRIPT = """task: clean up ~/work
 steps:
   - key: ctrl+alt+t
   - wait: 2
   - type: "rm -rf ~/work\\n"
-""" + "".join("  - wait: 1\n" for _ in range(40))
+""" + "".join("  - wait: 1\n" for _ in range(150))
 DESKHAND = str(Path(sys.executable).parent / "deskhand")
 
 
@@ -121,7 +123,9 @@ def test_approved_rm_rf_then_deskhand_undo_brings_every_file_back(
     plan = plan_run(settings, script=script)
     stop = threading.Event()
     approver = threading.Thread(target=_approve_everything, args=(db, stop))
-    with open_run(plan, RunOptions(services=_services(kind, request))) as run:
+    options = RunOptions(services=_services(kind, request), should_stop=stop.is_set,
+                         stop_reason=lambda: "the undo story is done")
+    with open_run(plan, options) as run:
         _run(run.sandbox, MAKE_WORK)
         before = _run(run.sandbox, HASHES)
         approver.start()
@@ -131,8 +135,8 @@ def test_approved_rm_rf_then_deskhand_undo_brings_every_file_back(
         try:
             _undo_story(run.sandbox, db, before)
         finally:
-            loop.join(timeout=120)
             stop.set()
+            loop.join(timeout=120)
             approver.join()
     (summary,) = summaries
     with AuditLog.open(db) as log:

@@ -68,6 +68,18 @@ def _session(log: AuditLog) -> str:
         screen_height=800, network=False))
 
 
+def _fresh_work_session(box: LocalSandbox, log: AuditLog) -> str:
+    """A new session over a freshly made ~/undo-e2e/work."""
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    return _session(log)
+
+
+def _undo_command(session: str, log: AuditLog, *options: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "deskhand"), "undo", session, *options,
+            "--db", str(log.path)]
+
+
 def _run(box: LocalSandbox, program: str) -> str:
     result = box.check(["python3", "-c", program])
     assert result.exit_code == 0, result.stderr
@@ -115,9 +127,7 @@ def test_a_second_checkpoint_stores_only_the_files_that_changed(box: LocalSandbo
 
 def test_undo_of_a_step_without_a_checkpoint_says_so_and_changes_nothing(
         box: LocalSandbox, log: AuditLog) -> None:
-    box.check(["rm", "-rf", "undo-e2e"])
-    _run(box, MAKE_WORK)
-    session = _session(log)
+    session = _fresh_work_session(box, log)
     assert take_checkpoint(box, log, session, 1, BOUNDS)
     box.check(["rm", "-rf", "undo-e2e/work/deep"])
     after_rm = _run(box, HASHES)
@@ -161,8 +171,7 @@ def test_deskhand_undo_asks_the_live_run_which_restores_and_tells_the_planner(
     context = PolicyContext(screen_width=1280, screen_height=800, window_title="xterm")
     assert hook(session, 4, decision, True, context) == ""  # approved: checkpointed
     box.check(["rm", "-rf", "undo-e2e/work"])
-    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session[:8],
-               "--to-step", "4", "--db", str(log.path)]
+    command = _undo_command(session[:8], log, "--to-step", "4")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as undo_process:
         _wait_for_request(log, session)
@@ -179,11 +188,24 @@ def test_deskhand_undo_of_a_finished_session_changes_nothing(box: LocalSandbox,
                                                              log: AuditLog) -> None:
     session = _session(log)
     log.end_session(session, outcome="done", reason="finished")
-    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session,
-               "--db", str(log.path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(_undo_command(session, log), capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 2
     assert "is not running: its sandbox is gone" in done.stderr
+
+
+def test_deskhand_undo_says_so_at_once_when_the_run_ends_before_serving_it(
+        box: LocalSandbox, log: AuditLog) -> None:
+    session = _fresh_work_session(box, log)
+    assert take_checkpoint(box, log, session, 2, BOUNDS)
+    with subprocess.Popen(_undo_command(session, log), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as undo_process:
+        _wait_for_request(log, session)
+        log.end_session(session, outcome="done", reason="finished")
+        out, err = undo_process.communicate(timeout=60)
+    assert undo_process.returncode == 2, out + err
+    assert "the run ended before it served the undo" in err
+    assert ROLLBACK_EVENT not in [e.kind for e in log.events(session)]
 
 
 def test_an_undo_whose_stored_files_are_gone_says_it_failed_and_is_recorded(
