@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
+from agent.perception.heap import keep_heap_lean, release_freed_memory
 from policies.decision import Triage, TypedFromScreen
 from sandbox.base import Frame
 
@@ -46,6 +47,7 @@ class BackgroundPerception:
         """``warm_up`` (loading the models, say) starts on the worker at once, so it runs
         while the sandbox starts rather than during the first step."""
         self.inner = inner
+        keep_heap_lean()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perception")
         self._verdicts: OrderedDict[tuple[str, str], Future[tuple[float, str]]] = OrderedDict()
         if warm_up is not None:
@@ -95,14 +97,16 @@ class OnDemandParser:
         with self._lock:
             if self._parser is None:
                 self._parser = self._load()
+                release_freed_memory()
             return self._parser
 
 
 class OnceTriager:
     """A triager loaded to classify and let go afterwards.
 
-    A run classifies its task once, at its start; the word embeddings (about
-    100 MiB) need not stay resident beside the OCR models for the rest of it.
+    A run classifies its task once, at its start; the word embeddings and their
+    tokenizer (about 30 MiB while loaded) need not stay resident beside the OCR
+    models for the rest of it.
     Another task in the same process loads them again (about a second).
     """
 
@@ -116,3 +120,4 @@ class OnceTriager:
         finally:
             del triager
             gc.collect()
+            release_freed_memory()

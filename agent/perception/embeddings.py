@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,7 @@ _TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 class WordLlamaEmbedder:
     """Maps texts to unit-length 256-dimensional vectors (cosine = dot product)."""
 
-    def __init__(self, table: Vectors, tokenizer: object) -> None:
+    def __init__(self, table: npt.NDArray[np.floating[Any]], tokenizer: object) -> None:
         self._table = table
         self._tokenizer = tokenizer
 
@@ -46,7 +47,9 @@ class WordLlamaEmbedder:
             raise ModelUnavailable(
                 f"cannot load WordLlama's shipped weights from {folder}: {exc}; "
                 "pip install wordllama") from exc
-        return cls(np.ascontiguousarray(table, dtype=np.float32), tokenizer)
+        # Kept as shipped (float16): half the memory of a float32 copy, and a row
+        # widened to float32 when it is averaged is the same number either way.
+        return cls(np.ascontiguousarray(table), tokenizer)
 
     @property
     def dimensions(self) -> int:
@@ -62,7 +65,8 @@ class WordLlamaEmbedder:
             mask = np.asarray(encoding.attention_mask, dtype=bool)
             ids = np.asarray(encoding.ids, dtype=np.int64)[mask]
             if ids.size:
-                vectors[row] = self._table[np.clip(ids, 0, len(self._table) - 1)].mean(axis=0)
+                rows = self._table[np.clip(ids, 0, len(self._table) - 1)]
+                vectors[row] = rows.astype(np.float32).mean(axis=0)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit: Vectors = vectors / np.maximum(norms, 1e-9)
         return unit

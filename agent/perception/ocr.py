@@ -48,9 +48,6 @@ from sandbox.base import Frame
 
 _DETECTION_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 _RECOGNITION_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
-# The recogniser sees text scaled to this height; its output has one
-# column per 8 pixels of that scaled width (the model's stride).
-_REC_HEIGHT = 48
 # The detector's total stride: its input sides must be multiples of it.
 DETECTOR_GRID = 32
 # Aligning and growing regions alternate until both hold; a few rounds do.
@@ -89,23 +86,14 @@ class RapidOcrReader:
 
     @classmethod
     def load(cls, *, threads: int = 2, det_scale: float = 1.0,
-             min_confidence: float = 0.5, rec_batch: int = 6) -> RapidOcrReader:
-        """Load the models from the installed wheel (no network)."""
-        try:
-            from rapidocr_onnxruntime.ch_ppocr_det import (  # type: ignore[import-untyped]
-                TextDetector,
-            )
-            from rapidocr_onnxruntime.ch_ppocr_rec import (  # type: ignore[import-untyped]
-                TextRecognizer,
-            )
-        except ImportError as exc:
-            raise ModelUnavailable(
-                "the OCR models come with the 'rapidocr-onnxruntime' package: "
-                f"pip install rapidocr-onnxruntime ({exc})") from exc
+             min_confidence: float = 0.5) -> RapidOcrReader:
+        """Load the models from the installed wheel (no network), run lean
+        (:mod:`agent.perception.ocr_models`)."""
+        from agent.perception.ocr_models import LineDetector, LineRecognizer, OnnxModel
+
         models = _models_folder()
-        detector = TextDetector(_detector_config(models / _DETECTION_MODEL, threads))
-        recognizer = TextRecognizer(
-            _recognizer_config(models / _RECOGNITION_MODEL, threads, rec_batch))
+        detector = LineDetector(OnnxModel(models / _DETECTION_MODEL, threads))
+        recognizer = LineRecognizer(OnnxModel(models / _RECOGNITION_MODEL, threads))
         return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence)
 
     def read(self, image: Image, regions: Sequence[Box]) -> list[TextElement]:
@@ -118,7 +106,7 @@ class RapidOcrReader:
             with self._lock:
                 return self._recognize(image, [line for region in regions
                                                for line in self._detect(image, region)])
-        except _runtime_errors() as exc:
+        except cv2.error as exc:
             raise OcrFailed(f"the OCR model failed: {exc}") from exc
 
     def forget(self) -> None:
@@ -137,9 +125,7 @@ class RapidOcrReader:
         if self._det_scale != 1.0:
             scaled = cv2.resize(crop, None, fx=self._det_scale, fy=self._det_scale,
                                 interpolation=cv2.INTER_AREA)
-        quads, _ = self._detector(scaled)
-        if quads is None or len(quads) == 0:
-            return []
+        quads = self._detector(scaled)
         return [_shift_box(_quad_to_box(quad / self._det_scale, width, height), x0, y0)
                 for quad in quads]
 
@@ -153,7 +139,7 @@ class RapidOcrReader:
         unseen = [i for i, key in enumerate(keys) if key not in known]
         if unseen:
             self.recognised_lines += len(unseen)
-            results = self._recognizer([pieces[i] for i in unseen], True)[0]
+            results = self._recognizer([pieces[i] for i in unseen])
             for i, result in zip(unseen, results, strict=True):
                 words = self._read_line(pieces[i], result)
                 known[keys[i]] = tuple(_shift(w, -inked[i][0], -inked[i][1]) for w in words)
@@ -193,43 +179,18 @@ def _pad_to_grid(crop: Image) -> Image:
     return np.asarray(padded, dtype=np.uint8)
 
 
-def _runtime_errors() -> tuple[type[Exception], ...]:
-    """What the OCR stack raises when it fails on an image."""
-    from rapidocr_onnxruntime.utils.infer_engine import (  # type: ignore[import-untyped]
-        ONNXRuntimeError,
-    )
-
-    return (ONNXRuntimeError, cv2.error)
-
-
 def _models_folder() -> Path:
-    import rapidocr_onnxruntime  # type: ignore[import-untyped]
-
+    try:
+        import rapidocr_onnxruntime  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ModelUnavailable(
+            "the OCR models come with the 'rapidocr-onnxruntime' package: "
+            f"pip install rapidocr-onnxruntime ({exc})") from exc
     folder = Path(rapidocr_onnxruntime.__file__).parent / "models"
     if not (folder / _DETECTION_MODEL).is_file():
         raise ModelUnavailable(f"OCR model files are missing from {folder}; "
                                "reinstall rapidocr-onnxruntime")
     return folder
-
-
-def _session_options(model: Path, threads: int) -> dict[str, Any]:
-    return {"model_path": str(model), "use_cuda": False, "use_dml": False,
-            "intra_op_num_threads": threads, "inter_op_num_threads": 1}
-
-
-def _detector_config(model: Path, threads: int) -> dict[str, Any]:
-    # limit_type "max" with a large limit: never upscale a small region (the
-    # package default "min" blows a 40-pixel band up to 736 pixels); this
-    # reader does its own downscaling (det_scale).
-    return {**_session_options(model, threads), "limit_side_len": 8192, "limit_type": "max",
-            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "thresh": 0.3,
-            "box_thresh": 0.5, "max_candidates": 1000, "unclip_ratio": 1.6,
-            "use_dilation": True, "score_mode": "fast"}
-
-
-def _recognizer_config(model: Path, threads: int, batch: int) -> dict[str, Any]:
-    return {**_session_options(model, threads), "rec_img_shape": [3, _REC_HEIGHT, 320],
-            "rec_batch_num": batch}
 
 
 def _quad_to_box(quad: Any, width: int, height: int) -> Box:

@@ -38,15 +38,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
-import openai
 import yaml
 
 from agent.perception.embeddings import Vectors, WordLlamaEmbedder
 from agent.perception.errors import TriageFailed
 from policies.decision import Triage
+
+if TYPE_CHECKING:
+    import openai
 
 Risk = Literal["low", "medium", "high"]
 
@@ -210,6 +212,8 @@ class OpenAITriager:
         return verdict(category, confidence, uncertain_below=self._uncertain_below)
 
     def _ask(self, task: str) -> str:
+        import openai  # only this triager needs the SDK (its import is ~40 MiB)
+
         try:
             response = self._client.chat.completions.create(
                 model=self._model, temperature=0, timeout=self._timeout_s,
