@@ -28,7 +28,7 @@ from PIL import Image, ImageChops
 
 from agent.interrupts import TERMINAL_CLOSED, interrupted_reason, stop_now
 from audit.records import ApprovalAnswer, Scope
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
 
@@ -47,13 +47,16 @@ class ApprovalRequest:
     decision: Decision
     frame: Frame
     timeout_s: float
+    target: TargetElement | None = None
+    """The element the action aims at (role, name), when the run knows it."""
 
     def summary(self) -> str:
-        """The action in words, with secret text masked."""
+        """The action in words, with secret text masked, and the element it lands on."""
         action = self.action
         if self.decision.secret and isinstance(action, TypeText):
             return f"type •••• ({len(action.text)} chars, looks like a secret)"
-        return action.describe()
+        on = f" on {self.target.describe()}" if self.target is not None else ""
+        return action.describe() + on
 
 
 class Approver(Protocol):
@@ -110,8 +113,8 @@ class BrokerApprover:
             rule_ids=list(request.decision.rule_ids), reason=request.decision.reason,
             timeout_s=request.timeout_s,
         )
-        self._record_context(approval_id, request)
         try:
+            self._record_context(approval_id, request)
             if self.prompt is not None:
                 self._ask_here(approval_id, request)
                 return self.log.wait_for_answer(approval_id, timeout_s=0)

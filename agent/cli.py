@@ -128,6 +128,11 @@ def run(
     vlm_model: Annotated[str | None, typer.Option(help="Model for --parser vlm.")] = None,
     vlm_base_url: Annotated[str | None, typer.Option(
         help="OpenAI-compatible server for --parser vlm [http://127.0.0.1:11434/v1].")] = None,
+    elements: Annotated[str | None, typer.Option(
+        help="Model planners: the screen's elements beside each screenshot: off (default), "
+             "text (a numbered list: role, name, centre, states) or marks (the list, and "
+             "its numbers drawn on the screenshot). From the accessibility tree with "
+             "--parser a11y|auto, else OCR's words.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any step was invalid or denied, "
                                          "even if the task finished.")] = False,
     secret: Annotated[list[str] | None, typer.Option(
@@ -151,7 +156,7 @@ def run(
         approval_timeout_s=approval_timeout,
         model=model, base_url=base_url, max_cost_usd=max_cost,
         network=network or None, planner=planner, perception=perception,
-        parser=parser, vlm_model=vlm_model, vlm_base_url=vlm_base_url,
+        parser=parser, vlm_model=vlm_model, vlm_base_url=vlm_base_url, elements=elements,
         allow_hosts=tuple(allow_host) if allow_host else None,
         secret=tuple(secret) if secret else None,
     )
@@ -213,7 +218,7 @@ def _register_commands() -> None:
     lent: dict[str, dict[str, Any]] = {
         "audit.cli": {"open_sandbox": _open_sandbox},
         "policies.cli": {"read_script": _script_actions, "injection_judge": _injection_judge,
-                         "injection_corpus": _INJECTION_CORPUS},
+                         "injection_corpus": _INJECTION_CORPUS, "live_redteam": _live_redteam},
     }
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(app, **lent.get(name, {}))
@@ -238,6 +243,13 @@ def _injection_judge() -> Any:
     from agent.perception.injection_redteam import judge_screen_text
 
     return judge_screen_text
+
+
+def _live_redteam() -> Any:
+    """For ``policy redteam --live``: the attacks on a desktop, through the real loop."""
+    from agent.redteam_live import run_live
+
+    return run_live
 
 
 def _script_actions(path: Path) -> list[Any]:

@@ -16,12 +16,14 @@ time is deny.  Each attempt is a ``network`` event in the audit chain.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
+from audit.errors import AuditStateError
 from audit.network import NETWORK_EVENT, SELFCHECK_EVENT
 from audit.records import ApprovalAnswer, ResultStatus, Scope
 from policies.network import NetworkDecision, NetworkRules
@@ -121,11 +123,13 @@ class NetworkApprovals:
             rule_ids=[decision.rule], reason=decision.reason, timeout_s=self.timeout_s)
         answer = log.wait_for_answer(approval_id, timeout_s=self.timeout_s)
         approved = answer is not None and answer.approved
-        log.record_result(step_id, status="done" if approved else "denied",
-                          output={"network": described, "approved": approved,
-                                  "scope": answer.scope if answer else None},
-                          error=None if answer else "no answer in time: denied",
-                          frame_after_sha256=None, timings_ms={})
+        # The session may have ended meanwhile, closing the step and expiring the question.
+        with contextlib.suppress(AuditStateError):
+            log.record_result(step_id, status="done" if approved else "denied",
+                              output={"network": described, "approved": approved,
+                                      "scope": answer.scope if answer else None},
+                              error=None if answer else "no answer in time: denied",
+                              frame_after_sha256=None, timings_ms={})
         return answer
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from agent.approvals import ApprovalRequest, Approver, frames_match_near
 from agent.frame_guard import FrameGuard, GuardedFrame
 from agent.interrupts import interrupted_reason
+from agent.perception.targets import outside, pressed_at
 from agent.planners.base import ActionOutcome, Observation, Planner, ProposedAction, Turn
 from agent.planners.errors import PlannerError
 from agent.shell_gate import ShellGate
@@ -37,6 +38,9 @@ from sandbox.actions import (
 )
 from sandbox.base import ExecResult, Frame, Sandbox, open_gate
 from sandbox.errors import ExecutorError, SandboxError
+
+if TYPE_CHECKING:
+    from agent.perception.elements import Element
 
 
 class PolicyEngine(Protocol):
@@ -58,7 +62,7 @@ class AuditRecorder(Protocol):
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int: ...
+                      secret: bool, target_element: TargetElement | None = None) -> int: ...
 
     def record_result(self, step_id: int, *, status: ResultStatus,
                       output: dict[str, Any], error: str | None,
@@ -81,6 +85,15 @@ class Perceiver(Protocol):
         """Where on this or a recent screen the typed ``text`` was shown, when the task
         did not ask for it and it is a command, URL, address, amount or credential."""
         ...
+
+
+class ElementFinder(Protocol):
+    """The run's elements per frame (agent/perception/targets.py), each answer bounded in
+    time: the element under a point, and what a planner may be told is on screen."""
+
+    def target_at(self, frame: Frame, x: int, y: int) -> TargetElement | None: ...
+
+    def listed(self, frame: Frame) -> Sequence[Element]: ...
 
 
 @runtime_checkable
@@ -163,6 +176,7 @@ class LoopConfig:
     reask_limit: int = 2
     idle_turn_limit: int = 3
     settle_profile: str | None = None  # the sandbox's own default when None
+    list_elements: bool = False  # give the planner the screen's elements (--elements)
 
 
 @dataclass(slots=True)
@@ -179,6 +193,7 @@ class _RunState:
     lines: LineTracker = field(default_factory=LineTracker)  # each window's shell input line
     gate: ShellGate | None = None  # the second gate: commands the desktop's shells run
     withheld: str = ""  # why the current frame must not go to a model ("" when it may)
+    redacted: tuple[tuple[int, int, int, int], ...] = ()  # the current frame's blacked-out boxes
 
 
 class AgentLoop:
@@ -194,7 +209,8 @@ class AgentLoop:
                  sleep: Callable[[float], None] = time.sleep,
                  on_session: Callable[[str], None] = lambda _session_id: None,
                  frame_guard: FrameGuard | None = None,
-                 before_execute: BeforeExecute | None = None) -> None:
+                 before_execute: BeforeExecute | None = None,
+                 elements: ElementFinder | None = None) -> None:
         self.sandbox = sandbox
         self.planner = planner
         self.policy = policy
@@ -212,6 +228,7 @@ class AgentLoop:
         self.frame_guard = frame_guard
         # Checkpoints and undo requests (agent/undo.py), right before a step runs.
         self.before_execute = before_execute
+        self.elements = elements  # the element under a click; the planner's element list
 
     # -- the run -------------------------------------------------------------
 
@@ -220,19 +237,24 @@ class AgentLoop:
         state = self._open_session(task)
         try:
             outcome, reason = self._drive(state)
-        except KeyboardInterrupt as exc:
-            outcome, reason = "interrupted", interrupted_reason(exc)
-        except SandboxError as exc:
-            outcome, reason = "error", f"sandbox failed: {exc}"
-            state.summary.failed_part = "sandbox"
-        except PlannerError as exc:
-            outcome, reason = "error", f"planner failed: {exc}"
-            state.summary.failed_part = "planner"
+        except (KeyboardInterrupt, SandboxError, PlannerError) as exc:
+            outcome, reason, state.summary.failed_part = _ending(exc)
         self._close_session(state, outcome, reason)
         return state.summary
 
     def _open_session(self, task: str) -> _RunState:
+        """Record the session and take the first look; a stop or a sandbox failure on the
+        way ends the recorded session (then raises) instead of leaving it open."""
         triage = self.perceiver.triage(task) if self.perceiver else None
+        session_id = self._start_session(task, triage)
+        try:
+            return self._first_look(session_id, task, triage)
+        except (KeyboardInterrupt, SandboxError) as exc:
+            outcome, reason, _part = _ending(exc)
+            self.audit.end_session(session_id, outcome=outcome, reason=reason)
+            raise
+
+    def _start_session(self, task: str, triage: Triage | None) -> str:
         size = self.sandbox.size
         info = SessionInfo(
             task=task, planner=self.planner.name, model=self.planner.model,
@@ -242,8 +264,11 @@ class AgentLoop:
             network=bool(self.session_extra.get("network", False)),
             triage=_triage_dict(triage), extra=self.session_extra,
         )
-        session_id = self.audit.start_session(info)
+        return self.audit.start_session(info)
+
+    def _first_look(self, session_id: str, task: str, triage: Triage | None) -> _RunState:
         self.on_session(session_id)
+        size = self.sandbox.size
         guarded = self._guard(session_id, self.sandbox.screenshot())
         frame = guarded.frame
         self._prefetch(frame, task)
@@ -253,7 +278,7 @@ class AgentLoop:
                                 window_title=frame.window_title, triage=triage)
         summary = RunSummary(session_id=session_id, outcome="error", reason="")
         state = _RunState(session_id, task, frame, self._clock(), summary, context,
-                          withheld=guarded.withheld)
+                          withheld=guarded.withheld, redacted=guarded.boxes)
         state.gate = ShellGate(self.policy, context)
         self.sandbox.serve_shell_gate(state.gate.judge)
         return state
@@ -301,7 +326,8 @@ class AgentLoop:
 
     def _plan(self, state: _RunState, outcomes: list[ActionOutcome]) -> Turn:
         observation = Observation(frame=state.frame, task=state.task,
-                                  step_index=state.summary.steps, withheld=state.withheld)
+                                  step_index=state.summary.steps, withheld=state.withheld,
+                                  elements=self._listed_elements(state))
         turn = self.planner.next_turn(observation, outcomes)
         state.summary.cost_usd += turn.usage.cost_usd
         self.reporter.on_turn(turn)
@@ -311,6 +337,13 @@ class AgentLoop:
                 "actions": len(turn.actions), "usage": _usage_dict(turn.usage),
             })
         return turn
+
+    def _listed_elements(self, state: _RunState) -> tuple[Element, ...]:
+        """The screen's elements for the planner (``--elements``), none of them over a
+        redacted region; none at all when the frame is withheld."""
+        if self.elements is None or not self.config.list_elements or state.withheld:
+            return ()
+        return tuple(outside(self.elements.listed(state.frame), state.redacted))
 
     def _over_budget(self, state: _RunState) -> bool:
         limit = self.config.max_cost_usd
@@ -391,7 +424,8 @@ class AgentLoop:
             self._assess_injection(state)
         self._rebuild_line(state, action)
         self._record_gate_verdicts(state)
-        context.target_element = target_element(proposed.raw)
+        context.target_element = target_element(proposed.raw) or self._element_under(state,
+                                                                                      action)
         context.typed_from_screen = (
             self.perceiver.typed_from_screen(action.text, state.frame, state.task)
             if self.perceiver is not None and isinstance(action, TypeText) else None)
@@ -404,6 +438,14 @@ class AgentLoop:
                                 reason=proposed.force_ask, policy_sha256=decision.policy_sha256,
                                 secret=decision.secret)
         return decision
+
+    def _element_under(self, state: _RunState, action: Action) -> TargetElement | None:
+        """The element a click (or a mouse button's release) lands on, as the run's element
+        source sees the frame the planner chose it on; waited for a bounded time."""
+        point = pressed_at(action, state.frame.cursor)
+        if self.elements is None or point is None:
+            return None
+        return self.elements.target_at(state.frame, *point)
 
     def _rebuild_line(self, state: _RunState, action: Action) -> None:
         """Tell the policy the line this action submits to the window's shell, if any."""
@@ -450,6 +492,7 @@ class AgentLoop:
             state.session_id, index=step.index, action=step.action,
             proposed_raw=step.proposed.raw, validation_error=None, decision=step.decision,
             frame_before_sha256=state.frame.sha256, secret=step.secret,
+            target_element=state.context.target_element,
         )
 
     def _reject_invalid(self, state: _RunState, step: _Step, problem: str) -> ActionOutcome:
@@ -515,7 +558,8 @@ class AgentLoop:
         for _attempt in range(self.config.reask_limit + 1):
             request = ApprovalRequest(session_id=state.session_id, step_id=step_id,
                                       action=action, decision=decision, frame=shown,
-                                      timeout_s=self.config.approval_timeout_s)
+                                      timeout_s=self.config.approval_timeout_s,
+                                      target=state.context.target_element)
             answer = self.approver.request(request)
             if answer is None or not answer.approved:
                 step.approver = answer.approver if answer else "nobody (no answer in time)"
@@ -531,7 +575,7 @@ class AgentLoop:
                 "step_id": step_id, "shown": shown.sha256, "now": current.sha256,
             })
             shown = state.frame = current
-            state.withheld = guarded.withheld
+            state.withheld, state.redacted = guarded.withheld, guarded.boxes
         step.approver = "stale"
         return False
 
@@ -585,7 +629,7 @@ class AgentLoop:
             return result
         guarded = self._guard(state.session_id, result.frame, step=step,
                               typed_secret=step.secret and isinstance(step.action, TypeText))
-        state.withheld = guarded.withheld
+        state.withheld, state.redacted = guarded.withheld, guarded.boxes
         output = {**result.output, "redacted": [list(box) for box in guarded.boxes]} \
             if guarded.boxes else result.output
         return replace(result, frame=guarded.frame, output=output)
@@ -689,6 +733,15 @@ def _count(summary: RunSummary, status: StepStatus) -> None:
         summary.errors += 1
 
 
+def _ending(exc: KeyboardInterrupt | SandboxError | PlannerError) -> tuple[Outcome, str, str]:
+    """How a run that ``exc`` stopped ends: outcome, reason and the part that failed."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", interrupted_reason(exc), ""
+    if isinstance(exc, SandboxError):
+        return "error", f"sandbox failed: {exc}", "sandbox"
+    return "error", f"planner failed: {exc}", "planner"
+
+
 def _finish(turn: Turn) -> tuple[Outcome, str]:
     if turn.finished == "done":
         return "done", turn.message or "the planner reported the task done"
@@ -736,8 +789,10 @@ def _with_settle(result: ExecResult) -> dict[str, Any]:
 
 
 def target_element(raw: object) -> TargetElement | None:
-    """The element a grounded click aims at (a script's ``click_element``), if any."""
-    target = raw.get("click_element") if isinstance(raw, dict) else None
-    if not isinstance(target, dict):
+    """The element a grounded click aims at, if the planner named it: a script's
+    ``click_element`` (role, name, box, source) or ``click_text`` (OCR's words)."""
+    if not isinstance(raw, dict):
         return None
-    return TargetElement(role=str(target.get("role", "")), name=str(target.get("name", "")))
+    if isinstance(raw.get("click_text"), str):
+        return TargetElement(role="text", name=raw["click_text"], source="ocr")
+    return TargetElement.from_json(raw.get("click_element"))

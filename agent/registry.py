@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # settings (pydantic-settings) load with a run, not with --he
     import openai
 
     from agent.planners.base import Planner
+    from agent.planners.element_list import ElementsMode
     from agent.planners.script import TextLocator
     from agent.settings import Settings
     from sandbox.base import Sandbox, Size
@@ -152,7 +153,8 @@ def _anthropic(inputs: PlannerInputs) -> Planner:
     if key is None:
         raise ConfigError("--planner anthropic needs ANTHROPIC_API_KEY in the environment")
     client = anthropic.Anthropic(api_key=key.get_secret_value(), base_url=settings.base_url)
-    return AnthropicPlanner(client, model=_model(settings), sandbox_size=inputs.size)
+    return AnthropicPlanner(client, model=_model(settings), sandbox_size=inputs.size,
+                            elements=elements_mode(settings))
 
 
 def _openai_client(settings: Settings) -> openai.OpenAI:
@@ -171,7 +173,8 @@ def _openai_chat(inputs: PlannerInputs) -> Planner:
     from agent.planners.openai import OpenAIChatPlanner
 
     client = _openai_client(inputs.settings)
-    return OpenAIChatPlanner(client, model=_model(inputs.settings), sandbox_size=inputs.size)
+    return OpenAIChatPlanner(client, model=_model(inputs.settings), sandbox_size=inputs.size,
+                             elements=elements_mode(inputs.settings))
 
 
 def _openai_cua(inputs: PlannerInputs) -> Planner:
@@ -179,7 +182,18 @@ def _openai_cua(inputs: PlannerInputs) -> Planner:
 
     client = _openai_client(inputs.settings)
     return OpenAIComputerUsePlanner(client, model=_model(inputs.settings),
-                                    sandbox_size=inputs.size)
+                                    sandbox_size=inputs.size,
+                                    elements=elements_mode(inputs.settings))
+
+
+def elements_mode(settings: Settings) -> ElementsMode:
+    """The settings' ``--elements``, checked; raises :class:`ConfigError` when unknown."""
+    from agent.planners.element_list import check_mode
+
+    try:
+        return check_mode(settings.elements)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _model(settings: Settings) -> str:

@@ -27,7 +27,7 @@ from agent.errors import ConfigError
 from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEngine, Reporter
 from agent.perception.background import BackgroundPerception, OnDemandParser
 from agent.perception.parsers import ParserChoice
-from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs
+from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs, elements_mode
 from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from agent.undo import CheckpointBounds, StepCheckpoints
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from agent.perception.elements import Element, ElementSource
     from agent.perception.perceiver import Perception
     from agent.perception.screen import ScreenParser, TextElement
+    from agent.perception.targets import FrameElements
     from agent.planners.base import Planner
     from agent.planners.script import TextLocator
 
@@ -120,6 +121,9 @@ def plan_run(settings: Settings, *, task: str | None = None,
     if settings.sandbox != "auto":
         SANDBOXES.get(settings.sandbox)
     choice = parser_choice(settings)
+    if elements_mode(settings) != "off" and not settings.perception:
+        raise ConfigError(f"--elements {settings.elements} reads the screen: drop "
+                          "--no-perception")
     perception = LazyPerception(choice) if settings.perception else None
     planner = build_planner(settings, script=script, locator=perception)
     task_text = (task or "").strip() or _script_task(planner)
@@ -157,12 +161,15 @@ def choose_sandbox_kind(settings: Settings, note: Note) -> str:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's limits from settings; the settle profile from the planner's kind."""
+    """The loop's limits from settings; the settle profile, and whether the planner reads
+    an element list, from the planner's kind."""
+    kind = PLANNERS.get(settings.planner)
     return LoopConfig(max_turns=settings.max_steps,
                       approval_timeout_s=settings.approval_timeout_s,
                       action_deadline_s=settings.action_deadline_s,
                       max_cost_usd=settings.max_cost_usd,
-                      settle_profile=PLANNERS.get(settings.planner).settle_profile)
+                      settle_profile=kind.settle_profile,
+                      list_elements=settings.elements != "off" and kind.follows_screen)
 
 
 def session_extra(box: Sandbox, settings: Settings,
@@ -228,18 +235,39 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
                 plan.perception.attach(box)
             loop = _loop(plan, options, log, box, egress)
             loop.before_execute = checkpoints_for(kind, log, box)
-            yield OpenRun(loop=loop, log=log, sandbox=box)
+            loop.elements = elements = run_elements(plan, options.note)
+            try:
+                yield OpenRun(loop=loop, log=log, sandbox=box)
+            finally:
+                if elements is not None:
+                    elements.close()
+
+
+def run_elements(plan: RunPlan, note: Note) -> FrameElements | None:
+    """The run's elements per frame, for the element under each click and the planner's
+    element list: the accessibility tree (``--parser a11y|auto``), then what the parser
+    reads, for planners whose frames it reads anyway (model planners: the injection guard
+    reads every frame, so its words cost nothing more).  ``None`` without perception."""
+    if plan.perception is None:
+        return None
+    from agent.perception.targets import FrameElements
+
+    follows = PLANNERS.get(plan.settings.planner).follows_screen
+    sources = plan.perception.element_sources(screen_reading=follows)
+    return FrameElements(sources, wait_s=plan.settings.elements_wait_s, note=note) \
+        if sources else None
 
 
 def checkpoints_for(kind: str, log: RunLog, box: Sandbox) -> StepCheckpoints | None:
-    """Checkpoints and live undo for a container's home and /tmp.  Not for the local
-    sandbox: without bubblewrap its home is the host's, too big to snapshot and not
-    the agent's to roll back."""
+    """Checkpoints and live undo for the desktop's writable folders (its home and /tmp:
+    a container's tmpfs, the local sandbox's private ones).  Not for the fake sandbox,
+    which has no files."""
     from audit.log import AuditLog
 
-    if kind != "docker" or not isinstance(log, AuditLog):
+    roots = getattr(box, "writable_roots", None)
+    if kind == "fake" or not roots or not isinstance(log, AuditLog):
         return None
-    return StepCheckpoints(box, log, CheckpointBounds(roots=("~", "/tmp")))
+    return StepCheckpoints(box, log, CheckpointBounds(roots=tuple(roots)))
 
 
 def run_network_rules(plan: RunPlan) -> NetworkRules:
@@ -364,15 +392,35 @@ class LazyPerception:
     def elements(self, frame: Frame) -> list[Element]:
         """The frame's elements as the chosen parser sees them (OCR: one per phrase;
         a11y/auto: the accessibility tree where the app exposes one, then OCR)."""
-        from agent.perception.elements import CombinedSource, ElementSource, TextAsElements
+        from agent.perception.elements import CombinedSource
+
+        return CombinedSource(*self.element_sources()).elements(frame)
+
+    def element_sources(self, *, screen_reading: bool = True) -> list[ElementSource]:
+        """Where elements come from, most trusted first: the accessibility tree (a11y/auto),
+        then what the parser reads (OCR's phrases, a VLM's elements) when ``screen_reading``."""
+        tree = [self._tree] if self._tree is not None else []
+        return [*tree, ParsedElements(self)] if screen_reading else tree
+
+    def parsed_elements(self, frame: Frame) -> list[Element]:
+        """What the parser reads on ``frame`` as elements (its models load on first use)."""
+        from agent.perception.elements import ElementSource, TextAsElements
 
         parser = self._get().parser
         loaded = parser.load() if isinstance(parser, OnDemandParser) else parser
         source: ElementSource = loaded if isinstance(loaded, ElementSource) \
             else TextAsElements(loaded)
-        if self._tree is not None:
-            source = CombinedSource(self._tree, source)
         return source.elements(frame)
+
+
+class ParsedElements:
+    """The parser's elements as an element source (OCR's phrases, or a VLM's elements)."""
+
+    def __init__(self, perception: LazyPerception) -> None:
+        self.perception = perception
+
+    def elements(self, frame: Frame) -> list[Element]:
+        return self.perception.parsed_elements(frame)
 
 
 def parser_choice(settings: Settings) -> ParserChoice:

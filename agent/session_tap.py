@@ -11,7 +11,7 @@ from typing import Any
 
 from audit.log import AuditLog
 from audit.records import Outcome, ResultStatus, SessionInfo, Usage
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import Action
 from sandbox.base import Frame
 
@@ -33,11 +33,12 @@ class SessionTap:
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int:
+                      secret: bool, target_element: TargetElement | None = None) -> int:
         return self.log.record_intent(session_id, index=index, action=action,
                                       proposed_raw=proposed_raw,
                                       validation_error=validation_error, decision=decision,
-                                      frame_before_sha256=frame_before_sha256, secret=secret)
+                                      frame_before_sha256=frame_before_sha256, secret=secret,
+                                      target_element=target_element)
 
     def record_result(self, step_id: int, *, status: ResultStatus, output: dict[str, Any],
                       error: str | None, frame_after_sha256: str | None,

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     vlm_base_url: str = "http://127.0.0.1:11434/v1"
     """The OpenAI-compatible server of ``--parser vlm`` (default: a local Ollama)."""
     vlm_model: str = ""
+    elements: str = "off"
+    """What model planners are told of the screen's elements beside each screenshot:
+    ``off``, ``text`` (a numbered list) or ``marks`` (the list, and its numbers drawn on
+    the screenshot); see agent/planners/element_list.py."""
+    elements_wait_s: float = 1.0
+    """How long a step waits for the frame's elements (the click's target, the list)."""
 
     anthropic_api_key: SecretStr | None = Field(
         default=None,

@@ -6,7 +6,8 @@ for its answer, which the run gives before its next step (agent/undo.py).
 A session whose run has ended cannot be undone: its sandbox is gone.
 
 Exit codes: 0 undone; 1 refused (no checkpoint before that step, or it was
-skipped; nothing changed); 2 usage (no such session, run not live, no answer).
+skipped; nothing changed) or failed part way; 2 usage (no such session, run not live
+or ended before it answered, no answer).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def undo_command(
                 raise typer.Exit(EXIT_REFUSED)
             after = max((e.id for e in log.events(session_id)), default=0)
             request_undo(log, session_id, step)
-            answer = _wait_for_answer(lambda: answer_to(log, session_id, after))
+            answer = _wait_for_answer(lambda: answer_to(log, session_id, after),
+                                      lambda: SessionLocks(path).owner_is_gone(session_id))
     except AuditError as exc:
         _fail(str(exc))
     typer.echo(answer)
@@ -69,12 +71,20 @@ def undo_command(
         raise typer.Exit(EXIT_REFUSED)
 
 
-def _wait_for_answer(read: Callable[[], str | None]) -> str:
+def _wait_for_answer(read: Callable[[], str | None], run_is_gone: Callable[[], bool]) -> str:
+    """The run's answer; fails at once when the run ends without one (a run that ends
+    between the request and its next step never serves it)."""
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
     while time.monotonic() < deadline:
         answer = read()
         if answer is not None:
             return answer
+        if run_is_gone():
+            answer = read()  # it may have answered just before it ended
+            if answer is not None:
+                return answer
+            _fail("the run ended before it served the undo: its sandbox is gone, "
+                  "so there is nothing to undo")
         time.sleep(POLL_S)
     _fail(f"the run did not answer within {ANSWER_TIMEOUT_S:g} s (it serves undo "
           "between steps; is it waiting on something?)")

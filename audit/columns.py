@@ -10,7 +10,8 @@ from __future__ import annotations
 # Columns whose value is canonical JSON text (decoded before comparing or reading).
 JSON_COLUMNS: dict[str, frozenset[str]] = {
     "sessions": frozenset({"triage", "extra"}),
-    "steps": frozenset({"action", "proposed_raw", "rule_ids", "output", "timings_ms", "usage"}),
+    "steps": frozenset({"action", "proposed_raw", "rule_ids", "output", "timings_ms", "usage",
+                        "target_element"}),
     "approvals": frozenset({"rule_ids"}),
     "events": frozenset({"data"}),
     "blobs": frozenset(),

@@ -23,8 +23,9 @@ from audit.frames import TILE, changed_tiles, pack_strip, webp_lossless
 from audit.log import AuditLog
 from audit.network import network_attempts, network_request, selfcheck_line
 from audit.records import SessionRecord, StepRecord
-from audit.render import describe, draw_marks, marks_for
+from audit.render import describe, describe_target, draw_marks, marks_for
 from audit.replay import _approval_line
+from audit.undo_marks import undo_marks
 
 KEYFRAME_EVERY = 24
 MAX_PATCH_SHARE = 0.4
@@ -56,6 +57,7 @@ def export_html(log: AuditLog, session_id: str, path: Path) -> ExportStats:
         "network": [{"step": max(a.position, 0), "at": round(a.at_s, 3), "text": a.text,
                      "outcome": a.outcome} for a in network],
         "selfcheck": selfcheck_line(events),
+        "undo": [mark.as_json() for mark in undo_marks(events, steps)],
     }
     page = _template().replace("__TITLE__", _html_text(f"deskhand session {session.id[:12]}"))
     page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
@@ -129,6 +131,7 @@ def _data_uri(webp: bytes) -> str:
 def _step_json(step: StepRecord, order: dict[str, int]) -> dict[str, Any]:
     return {
         "index": step.index, "action": network_request(step) or describe(step.action),
+        "target": describe_target(step.target_element) if step.target_element else None,
         "status": step.status,
         "effect": step.decision_effect, "rules": list(step.rule_ids),
         "reason": step.decision_reason, "validation_error": step.validation_error,
@@ -136,7 +139,7 @@ def _step_json(step: StepRecord, order: dict[str, int]) -> dict[str, Any]:
         "usage": step.usage,
         "before": order.get(step.frame_before_sha256 or ""),
         "after": order.get(step.frame_after_sha256 or ""),
-        "marks": [mark.as_json() for mark in marks_for(step.action)],
+        "marks": [mark.as_json() for mark in marks_for(step.action, step.target_element)],
     }
 
 
@@ -163,6 +166,6 @@ def _gif_picture(log: AuditLog, step: StepRecord, width: int) -> Image.Image | N
     sha = step.frame_before_sha256 or step.frame_after_sha256
     if not sha or not log.has_frame(sha):
         return None
-    marked = draw_marks(log.get_frame_image(sha), marks_for(step.action))
+    marked = draw_marks(log.get_frame_image(sha), marks_for(step.action, step.target_element))
     height = max(1, round(marked.height * width / marked.width))
     return marked.resize((width, height), Image.Resampling.LANCZOS)

@@ -53,7 +53,7 @@ from audit.records import (
     Usage,
 )
 from audit.scrub import Scrubber, jsonable, mask_action
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from policies.detectors import secret_parts
 from sandbox.actions import Action, TypeText
 from sandbox.base import Frame
@@ -223,12 +223,23 @@ class AuditLog:
         return session_id
 
     def end_session(self, session_id: str, *, outcome: Outcome, reason: str) -> None:
-        """Close a session with how it ended."""
+        """Close a session with how it ended.
+
+        Nothing of an ended session runs any more, so in the same transaction
+        every step still ``pending`` is closed ``interrupted`` (with ``reason``)
+        and every approval still ``pending`` expires.  A stop that lands just
+        after a step's intent was committed, before its id reached the code
+        that would close it, leaves such a step.
+        """
+        now = self._clock()
         with self._transaction() as tx:
             if tx.value("SELECT ended_at FROM sessions WHERE id = ?", session_id) is not None:
                 raise AuditStateError(f"session {session_id} has already ended")
+            _close_what_is_open(tx, session_id, now,
+                                step_error=f"the session ended before this step finished "
+                                           f"({reason})")
             tx.update("session.end", "sessions", session_id,
-                      {"ended_at": self._clock(), "outcome": outcome, "reason": reason})
+                      {"ended_at": now, "outcome": outcome, "reason": reason})
         self._locks.release(session_id)
 
     def recover_dead_runs(self) -> list[str]:
@@ -247,16 +258,7 @@ class AuditLog:
         with self._transaction() as tx:
             if tx.value("SELECT ended_at FROM sessions WHERE id = ?", session_id) is not None:
                 return False
-            for (step_id,) in tx.conn.exec_driver_sql(
-                    "SELECT id FROM steps WHERE session_id = ? AND status = 'pending' "
-                    "ORDER BY id", (session_id,)).all():
-                tx.update("step.interrupted", "steps", step_id,
-                          {"status": "interrupted", "error": INTERRUPTED_STEP,
-                           "finished_at": now})
-            for (approval_id,) in tx.conn.exec_driver_sql(
-                    "SELECT id FROM approvals WHERE session_id = ? AND status = 'pending' "
-                    "ORDER BY id", (session_id,)).all():
-                tx.update("approval.expire", "approvals", approval_id, {"status": "expired"})
+            _close_what_is_open(tx, session_id, now, step_error=INTERRUPTED_STEP)
             tx.update("session.end", "sessions", session_id,
                       {"ended_at": now, "outcome": "interrupted", "reason": INTERRUPTED_SESSION})
         return True
@@ -266,16 +268,19 @@ class AuditLog:
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int:
+                      secret: bool, target_element: TargetElement | None = None) -> int:
         """Commit a step before anything runs; returns its id.
 
         The step is ``pending`` when it may still run, or already final:
         ``invalid`` (validation failed) or ``denied`` (the policy said no).
-        Secret typed text is stored masked.
+        Secret typed text is stored masked.  ``target_element`` is the element
+        a click aims at, as the policy was told.
         """
         secret = secret or bool(decision and decision.secret)
         body = _intent_body(session_id, index, action, proposed_raw, validation_error,
                             decision, frame_before_sha256, secret, now=self._clock())
+        if target_element is not None:
+            body["target_element"] = target_element.as_json()
         if secret and isinstance(action, TypeText):
             for part in secret_parts(action.text):
                 self._scrubber.add(part)
@@ -458,6 +463,19 @@ class AuditLog:
     def events(self, session_id: str) -> list[EventRecord]:
         with store.translated(self.path):
             return reader.events(self._engine, session_id)
+
+
+def _close_what_is_open(tx: _Writes, session_id: str, now: float, *, step_error: str) -> None:
+    """Close the session's pending steps as interrupted and expire its pending approvals."""
+    for (step_id,) in tx.conn.exec_driver_sql(
+            "SELECT id FROM steps WHERE session_id = ? AND status = 'pending' "
+            "ORDER BY id", (session_id,)).all():
+        tx.update("step.interrupted", "steps", step_id,
+                  {"status": "interrupted", "error": step_error, "finished_at": now})
+    for (approval_id,) in tx.conn.exec_driver_sql(
+            "SELECT id FROM approvals WHERE session_id = ? AND status = 'pending' "
+            "ORDER BY id", (session_id,)).all():
+        tx.update("approval.expire", "approvals", approval_id, {"status": "expired"})
 
 
 def _check_writable(path: Path) -> None:

@@ -7,6 +7,7 @@ verifies.  Migrations are the source of truth for the schema; the models in
 
     1 initial                 sessions, steps, approvals, events, PNG blobs, ledger
     2 frame_codecs_and_usage  token usage per step; blobs stored as PNG or tile deltas
+    3 step_target_element     the element a click aims at (role, name, box, source)
 """
 
 from __future__ import annotations
@@ -102,9 +103,14 @@ def _frame_codecs_and_usage(conn: Connection) -> None:
         })
 
 
+def _step_target_element(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE steps ADD COLUMN target_element TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "frame_codecs_and_usage", _frame_codecs_and_usage),
+    Migration(3, "step_target_element", _step_target_element),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 

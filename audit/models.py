@@ -1,4 +1,4 @@
-"""The current schema (version 2) as SQLAlchemy typed models.
+"""The current schema (version 3) as SQLAlchemy typed models.
 
 The tables ``sessions``, ``steps``, ``approvals``, ``events``, ``blobs`` and
 ``schema_version`` hold the *current state* of each record.  Every change to
@@ -19,7 +19,7 @@ from audit.columns import JSON_COLUMNS as JSON_COLUMNS
 from audit.columns import PRIMARY_KEYS as PRIMARY_KEYS
 from audit.columns import UNCHAINED_COLUMNS as UNCHAINED_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -97,6 +97,7 @@ class StepRow(Base):
     timings_ms: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[float | None] = mapped_column(Float)
     usage: Mapped[str | None] = mapped_column(Text)  # added in version 2
+    target_element: Mapped[str | None] = mapped_column(Text)  # added in version 3
 
 
 class ApprovalRow(Base):

@@ -19,6 +19,7 @@ from audit.records import (
     SessionRecord,
     StepRecord,
 )
+from policies.decision import TargetElement
 from sandbox.actions import Action, ActionError, parse_action
 
 
@@ -139,6 +140,7 @@ def _step_record(row: StepRow, approval: ApprovalRecord | None) -> StepRecord:
         error=row.error, frame_after_sha256=row.frame_after_sha256,
         timings_ms=_json(row.timings_ms) or {}, usage=_json(row.usage),
         finished_at=row.finished_at, approval=approval,
+        target_element=TargetElement.from_json(_json(row.target_element)),
     )
 
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from audit.errors import AuditStorageError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def can_write_beside(path: Path) -> bool:
     """Whether SQLite could create its journal files next to ``path``."""
@@ -34,18 +32,28 @@ def read_only_uri(path: Path) -> str:
 
 
 def check_is_database(path: Path) -> None:
-    """AuditStorageError naming ``path`` unless it is an SQLite file (or empty/new)."""
+    """AuditStorageError naming ``path`` unless it is an SQLite file (or empty/new).
+
+    The header is read through SQLite, never with a plain ``open``: closing any
+    descriptor of the file drops every POSIX lock this process holds on it,
+    SQLite's own included, and another process closing its last connection then
+    takes the database for unused and deletes the WAL a run here still writes.
+    """
     if not path.exists():
         raise AuditStorageError(f"no audit database at {path}")
     if path.is_dir():
         raise AuditStorageError(f"{path} is a folder, not an audit database")
     try:
-        with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise AuditStorageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if header and header != SQLITE_HEADER:
-        raise AuditStorageError(f"{path} is not an audit database (not an SQLite file)")
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise AuditStorageError(f"{path} is not an audit database (not an SQLite "
+                                    "file)") from None
+        raise AuditStorageError(f"cannot read {path}: {exc}") from None
 
 
 def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the action models load with the readers, not with `deskhand --help`
+    from policies.decision import TargetElement
     from sandbox.actions import Action
 
 Outcome = Literal["done", "failed", "denied", "interrupted", "error", "budget"]
@@ -138,6 +139,8 @@ class StepRecord:
     usage: dict[str, Any] | None
     finished_at: float | None
     approval: ApprovalRecord | None = None
+    target_element: TargetElement | None = None
+    """The element under a click when its intent was recorded (role, name, box, source)."""
 
     @property
     def action_type(self) -> str | None:

@@ -13,18 +13,21 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
+from policies.decision import TargetElement
 from sandbox.actions import Action, Click, Drag, Scroll, Zoom
 
 MARK_COLOR = (255, 40, 90)
+TARGET_COLOR = (255, 190, 0)
 CAPTION_BACKGROUND = (20, 20, 28)
 CAPTION_TEXT = (255, 255, 255)
 
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """One shape: ``point`` (a target), ``path`` (a drag), ``box`` (a zoom) or ``caption``."""
+    """One shape: ``point`` (where the action lands), ``path`` (a drag), ``box`` (a zoom),
+    ``target`` (the element under a click, labelled with its role and name) or ``caption``."""
 
-    kind: Literal["point", "path", "box", "caption"]
+    kind: Literal["point", "path", "box", "target", "caption"]
     points: tuple[tuple[int, int], ...] = ()
     text: str = ""
 
@@ -37,10 +40,24 @@ def describe(action: Action | None) -> str:
     return "(no valid action)" if action is None else action.describe()
 
 
-def marks_for(action: Action | None) -> list[Mark]:
-    """The shapes that show ``action`` on the screen it was proposed on."""
+def describe_target(target: TargetElement) -> str:
+    """The element under a click in words: role, name and who saw it."""
+    seen = SOURCE_WORDS.get(target.source, target.source)
+    return f"{target.describe()} ({seen})" if seen else target.describe()
+
+
+SOURCE_WORDS = {"a11y": "accessibility tree", "ocr": "OCR", "vlm": "vision model"}
+
+
+def marks_for(action: Action | None, target: TargetElement | None = None) -> list[Mark]:
+    """The shapes that show ``action`` on the screen it was proposed on, with the box of
+    the element it aims at (``target``) when that is known."""
     if action is None:
         return []
+    if target is not None and target.box is not None:
+        x0, y0, x1, y1 = target.box
+        return [Mark("target", ((x0, y0), (x1, y1)), text=target.describe()),
+                *marks_for(action)]
     caption = Mark("caption", text=action.describe())
     if isinstance(action, Drag):
         return [Mark("path", tuple((p.x, p.y) for p in action.path)), caption]
@@ -61,14 +78,18 @@ def _point_label(action: Action) -> str:
 
 
 def draw_action(image: Image.Image, action: Action | None, *, scale: float = 1.0,
-                offset: tuple[int, int] = (0, 0), caption: bool = True) -> Image.Image:
+                offset: tuple[int, int] = (0, 0), caption: bool = True,
+                target: TargetElement | None = None) -> Image.Image:
     """A copy of ``image`` with ``action`` drawn on it: the one drawing of an action.
 
     ``offset`` is where ``image`` starts in sandbox pixels (a crop) and
     ``scale`` how much it was shrunk (a terminal thumbnail); ``caption`` adds
-    the action in words along the bottom edge.
+    the action in words along the bottom edge; ``target`` outlines the element
+    the action aims at.
     """
-    marks = [m for m in marks_for(action) if caption or m.kind != "caption"]
+    marks = [m for m in marks_for(action, target) if caption or m.kind != "caption"]
+    if scale < 1:  # a thumbnail has no room for the target's name (the card prints it)
+        marks = [Mark(m.kind, m.points) if m.kind == "target" else m for m in marks]
     # A shrunk picture gets thinner lines, as the full frame would have shown them.
     unit = max(1, round(_unit_for(max(image.size) / scale) * scale)) if scale < 1 else None
     return draw_marks(image, [_placed(m, scale, offset) for m in marks], unit=unit)
@@ -111,6 +132,12 @@ def _draw_one(draw: ImageDraw.ImageDraw, mark: Mark, unit: int,
             draw.ellipse((x - unit * 3, y - unit * 3, x + unit * 3, y + unit * 3), fill=MARK_COLOR)
     elif mark.kind == "box":
         draw.rectangle((*mark.points[0], *mark.points[1]), outline=MARK_COLOR, width=unit)
+    elif mark.kind == "target":
+        (x0, y0), (x1, y1) = mark.points
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=TARGET_COLOR,
+                       width=max(1, unit // 2))
+        if mark.text:
+            draw.text((x0, max(0, y0 - unit * 8)), mark.text, fill=TARGET_COLOR, font=font)
     else:
         _caption(draw, mark.text, unit, font, size)
 

@@ -14,7 +14,6 @@ import os
 import sys
 import termios
 import tty
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,8 @@ from audit.frames import open_png
 from audit.log import AuditLog
 from audit.network import NetworkAttempt, network_attempts, network_request, selfcheck_line
 from audit.records import EventRecord, SessionRecord, StepRecord
-from audit.render import describe, draw_marks, marks_for
+from audit.render import describe, describe_target, draw_marks, marks_for
+from audit.undo_marks import undo_marks
 from sandbox.base import Sandbox
 
 STATUS_COLORS = {"done": "green", "denied": "red", "invalid": "yellow", "error": "red",
@@ -70,6 +70,8 @@ def step_details(step: StepRecord) -> Table:
     color = STATUS_COLORS.get(step.status, "white")
     table.add_row("step", f"#{step.index}  [{color}]{step.status}[/]")
     table.add_row("action", Text(network_request(step) or describe(step.action)))
+    if step.target_element is not None:
+        table.add_row("target", Text(describe_target(step.target_element)))
     if step.validation_error:
         table.add_row("invalid", Text(step.validation_error))
     if step.decision_effect:
@@ -114,28 +116,19 @@ def session_header(session: SessionRecord) -> Text:
     )
 
 
-def undo_marks(events: list[EventRecord],
-               steps: list[StepRecord]) -> dict[int, list[tuple[str, Text]]]:
-    """Checkpoints (at the step they precede) and rollbacks (at the step before which the
-    run served them), by step position, for the timeline."""
-    positions = {step.index: position for position, step in enumerate(steps)}
-    starts = [step.created_at for step in steps]
-    marks: dict[int, list[tuple[str, Text]]] = {}
-    for event in events:
-        if event.kind == "checkpoint":
-            data = event.data
-            text = (Text(f"skipped: {data['skipped']}", style="yellow") if "skipped" in data
-                    else Text(f"{str(data['sha256'])[:12]}  {int(data['size']) / 1e6:.2f} MB, "
-                              f"{int(data['new_bytes']) / 1e3:.1f} kB new", style="cyan"))
-            position = positions.get(int(data["step"]))
-            if position is not None:
-                marks.setdefault(position, []).append(("checkpoint", text))
-        elif event.kind == "rollback":
-            position = max(0, bisect_right(starts, event.at) - 1)
-            text = Text(f"files put back as before step {event.data['to_step']} "
-                        f"({event.data['files']} files)", style="magenta")
-            marks.setdefault(position, []).append(("rollback", text))
-    return marks
+MARK_STYLES = {"checkpoint": "cyan", "skipped": "yellow", "rollback": "magenta",
+               "refused": "yellow"}
+
+
+def undo_rows(events: list[EventRecord],
+              steps: list[StepRecord]) -> dict[int, list[tuple[str, Text]]]:
+    """Checkpoint and rollback rows (label, text) by step position, for the replay."""
+    rows: dict[int, list[tuple[str, Text]]] = {}
+    for mark in undo_marks(events, steps):
+        label = "checkpoint" if mark.kind in ("checkpoint", "skipped") else "rollback"
+        rows.setdefault(mark.position, []).append(
+            (label, Text(mark.text, style=MARK_STYLES[mark.kind])))
+    return rows
 
 
 class TerminalReplay:
@@ -149,7 +142,7 @@ class TerminalReplay:
         events = log.events(self.session.id)
         self.network = network_attempts(events, self.steps, self.session.started_at)
         self.selfcheck = selfcheck_line(events)
-        self.undo_marks = undo_marks(events, self.steps)
+        self.undo_rows = undo_rows(events, self.steps)
         self.console = console
         self.columns = columns or max(40, min(160, console.width - 50))
 
@@ -160,7 +153,7 @@ class TerminalReplay:
         details = step_details(step)
         for attempt in self._attempts_at(position):
             details.add_row("network", _attempt_text(attempt))
-        for label, text in self.undo_marks.get(position, []):
+        for label, text in self.undo_rows.get(position, []):
             details.add_row(label, text)
         layout.add_row(self._picture(step), details)
         title = f"{position + 1}/{len(self.steps)}"
@@ -178,7 +171,8 @@ class TerminalReplay:
             return Text("(no frame recorded)")
         if self.console.color_system is None:  # blocks without colour show nothing
             return Text(f"frame {frame_sha[:12]}")
-        image = draw_marks(self.log.get_frame_image(frame_sha), marks_for(step.action))
+        image = draw_marks(self.log.get_frame_image(frame_sha),
+                           marks_for(step.action, step.target_element))
         return frame_as_blocks(image, self.columns)
 
     def print_all(self) -> None:

@@ -68,6 +68,8 @@ BENCHES: dict[str, Bench] = {
     "tasks": _module_bench("benchmarks.tasks"),
     "redaction": _module_bench("benchmarks.redaction"),
     "checkpoints": _module_bench("benchmarks.checkpoints"),
+    "accessibility": _module_bench("benchmarks.accessibility"),
+    "elements": _module_bench("benchmarks.element_lists"),
 }
 
 

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 import yaml
 
+from policies.redteam_cli import InjectionJudge, Lent, add_command
+
 # The policy language is pydantic models; they load with the policy commands,
 # not when `deskhand` registers them.
 if TYPE_CHECKING:
-    from policies.decision import PolicyContext, Triage
+    from policies.decision import PolicyContext, TargetElement, Triage
     from policies.engine import Policy
+    from policies.redteam import LiveRunner
     from policies.sequence import SequenceStep
     from policies.shell import ShellAnalysis
     from sandbox.actions import Action
@@ -26,13 +29,6 @@ EXIT_USAGE = 2
 # agent's script planner, a layer above; the agent's CLI installs it here.
 ScriptReader = Callable[[Path], "list[Action]"]
 _script_reader: ScriptReader | None = None
-# Judges a screen's text for prompt injection (the perception detector, a layer
-# above), with the corpus of injection screens it ships; lent by the agent's CLI.
-InjectionJudge = Callable[[str], "tuple[float, str]"]
-_injection_judge: Callable[[], InjectionJudge] | None = None
-_injection_corpus: Path | None = None
-EXIT_BREACHED = 1
-
 
 
 policy_app = typer.Typer(help="Check, explain and list least-privilege policies.",
@@ -41,16 +37,19 @@ policy_app = typer.Typer(help="Check, explain and list least-privilege policies.
 
 def register(app: typer.Typer, *, read_script: ScriptReader | None = None,
              injection_judge: Callable[[], InjectionJudge] | None = None,
-             injection_corpus: Path | None = None) -> None:
+             injection_corpus: Path | None = None,
+             live_redteam: Callable[[], LiveRunner] | None = None) -> None:
     """Add the ``policy`` command group to ``app``; ``read_script`` lets ``policy explain``
     read deskhand script files (scripts belong to the agent's script planner, above);
     ``injection_judge`` (built on first use) and ``injection_corpus`` let ``policy
-    redteam`` judge injection screens with the perception detector."""
-    global _script_reader, _injection_judge, _injection_corpus
+    redteam`` judge injection screens with the perception detector, ``live_redteam``
+    (built on first use) runs it on a desktop (``--live``)."""
+    global _script_reader
     if read_script is not None:
         _script_reader = read_script
-    _injection_judge = injection_judge or _injection_judge
-    _injection_corpus = injection_corpus or _injection_corpus
+    Lent.injection_judge = injection_judge or Lent.injection_judge
+    Lent.injection_corpus = injection_corpus or Lent.injection_corpus
+    Lent.live_runner = live_redteam or Lent.live_runner
     app.add_typer(policy_app, name="policy")
 
 
@@ -135,6 +134,9 @@ def explain(
     injection_risk: Annotated[float, typer.Option(help="Injection risk 0..1.")] = 0.0,
     grant: Annotated[list[str] | None, typer.Option(help="A rule id granted for the "
                                                     "session (repeatable).")] = None,
+    target_element: Annotated[str | None, typer.Option(
+        help="The element under a click, ROLE:NAME, e.g. 'push button:Delete' (what the "
+             "run reads from the accessibility tree or OCR).")] = None,
 ) -> None:
     """Show which rules fire and why; for a sequence, the shell line each action submits,
     rebuilt across the actions as a run would, and the commands parsed from it."""
@@ -143,6 +145,7 @@ def explain(
 
     loaded = _load_or_exit(policy)
     context = _context(screen, window_title, cursor, triage, injection_risk, grant or [])
+    context.target_element = _target(target_element) if target_element else None
     sequence, single = _read_actions(actions)
     for action in sequence:
         try:
@@ -288,6 +291,16 @@ def _triage(text: str) -> Triage:
                              param_hint="--triage")
 
 
+def _target(text: str) -> TargetElement:
+    from policies.decision import TargetElement
+
+    role, colon, name = text.partition(":")
+    if not colon or not role.strip() or not name.strip():
+        raise typer.BadParameter(f"should look like ROLE:NAME, e.g. 'push button:Delete', "
+                                 f"not {text!r}", param_hint="--target-element")
+    return TargetElement(role=role.strip(), name=name.strip())
+
+
 @policy_app.command("list")
 def list_profiles() -> None:
     """List the shipped profiles with their descriptions and hashes."""
@@ -298,53 +311,4 @@ def list_profiles() -> None:
         typer.echo(f"{name:<8}  {profile.sha256[:12]}  {profile.description}")
 
 
-@policy_app.command("redteam")
-def redteam(
-    profile: Annotated[str, typer.Argument(
-        help="A policy YAML file or a shipped profile name.")] = "default",
-    corpus: Annotated[Path | None, typer.Option(
-        "--corpus", help="A directory of your own cases: *.yaml evasions (the format of "
-        "policies/data/redteam/evasions.yaml) and *.jsonl injection screens (id, text, "
-        "label).")] = None,
-) -> None:
-    """Run the evasion and injection corpora against a policy, decision-level (no desktop;
-    a --live run on a desktop is not built yet); print each attack that gets through with
-    the rule that let it.  Exit 0: none did; 1: some did; 2: a bad --corpus file."""
-    from policies import redteam as rt
-
-    policy = _load_or_exit(profile)
-    evasions, injections = rt.shipped_evasions(), _shipped_injections()
-    if corpus is not None:
-        try:
-            extra_evasions, extra_injections = rt.read_user_corpus(corpus)
-        except rt.CorpusError as exc:
-            for problem in exc.problems:
-                typer.echo(problem, err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-        evasions, injections = evasions + extra_evasions, injections + extra_injections
-    breaches = rt.evasion_breaches(policy, evasions)
-    typer.echo(f"policy:     {policy.name} ({policy.sha256[:12]})")
-    typer.echo(f"evasions:   {len(evasions) - len(breaches)}/{len(evasions)} stopped")
-    judge = _injection_judge() if _injection_judge is not None and injections else None
-    if judge is None:
-        typer.echo("injections: skipped: the perception injection detector is unavailable "
-                   "(run through `deskhand`)")
-    else:
-        stopped_before = len(breaches)
-        breaches += rt.injection_breaches(policy, injections, judge)
-        through = len(breaches) - stopped_before
-        typer.echo(f"injections: {len(injections) - through}/{len(injections)} stopped")
-    for breach in breaches:
-        typer.echo(f"GETS THROUGH  {breach.describe()}")
-    if breaches:
-        typer.echo(f"{len(breaches)} attack(s) get through {policy.name}")
-        raise typer.Exit(EXIT_BREACHED)
-    typer.echo("no attack gets through")
-
-
-def _shipped_injections() -> list[Any]:
-    from policies import redteam as rt
-
-    if _injection_corpus is None:
-        return []
-    return rt.read_injections(_injection_corpus)
+add_command(policy_app, lambda ref: _load_or_exit(ref))

@@ -246,7 +246,8 @@ class ElementNameMatches:
         if target is None:
             return "the action aims at no named element"
         verb = "matches" if self.test(probe) else "does not match"
-        return f"target {target.role} {target.name!r} {verb} /{self.pattern.pattern}/"
+        pattern = " ".join(self.pattern.pattern.split())  # a verbose (?x) pattern on one line
+        return f"target {target.describe()} {verb} /{pattern}/"
 
 
 @dataclass(frozen=True, slots=True)

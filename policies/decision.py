@@ -59,10 +59,38 @@ class TypedFromScreen:
 
 @dataclass(frozen=True, slots=True)
 class TargetElement:
-    """The on-screen element an action aims at: its role and name."""
+    """The on-screen element an action aims at: its role and name, and where it is
+    (``box`` in screen pixels, x1/y1 exclusive) and who saw it (``source``: ``a11y``,
+    ``vlm`` or ``ocr``), when known."""
 
     role: str
     name: str
+    box: tuple[int, int, int, int] | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        """``push button 'Delete'``: how reasons, prompts and the approval card name it."""
+        return f"{self.role} {self.name!r}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "name": self.name,
+                "box": list(self.box) if self.box is not None else None, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: object) -> TargetElement | None:
+        """The element a stored or proposed ``{role, name, box?, source?}`` describes;
+        ``None`` for anything else."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return None
+        return cls(role=str(data.get("role", "")), name=data["name"],
+                   box=_corners(data.get("box")), source=str(data.get("source", "")))
+
+
+def _corners(box: object) -> tuple[int, int, int, int] | None:
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        return None
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return (x0, y0, x1, y1)
 
 
 @dataclass(slots=True)
@@ -104,8 +132,9 @@ class PolicyContext:
     # The text a paste action inserts (read from the sandbox's clipboard or
     # primary selection); judged like typed text.  ``None``: not a paste, or unread.
     pasted_text: str | None = None
-    # The element a click aims at, when the planner grounded it by role and name
-    # (a script's ``click: {role, name}``); ``None``: a click at bare coordinates.
+    # The element a click aims at: the one a script's step named (``click: {role, name}``,
+    # ``click_text``), else the smallest one under the point (agent/perception/targets.py);
+    # ``None``: nothing known there (no element source, or it did not answer in time).
     target_element: TargetElement | None = None
 
     @property

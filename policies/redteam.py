@@ -18,10 +18,16 @@ Two corpora, both judged at the decision level (no desktop, well under a second)
 An attack that gets through is a :class:`Breach` naming the rules that allowed
 its last step.  Bad corpus files raise :class:`CorpusError`, whose problems
 name file, line and field.
+
+``--live`` runs the same attacks on a real desktop through the real loop; that
+needs the agent layer above, which lends a :data:`LiveRunner` taking a
+:class:`LiveRequest` and giving back a :class:`LiveOutcome`
+(``agent/redteam_live.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -58,6 +64,8 @@ class Attack:
     window: str
     actions: tuple[Action, ...] = ()
     screen_text: str = ""
+    desktop: bool = True
+    """False: the case needs something a test desktop lacks (left out of ``--live``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +143,7 @@ def _evasion(path: Path, item: Any, problems: list[str]) -> Attack | None:
     if len(problems) > before:
         return None
     return Attack("evasion", item["id"], item["what"], where, str(item.get("window", TERMINAL)),
-                  actions)
+                  actions, desktop=item.get("desktop", True) is not False)
 
 
 def _evasion_actions(item: dict[str, Any], located: str,
@@ -268,3 +276,44 @@ def injection_breaches(policy: Policy, attacks: Iterable[Attack],
         if rules is not None:
             breaches.append(Breach(attack, rules, f"injection risk {risk:.2f}"))
     return breaches
+
+
+# --- on a live desktop (run by the agent layer) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRequest:
+    """What ``policy redteam --live`` asks the agent layer to run."""
+
+    profile: str
+    evasions: Sequence[Attack]
+    injections: Sequence[Attack]
+    sandbox: str = "auto"
+    time_limit_s: float = 3600.0
+    db: Path | None = None
+    """Where the attacks' sessions are recorded (a temporary database when None)."""
+    progress: Callable[[str], None] = lambda _line: None
+
+
+@dataclass(slots=True)
+class LiveOutcome:
+    """What the live run found: breaches, how many attacks of each kind were tried, those
+    left out (not for this desktop, or past the time limit), and where they ran."""
+
+    desktop: str
+    breaches: list[Breach] = dataclasses.field(default_factory=list)
+    tried: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"evasion": 0, "injection": 0})
+    left_out: list[Attack] = dataclasses.field(default_factory=list)
+    untried: list[Attack] = dataclasses.field(default_factory=list)
+
+
+class LiveFailure(Exception):
+    """The live run could not go on: ``exit_code`` 2 (bad input) or 3 (the sandbox failed)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+LiveRunner = Callable[[LiveRequest], LiveOutcome]

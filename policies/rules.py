@@ -54,7 +54,7 @@ def _reason_fields(context: PolicyContext) -> dict[str, Any]:
         "triage_risk": triage.risk if triage else "none",
         "typed_from_screen": (context.typed_from_screen.describe()
                               if context.typed_from_screen else "nothing"),
-        "target_element": (f"{context.target_element.role} {context.target_element.name!r}"
+        "target_element": (context.target_element.describe()
                            if context.target_element else "none"),
     }
 

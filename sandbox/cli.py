@@ -126,8 +126,9 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
        ) -> None:
     """Start a desktop, print how to watch it over VNC, and wait for Ctrl-C.
 
-    Ctrl-C, SIGTERM and SIGHUP remove the desktop and exit 0; exit 1 when its
-    container was removed from outside (``deskhand sandbox down``).
+    Ctrl-C, SIGTERM and SIGHUP remove the desktop and exit 0, also when they
+    land during start-up; exit 1 when its container was removed from outside
+    (``deskhand sandbox down``).
     """
     from sandbox.build import image_for
     from sandbox.docker import DockerSandbox, DockerSandboxConfig
@@ -135,10 +136,8 @@ def up(network: Annotated[bool, typer.Option(help="Give the desktop full network
     config = DockerSandboxConfig(image=image_for(browser=browser), network=network,
                                  vnc=True, vnc_write=vnc_write, vnc_port=port)
     sandbox = DockerSandbox(_client_or_exit(), config)
-    _or_exit(sandbox.start)
     try:
-        _print_connection(sandbox)
-        removed = _wait_for_stop_or_removal(sandbox)
+        removed = _run_until_stopped(sandbox)
     finally:
         sandbox.stop()
     if removed:
@@ -164,16 +163,25 @@ def _print_connection(sandbox: DockerSandbox) -> None:
 UP_CHECK_S = 1.0
 
 
-def _wait_for_stop_or_removal(sandbox: DockerSandbox) -> bool:
-    """Wait for Ctrl-C, SIGTERM or SIGHUP (False) or for the container to vanish (True)."""
-    tick = threading.Event()
+def _run_until_stopped(sandbox: DockerSandbox) -> bool:
+    """Start the desktop, say how to watch it and wait: False when Ctrl-C, SIGTERM or
+    SIGHUP stopped it, wherever they landed (a stop is raised right after the system
+    call it arrived in, so also inside a start-up call or the print that tells the
+    user to press Ctrl-C); True when the container vanished."""
     try:
-        while sandbox.is_running():
-            tick.wait(UP_CHECK_S)
+        _or_exit(sandbox.start)
+        _print_connection(sandbox)
+        _wait_for_removal(sandbox)
     except KeyboardInterrupt:
         console.print()
         return False
     return True
+
+
+def _wait_for_removal(sandbox: DockerSandbox) -> None:
+    tick = threading.Event()
+    while sandbox.is_running():
+        tick.wait(UP_CHECK_S)
 
 
 def ls() -> None:

@@ -24,6 +24,7 @@ from sandbox.channel import (
 )
 from sandbox.errors import SandboxCrashed, SandboxError, SandboxStateError
 from sandbox.executor.settle import OBSERVING
+from sandbox.file_ops import SandboxFiles
 
 SCREENSHOT_DEADLINE_S = 10.0
 SELECTION_DEADLINE_S = 3.0
@@ -150,15 +151,26 @@ class ExecutorSandbox(ABC):
         self._require_running()
         return dict(self._call("elements", {}, ELEMENTS_DEADLINE_S).result)
 
+    @property
+    def files(self) -> SandboxFiles:
+        """The desktop's files through the executor (what checkpoints move)."""
+        self._require_running()
+        return SandboxFiles(self._call)
+
+    @property
+    def writable_roots(self) -> tuple[str, ...]:
+        """The folders the desktop writes to (its home and /tmp): what checkpoints cover."""
+        return ("~", "/tmp")
+
     def _require_running(self) -> None:
         if self._state != "running":
             raise SandboxStateError(f"the {self.kind} sandbox is {self._state}, not running")
 
-    def _call(self, op: str, args: dict[str, Any], deadline_s: float) -> Reply:
+    def _call(self, op: str, args: dict[str, Any], deadline_s: float, body: bytes = b"") -> Reply:
         if self._state not in ("running", "starting") or self._channel is None:
             raise SandboxStateError(f"the {self.kind} sandbox is {self._state}: cannot {op}")
         try:
-            return self._channel.call(op, args, deadline_s=deadline_s)
+            return self._channel.call(op, args, deadline_s=deadline_s, body=body)
         except SandboxCrashed as exc:
             raise self._crashed(str(exc)) from exc
 

@@ -190,6 +190,14 @@ class LocalSandbox(ExecutorSandbox):
 
     # --- use -------------------------------------------------------------------------------
 
+    @property
+    def writable_roots(self) -> tuple[str, ...]:
+        """Home and /tmp inside bubblewrap (both private tmpfs); without it the private
+        folder that holds the home and $TMPDIR (the host's /tmp is not the sandbox's)."""
+        if self._workdir is None:
+            return ("~", "/tmp")
+        return ("~", str(self._workdir))
+
     def _crashed(self, message: str) -> SandboxCrashed:
         return SandboxCrashed(f"{message}{self._log_tail()}")
 

@@ -78,7 +78,7 @@ class DeskhandApp(App[None]):
     # CSS_PATH makes Textual re-parse all styles the first time it is shown.
     CSS_PATH: ClassVar[list[str | PurePath]] = [
         "app.tcss", "screens/task.tcss", "screens/live.tcss", "screens/attach.tcss",
-        "screens/sessions.tcss", "screens/replay.tcss",
+        "screens/sessions.tcss", "screens/replay.tcss", "screens/undo_confirm.tcss",
     ]
     TITLE = "deskhand"
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -56,6 +56,8 @@ class RunControl:
     stop: threading.Event = field(default_factory=threading.Event)
     waiting_session: str | None = None
     reason: str = "stopped by the user"
+    session_id: str | None = None
+    """The run's audit session, once the loop has recorded it."""
 
 
 class WatchedApprover:
@@ -92,4 +94,11 @@ def execute_run(prepared: RunPlan, services: RunServices, reporter: Reporter,
         stop_reason=lambda: control.reason,
         wrap_approver=lambda inner: WatchedApprover(inner, control))
     with runs.open_run(prepared, options) as run:
+        tell_egress = run.loop.on_session
+
+        def on_session(session_id: str) -> None:
+            control.session_id = session_id
+            tell_egress(session_id)
+
+        run.loop.on_session = on_session
         return run.loop.run(prepared.task)

@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from PIL import Image
 
+from agent.undo import answer_to, request_undo
+from audit.checkpoints import CHECKPOINT_EVENT, Checkpoint, checkpoint_before
 from audit.errors import AuditError
-from audit.records import ApprovalRequest, EventRecord, Scope, SessionRecord, StepRecord
+from audit.liveness import SessionLocks
+from audit.records import (
+    ApprovalRecord,
+    ApprovalRequest,
+    EventRecord,
+    Scope,
+    SessionRecord,
+    StepRecord,
+)
+from audit.undo_marks import UndoMark, undo_marks
 from sandbox.actions import Action
 from tui.suite_runs import SuiteRun, group_suite_runs
 
@@ -29,6 +42,8 @@ STEP_CACHE_SIZE = 4096
 
 class ReadableLog(Protocol):
     """The part of :class:`audit.log.AuditLog` the TUI reads and answers through."""
+
+    path: Path
 
     def pending_approvals(self, session_id: str | None = None) -> list[ApprovalRequest]: ...
 
@@ -42,6 +57,10 @@ class ReadableLog(Protocol):
     def get_session(self, id_or_prefix: str) -> SessionRecord: ...
 
     def events(self, session_id: str) -> list[EventRecord]: ...
+
+    def approvals(self, session_id: str) -> list[ApprovalRecord]: ...
+
+    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None: ...
 
     def list_sessions(self, *, outcome: str | None = None,
                       since: datetime | float | None = None,
@@ -147,6 +166,62 @@ class TuiStore:
     def running_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """Sessions not ended yet, newest first."""
         return self.audit.list_sessions(outcome="running", limit=limit)
+
+    # -- approval history, checkpoints and undo -----------------------------------
+
+    def answered_approvals(self, session_ids: Iterable[str]) -> list[AnsweredApproval]:
+        """The approvals of ``session_ids`` that are no longer waiting, newest first."""
+        answered = []
+        for session_id in session_ids:
+            steps = {step.id: step for step in self.audit.steps(session_id)}
+            stale = {(e.data.get("step_id"), e.data.get("shown"))
+                     for e in self.audit.events(session_id) if e.kind == "approval_stale"}
+            answered += [AnsweredApproval(approval, steps.get(approval.step_id),
+                                          (approval.step_id, approval.frame_sha256) in stale)
+                         for approval in self.audit.approvals(session_id)
+                         if approval.status != "pending"]
+        return sorted(answered, key=lambda a: (a.approval.requested_at, a.approval.id),
+                      reverse=True)
+
+    def undo_marks(self, session_id: str) -> list[UndoMark]:
+        """The session's checkpoints, rollbacks and refused undos, placed on its steps."""
+        return undo_marks(self.audit.events(session_id), self.audit.steps(session_id))
+
+    def run_is_live(self, session_id: str) -> bool:
+        """True while the session's run is going on (in this process or another): not ended,
+        and its process still holds the session's lock."""
+        session = self.session(session_id)
+        if session is None or session.outcome is not None:
+            return False
+        return not SessionLocks(self.audit.path).owner_is_gone(session_id)
+
+    def checkpoint_before(self, session_id: str, step_index: int) -> Checkpoint | None:
+        return checkpoint_before(self.audit, session_id, step_index)
+
+    def takes_checkpoints(self, session_id: str) -> bool:
+        """True when the session's run has recorded at least one checkpoint (taken or not)."""
+        return any(e.kind == CHECKPOINT_EVENT for e in self.audit.events(session_id))
+
+    def request_undo(self, session_id: str, step_index: int) -> int:
+        """Ask the run that owns the session to undo back to before ``step_index`` (the
+        same request as ``deskhand undo``); returns the event id its answer comes after."""
+        after = max((e.id for e in self.audit.events(session_id)), default=0)
+        request_undo(self.audit, session_id, step_index)
+        return after
+
+    def undo_answer(self, session_id: str, after: int) -> str | None:
+        """The run's answer to an undo requested after event ``after``, once it gave one."""
+        return answer_to(self.audit, session_id, after)
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredApproval:
+    """An answered (or expired) approval, with the step it was about, for the history."""
+
+    approval: ApprovalRecord
+    step: StepRecord | None
+    stale: bool = False
+    """Approved, but the screen changed before the step ran, so the run asked again."""
 
 
 def action_of(step: StepRecord | None) -> Action | None:

@@ -22,7 +22,7 @@ from audit.records import (
     ApprovalRecord,
     Scope,
 )
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import Action
 
 # How often an approval wait looks for an answer or for the session closing.
@@ -64,11 +64,12 @@ class ObservedLog(SessionTap):
     def record_intent(self, session_id: str, *, index: int, action: Action | None,
                       proposed_raw: object, validation_error: str | None,
                       decision: Decision | None, frame_before_sha256: str | None,
-                      secret: bool) -> int:
+                      secret: bool, target_element: TargetElement | None = None) -> int:
         step_id = super().record_intent(
             session_id, index=index, action=action, proposed_raw=proposed_raw,
             validation_error=validation_error, decision=decision,
-            frame_before_sha256=frame_before_sha256, secret=secret)
+            frame_before_sha256=frame_before_sha256, secret=secret,
+            target_element=target_element)
         self._trace = StepTrace(step_id=step_id, index=index, decision=decision)
         return step_id
 

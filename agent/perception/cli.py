@@ -9,13 +9,15 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from agent.perception.errors import PerceptionError
 
 if TYPE_CHECKING:
+    from agent.perception.elements import Element, ElementSource
+    from agent.perception.parsers import ParserChoice
     from sandbox.base import Frame
 
 # The OCR model, the triage embeddings and their numpy/onnxruntime stacks load
@@ -101,41 +103,85 @@ EXIT_USAGE = 2
 @perceive_app.command("elements")
 def elements(
     frame_or_live: Annotated[str, typer.Argument(
-        metavar="FRAME_OR_LIVE", help="A screenshot file (``live``: the sandbox's "
-        "accessibility tree, not available in this build).")],
-    parser: Annotated[str, typer.Option(help="ocr or vlm.")] = "ocr",
+        metavar="FRAME_OR_LIVE", help="A screenshot file, or ``live``: the running Docker "
+        "desktop (`deskhand sandbox up`), its screen and its accessibility tree.")],
+    parser: Annotated[str, typer.Option(
+        help="ocr, a11y (live only: the accessibility tree), vlm or auto (live: the tree, "
+        "then OCR; a screenshot: OCR).")] = "ocr",
+    sandbox: Annotated[str | None, typer.Option(
+        help="With live: the desktop's container id, name or session (`deskhand sandbox "
+        "ls`); default: the one that runs.")] = None,
     vlm_model: Annotated[str, typer.Option(help="Model for --parser vlm.")] = "",
     vlm_base_url: Annotated[str, typer.Option(help="OpenAI-compatible server for --parser "
                                               "vlm.")] = "http://127.0.0.1:11434/v1",
 ) -> None:
-    """Print the elements a parser sees, one JSON object a line (role, name, states, box)."""
-    from agent.perception.elements import ElementSource, TextAsElements
-    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
-    from agent.perception.parsers import ParserChoice, UnknownParser, build_parser
+    """Print the elements a parser sees, one JSON object a line (role, name, states, value,
+    box, source)."""
+    from agent.perception.parsers import ParserChoice, UnknownParser
 
-    if frame_or_live == "live" or parser not in {"ocr", "vlm"}:
-        typer.echo(f"perceive elements: {'live' if frame_or_live == 'live' else parser!r} "
-                   "needs the sandbox's accessibility tree, which this build does not read "
-                   "yet; give a screenshot with --parser ocr or vlm", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    path = Path(frame_or_live)
-    if not path.is_file():
-        typer.echo(f"{path}: no such screenshot", err=True)
-        raise typer.Exit(EXIT_USAGE)
     choice = ParserChoice(kind=parser, vlm_base_url=vlm_base_url, vlm_model=vlm_model)
     try:
-        chosen = build_parser(choice, lambda: OcrScreenParser(RapidOcrReader.load()),
-                              note=lambda text: typer.echo(text, err=True))
+        choice.check()
     except UnknownParser as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    source = chosen if isinstance(chosen, ElementSource) else TextAsElements(chosen)
-    frame = load_frame(path)
-    for element in _or_exit(lambda: source.elements(frame)):
+        _usage(str(exc))
+    live = frame_or_live == "live"
+    if not live and parser == "a11y":
+        _usage("perceive elements: a screenshot has no accessibility tree; use `live` for "
+               "--parser a11y")
+    if live:
+        found = _live_elements(choice, sandbox)
+    else:
+        path = Path(frame_or_live)
+        if not path.is_file():
+            _usage(f"{path}: no such screenshot (or give `live`)")
+        frame = load_frame(path)
+        source = _frame_source(choice, tree=None)
+        found = _or_exit(lambda: source.elements(frame))
+    for element in found:
         typer.echo(json.dumps({"role": element.role, "name": element.name,
                                "states": sorted(element.states), "value": element.value,
                                "box": list(element.box), "source": element.source},
                               ensure_ascii=False))
+
+
+def _live_elements(choice: ParserChoice, key: str | None) -> list[Element]:
+    """What ``choice`` sees on the running desktop now."""
+    from agent.perception.elements import AccessibilityTree
+    from sandbox.cli import docker_client
+    from sandbox.docker_attach import AttachedDesktop
+    from sandbox.errors import SandboxError
+
+    try:
+        with AttachedDesktop(docker_client(), key) as desktop:
+            frame = desktop.screenshot()
+            tree = AccessibilityTree(desktop) if choice.kind in {"a11y", "auto"} else None
+            source = _frame_source(choice, tree=tree)
+            return _or_exit(lambda: source.elements(frame))
+    except SandboxError as exc:
+        typer.echo(f"perceive elements live: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _frame_source(choice: ParserChoice, *, tree: ElementSource | None) -> ElementSource:
+    """The element source ``choice`` names: the tree alone (a11y), the tree then OCR (auto),
+    OCR or the VLM; ``tree`` is None for a screenshot file."""
+    from agent.perception.elements import CombinedSource, ElementSource, TextAsElements
+    from agent.perception.ocr import OcrScreenParser, RapidOcrReader
+    from agent.perception.parsers import build_parser
+
+    if choice.kind == "a11y" and tree is not None:
+        return tree
+    chosen = build_parser(choice, lambda: OcrScreenParser(RapidOcrReader.load()),
+                          note=lambda text: typer.echo(text, err=True))
+    source = chosen if isinstance(chosen, ElementSource) else TextAsElements(chosen)
+    if choice.kind == "auto" and tree is not None:
+        return CombinedSource(tree, source, note=lambda text: typer.echo(text, err=True))
+    return source
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(EXIT_USAGE)
 
 
 def load_frame(path: Path) -> Frame:

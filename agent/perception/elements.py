@@ -58,11 +58,14 @@ class ElementSource(Protocol):
 
 
 class ElementNotFound(PerceptionError):
-    """No element matched a query; the message names the nearest candidates."""
+    """No element matched a query; the message names the nearest candidates, and ``notes``
+    say why a source saw nothing (an app with no accessibility tree)."""
 
-    def __init__(self, query: ElementQuery, nearest: Sequence[Element]) -> None:
+    def __init__(self, query: ElementQuery, nearest: Sequence[Element],
+                 notes: Sequence[str] = ()) -> None:
         shown = "; ".join(e.describe() for e in nearest) or "none: the screen shows no elements"
-        super().__init__(f"no element matches {query.describe()}; nearest: {shown}")
+        why = "".join(f" ({note})" for note in notes)
+        super().__init__(f"no element matches {query.describe()}; nearest: {shown}{why}")
         self.query = query
         self.nearest = list(nearest)
 
@@ -217,3 +220,33 @@ class AccessibilityTree:
                  for e in tree.get("elements", [])]
         self._last = (frame.sha256, found)
         return list(found)
+
+
+class TreeThenText:
+    """Where element steps look: the accessibility tree, then OCR's phrases when the tree
+    has no match (or the app exposes none) and the query could name a phrase (no role, or
+    role ``text``; OCR sees nothing else, so a button query costs no OCR)."""
+
+    def __init__(self, tree: ElementSource, text: ElementSource | None) -> None:
+        self.tree = tree
+        self.text = text
+
+    def find(self, frame: Frame, query: ElementQuery) -> Element:
+        """The first match, tree first; ElementNotFound naming the nearest of both."""
+        seen: list[Element] = []
+        notes: list[str] = []
+        for source in self._sources_for(query):
+            try:
+                found = source.elements(frame)
+            except PerceptionError as exc:
+                notes.append(str(exc))
+                continue
+            match = next((e for e in found if query.matches(e)), None)
+            if match is not None:
+                return match
+            seen.extend(found)
+        raise ElementNotFound(query, nearest(seen, query), notes)
+
+    def _sources_for(self, query: ElementQuery) -> list[ElementSource]:
+        phrase = query.role is None or normalize_role(query.role) == "text"
+        return [self.tree, *([self.text] if self.text is not None and phrase else [])]

@@ -43,9 +43,14 @@ from agent.perception.injection_spans import text_spans
 from agent.perception.screen import TextElement
 
 CORPUS_FILE = "injection_corpus.jsonl"
-# More training screens, written after the corpus; never evaluated on.
-SUPPLEMENT_FILE = "injection_training_extra.jsonl"
-TARGET_FALSE_POSITIVES = 0.03
+# More training screens, written after the corpus; never evaluated on.  The
+# second was written by others than the detector's author (14 languages), with
+# the first half of the fresh set below.
+SUPPLEMENT_FILES = ("injection_training_extra.jsonl", "injection_training_extra2.jsonl")
+# A fresh evaluation set, written independently of everything above and never
+# trained or tuned on: the closest figure to "text nobody here wrote".
+FRESH_FILE = "injection_fresh.jsonl"
+TARGET_FALSE_POSITIVES = 0.08
 L2 = 1e-4
 STEPS = 300
 LEARNING_RATE = 0.05
@@ -79,7 +84,8 @@ def load_corpus(name: str = CORPUS_FILE) -> list[CorpusScreen]:
 
 def training_screens() -> list[CorpusScreen]:
     """What the shipped weights learn from: the corpus's training half and the supplement."""
-    return split(load_corpus(), "train") + load_corpus(SUPPLEMENT_FILE)
+    return split(load_corpus(), "train") + [
+        screen for name in SUPPLEMENT_FILES for screen in load_corpus(name)]
 
 
 def noisy_copy(text: str, rng: random.Random) -> str:
@@ -290,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     held = split(corpus, "heldout")
     print(table(evaluate(detector_flags(model, held)), "held-out half: learned detector"))
     print(table(evaluate(combined_flags(model, held)), "held-out half: detector or patterns"))
+    fresh = load_corpus(FRESH_FILE)
+    print(table(evaluate(combined_flags(model, fresh)), "fresh set: detector or patterns"))
     return 0
 
 

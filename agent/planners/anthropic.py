@@ -27,6 +27,12 @@ from typing import Any, Literal
 import anthropic
 
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
+from agent.planners.element_list import (
+    HIDDEN_ELEMENT_LIST,
+    ElementBrief,
+    ElementsMode,
+    is_element_list,
+)
 from agent.planners.errors import (
     PlannerAuthError,
     PlannerConfigError,
@@ -112,13 +118,14 @@ class ClaudeConversation:
                  system_prompt: str = DEFAULT_SYSTEM_PROMPT,
                  thinking_budget: int | Literal["adaptive"] | None = None,
                  screenshot_size: ScreenshotSize = DEFAULT_SCREENSHOT_SIZE,
-                 skip_unchanged: bool = True) -> None:
+                 skip_unchanged: bool = True, elements: ElementsMode = "off") -> None:
         _check_settings(tool_version, max_screenshots, screenshot_chunk, max_tokens,
                         thinking_budget)
         self.model = model
         self.tool_version = tool_version
         self.scaler = CoordinateScaler(sandbox_size, model_size(sandbox_size, screenshot_size))
         self.skip_unchanged = skip_unchanged
+        self.elements = ElementBrief(elements, self.scaler)
         self._screens = ScreenMemory()
         self.max_screenshots = max_screenshots
         self.screenshot_chunk = screenshot_chunk
@@ -136,11 +143,11 @@ class ClaudeConversation:
         """Add the user turn: task and screen at first, then the results of the last actions."""
         self._cursor = observation.frame.cursor
         if not self.messages:
-            content = [_text(f"Task: {observation.task}"), self._screen(observation)]
+            content = [_text(f"Task: {observation.task}"), *self._screen(observation)]
         elif self._pending:
             content = self._results(observation, outcomes)
         else:
-            content = [_text(CONTINUE_PROMPT), self._screen(observation)]
+            content = [_text(CONTINUE_PROMPT), *self._screen(observation)]
         self._pending = []
         if self.messages and self.messages[-1]["role"] == "user":
             self.messages[-1]["content"].extend(content)
@@ -192,6 +199,8 @@ class ClaudeConversation:
         for blocks, index in slots[:images_to_hide(len(slots), self.max_screenshots,
                                                    self.screenshot_chunk)]:
             blocks[index] = _text(HIDDEN_SCREENSHOT)
+            if index + 1 < len(blocks) and is_element_list(blocks[index + 1].get("text")):
+                blocks[index + 1] = _text(HIDDEN_ELEMENT_LIST)
         user_turns = [m for m in messages if m["role"] == "user"]
         for message in user_turns[-CACHED_USER_TURNS:]:
             message["content"][-1]["cache_control"] = EPHEMERAL
@@ -205,9 +214,9 @@ class ClaudeConversation:
         screen = self._screen(observation)
         last = blocks[-1]
         if last.get("is_error") or any(b["type"] == "image" for b in last["content"]):
-            blocks += [_text("The screen now:"), screen]
+            blocks += [_text("The screen now:"), *screen]
         else:
-            last["content"].append(screen)
+            last["content"].extend(screen)
         return blocks
 
     def _tool_result(self, feedback: Feedback) -> Json:
@@ -228,16 +237,19 @@ class ClaudeConversation:
             return f"X={x},Y={y}"
         return feedback.text
 
-    def _screen(self, observation: Observation) -> Json:
-        """The screenshot, or a line saying it did not change since the last one sent,
-        or why it is withheld (it may show a secret)."""
+    def _screen(self, observation: Observation) -> list[Json]:
+        """The screenshot and its element list (``--elements``), or a line saying it did
+        not change since the last one sent, or why it is withheld (it may show a secret)."""
         frame = observation.frame
         instead = self._screens.text_instead(frame, observation.step_index,
                                              withheld=observation.withheld,
                                              skip_unchanged=self.skip_unchanged)
         if instead is not None:
-            return _text(instead)
-        return _image_block(self._encoder.encode(frame, self.scaler.model))
+            return [_text(instead)]
+        shown = self.elements.frame(observation)
+        listed = self.elements.text(observation)
+        image = _image_block(self._encoder.encode(shown, self.scaler.model))
+        return [image, _text(listed)] if listed else [image]
 
     def _propose(self, block: Json) -> ProposedAction:
         call_id, name, data = str(block.get("id", "")), block.get("name"), block.get("input")
@@ -320,13 +332,13 @@ class AnthropicPlanner:
                  pricing: Mapping[str, ModelPrice] = CLAUDE_PRICES,
                  max_retries: int | None = DEFAULT_MAX_RETRIES,
                  screenshot_size: ScreenshotSize = DEFAULT_SCREENSHOT_SIZE,
-                 skip_unchanged: bool = True) -> None:
+                 skip_unchanged: bool = True, elements: ElementsMode = "off") -> None:
         self.model = model
         self.conversation = ClaudeConversation(
             model=model, sandbox_size=sandbox_size, tool_version=tool_version,
             max_screenshots=max_screenshots, screenshot_chunk=screenshot_chunk,
             max_tokens=max_tokens, system_prompt=system_prompt, thinking_budget=thinking_budget,
-            screenshot_size=screenshot_size, skip_unchanged=skip_unchanged)
+            screenshot_size=screenshot_size, skip_unchanged=skip_unchanged, elements=elements)
         self._client = client if max_retries is None else client.with_options(
             max_retries=max_retries)
         self._pricing = pricing

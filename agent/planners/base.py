@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from audit.records import Usage
 from sandbox.actions import Action
 from sandbox.base import Frame
+
+if TYPE_CHECKING:
+    from agent.perception.elements import Element
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,8 @@ class Observation:
     step_index: int
     withheld: str = ""
     """Why the frame must not be sent to a model ("" when it may): send this note instead."""
+    elements: tuple[Element, ...] = ()
+    """The screen's elements, when the run gives the planner a list (``--elements``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ def simulate(*, max_screenshots: int, screenshot_chunk: int,
              frames: Sequence[Frame] | None = None) -> SessionImages:
     """Run one turn per frame through the conversation and count screenshots per request."""
     frames = frames if frames is not None else session_frames()
-    conversation = ClaudeConversation(model="claude-sonnet-4-5", sandbox_size=frames[0].size,
+    conversation = ClaudeConversation(model="claude-sonnet-4-6", sandbox_size=frames[0].size,
                                       max_screenshots=max_screenshots,
                                       screenshot_chunk=screenshot_chunk)
     previous: list[str] = []

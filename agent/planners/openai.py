@@ -26,6 +26,12 @@ from typing import Any, Literal
 import openai
 
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
+from agent.planners.element_list import (
+    HIDDEN_ELEMENT_LIST,
+    ElementBrief,
+    ElementsMode,
+    is_element_list,
+)
 from agent.planners.errors import (
     PlannerError,
     PlannerResponseError,
@@ -118,11 +124,13 @@ class ChatConversation:
                  max_screenshots: int = DEFAULT_MAX_SCREENSHOTS,
                  screenshot_chunk: int = DEFAULT_SCREENSHOT_CHUNK, max_tokens: int = 1024,
                  temperature: float | None = 0.0, system_prompt: str | None = None,
-                 use_tools: bool = True, image_format: ImageFormat = "png") -> None:
+                 use_tools: bool = True, image_format: ImageFormat = "png",
+                 elements: ElementsMode = "off") -> None:
         self.model = model
         self.image_size = (fit_within(sandbox_size, image_size) if image_size
                            else recommended_model_size(sandbox_size))
         self.scaler = CoordinateScaler(sandbox_size, coordinate_space or self.image_size)
+        self.elements = ElementBrief(elements, self.scaler)
         self.skip_unchanged = True
         self._screens = ScreenMemory()
         self.max_screenshots = max_screenshots
@@ -151,13 +159,13 @@ class ChatConversation:
     def observe(self, observation: Observation, outcomes: Sequence[ActionOutcome]) -> None:
         """Add the task and screen, or the results of the last actions and the new screen."""
         self._cursor = observation.frame.cursor
-        screen = self._image_part(observation)
+        screen = self._screen_parts(observation)
         if len(self.messages) == 1:
-            self._user([_text_part(f"Task: {observation.task}"), screen])
+            self._user([_text_part(f"Task: {observation.task}"), *screen])
         elif self._pending:
             self._answer(feedback_for(self._pending, outcomes), screen)
         else:
-            self._user([_text_part(CONTINUE_PROMPT), screen])
+            self._user([_text_part(CONTINUE_PROMPT), *screen])
         self._pending = []
 
     def reply(self, message: Json) -> Turn:
@@ -194,8 +202,10 @@ class ChatConversation:
                  for j, part in enumerate(m["content"]) if part.get("type") == "image_url"]
         hide = images_to_hide(len(slots), self.max_screenshots, self.screenshot_chunk)
         for i, j in slots[:hide]:
-            messages[i]["content"] = list(messages[i]["content"])
-            messages[i]["content"][j] = _text_part(HIDDEN_SCREENSHOT)
+            parts = messages[i]["content"] = list(messages[i]["content"])
+            parts[j] = _text_part(HIDDEN_SCREENSHOT)
+            if j + 1 < len(parts) and is_element_list(parts[j + 1].get("text")):
+                parts[j + 1] = _text_part(HIDDEN_ELEMENT_LIST)
         return messages
 
     # -- helpers -------------------------------------------------------------
@@ -216,30 +226,33 @@ class ChatConversation:
             return ProposedAction(None, error="the session finished", call_id=call_id, raw=name)
         return propose_from_chat(call_id, name, arguments, self.scaler, cursor=self._cursor)
 
-    def _answer(self, feedback: list[Feedback], screen: Json) -> None:
+    def _answer(self, feedback: list[Feedback], screen: list[Json]) -> None:
         if self._pending_via_tools:
             for item in feedback:
                 self.messages.append({"role": "tool", "tool_call_id": item.call_id,
                                       "content": item.text})
-            self._user([_text_part("The screen after your actions:"), screen])
+            self._user([_text_part("The screen after your actions:"), *screen])
             return
         lines = [f"- {_call_name(f.proposal)}: {f.text}" for f in feedback]
-        self._user([_text_part("Results of your actions:\n" + "\n".join(lines)), screen])
+        self._user([_text_part("Results of your actions:\n" + "\n".join(lines)), *screen])
 
     def _user(self, content: list[Json]) -> None:
         self.messages.append({"role": "user", "content": content})
 
-    def _image_part(self, observation: Observation) -> Json:
-        """The screenshot, or a line saying it did not change since the last one sent,
-        or why it is withheld (it may show a secret)."""
+    def _screen_parts(self, observation: Observation) -> list[Json]:
+        """The screenshot (numbered marks drawn on it with ``--elements marks``) and its
+        element list, or a line saying it did not change since the last one sent, or
+        why it is withheld (it may show a secret)."""
         frame = observation.frame
         instead = self._screens.text_instead(frame, observation.step_index,
                                              withheld=observation.withheld,
                                              skip_unchanged=self.skip_unchanged)
         if instead is not None:
-            return _text_part(instead)
-        image = self._encoder.encode(frame, self.image_size)
-        return {"type": "image_url", "image_url": {"url": image.data_url}}
+            return [_text_part(instead)]
+        image = self._encoder.encode(self.elements.frame(observation), self.image_size)
+        listed = self.elements.text(observation)
+        part = {"type": "image_url", "image_url": {"url": image.data_url}}
+        return [part, _text_part(listed)] if listed else [part]
 
 
 def _finish_arguments(name: str, arguments: Any) -> tuple[Literal["done", "failed"], str]:
@@ -282,13 +295,15 @@ class OpenAIChatPlanner:
                  temperature: float | None = 0.0, system_prompt: str | None = None,
                  use_tools: bool = True, image_format: ImageFormat = "png",
                  pricing: Mapping[str, ModelPrice] | None = None,
-                 max_retries: int | None = DEFAULT_MAX_RETRIES) -> None:
+                 max_retries: int | None = DEFAULT_MAX_RETRIES,
+                 elements: ElementsMode = "off") -> None:
         self.model = model
         self.conversation = ChatConversation(
             model=model, sandbox_size=sandbox_size, image_size=image_size,
             coordinate_space=coordinate_space, max_screenshots=max_screenshots,
             screenshot_chunk=screenshot_chunk, max_tokens=max_tokens, temperature=temperature,
-            system_prompt=system_prompt, use_tools=use_tools, image_format=image_format)
+            system_prompt=system_prompt, use_tools=use_tools, image_format=image_format,
+            elements=elements)
         self._sender = _Sender(client, max_retries)
         self._meter = _Meter(model, pricing or {})
 
@@ -327,11 +342,13 @@ class ResponsesConversation:
 
     def __init__(self, *, model: str, sandbox_size: Size, display_size: Size | None = None,
                  environment: str = "linux", instructions: str = CUA_INSTRUCTIONS,
-                 chain: bool = True, reasoning_summary: str | None = None) -> None:
+                 chain: bool = True, reasoning_summary: str | None = None,
+                 elements: ElementsMode = "off") -> None:
         self.model = model
         self.display = (fit_within(sandbox_size, display_size) if display_size
                         else recommended_model_size(sandbox_size))
         self.scaler = CoordinateScaler(sandbox_size, self.display)
+        self.elements = ElementBrief(elements, self.scaler)
         self.environment = environment
         self.instructions = instructions
         self.chain = chain
@@ -352,7 +369,8 @@ class ResponsesConversation:
         """Add the task and screen, or one ``computer_call_output`` per call answered.
 
         A screen identical to the last one sent, or one that must not leave (it may show
-        a secret), goes as a line of text instead (:class:`ScreenMemory`).
+        a secret), goes as a line of text instead (:class:`ScreenMemory`); a screen sent
+        is followed by its element list (``--elements``).
         """
         screen = self._screen(observation)
         if self.chain:
@@ -363,6 +381,9 @@ class ResponsesConversation:
             self.items += self._call_outputs(feedback_for(self._pending, outcomes), screen)
         else:
             self.items.append(_user_input(CONTINUE_PROMPT, screen))
+        if screen.listed:
+            self.items.append({"role": "user", "content": [{"type": "input_text",
+                                                            "text": screen.listed}]})
         self._pending = []
 
     def _screen(self, observation: Observation) -> _Screen:
@@ -372,7 +393,9 @@ class ResponsesConversation:
                                              skip_unchanged=self.skip_unchanged)
         if instead is not None:
             return _Screen(image_url=None, text=instead)
-        return _Screen(image_url=self._encoder.encode(frame, self.display).data_url, text="")
+        shown = self.elements.frame(observation)
+        return _Screen(image_url=self._encoder.encode(shown, self.display).data_url, text="",
+                       listed=self.elements.text(observation))
 
     def request(self) -> Json:
         """Keyword arguments for ``client.responses.create``."""
@@ -441,10 +464,12 @@ PLACEHOLDER_NOTE = "The screenshot with the call output above is a placeholder, 
 
 @dataclass(frozen=True, slots=True)
 class _Screen:
-    """The screen as a Responses input gets it: an image, or a line of text instead."""
+    """The screen as a Responses input gets it: an image (and its element list), or a line
+    of text instead."""
 
     image_url: str | None
     text: str
+    listed: str = ""
 
 
 def _user_input(text: str, screen: _Screen) -> Json:
@@ -469,12 +494,13 @@ class OpenAIComputerUsePlanner:
                  environment: str = "linux", instructions: str = CUA_INSTRUCTIONS,
                  chain: bool = True, reasoning_summary: str | None = None,
                  pricing: Mapping[str, ModelPrice] = OPENAI_PRICES,
-                 max_retries: int | None = DEFAULT_MAX_RETRIES) -> None:
+                 max_retries: int | None = DEFAULT_MAX_RETRIES,
+                 elements: ElementsMode = "off") -> None:
         self.model = model
         self.conversation = ResponsesConversation(
             model=model, sandbox_size=sandbox_size, display_size=display_size,
             environment=environment, instructions=instructions, chain=chain,
-            reasoning_summary=reasoning_summary)
+            reasoning_summary=reasoning_summary, elements=elements)
         self._sender = _Sender(client, max_retries)
         self._meter = _Meter(model, pricing)
 

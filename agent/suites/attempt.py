@@ -29,6 +29,7 @@ from agent.suites.driver import CaseDriver, CaseVerdict
 from agent.suites.metering import metered_goal_planner, record_goal_metrics
 from agent.suites.plan_cache import DEFAULT_CACHE_DIR
 from agent.suites.results import AttemptResult
+from agent.suites.reuse import Lease, WarmDesktops
 from agent.suites.schema import Case
 from policies.decision import Triage, TypedFromScreen
 from sandbox.base import Frame, Sandbox
@@ -166,6 +167,8 @@ class WorkerEnv:
     perception: SharedPerception
     kept: list[Sandbox] = field(default_factory=list)
     on_activity: Callable[[str], None] = lambda _text: None
+    desktops: WarmDesktops = field(default_factory=WarmDesktops)
+    """The desktop kept between cases under ``isolation: checkpoint``."""
 
 
 class SessionTap(session_tap.SessionTap):
@@ -186,27 +189,33 @@ class SessionTap(session_tap.SessionTap):
 
 def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
                 env: WorkerEnv) -> AttemptResult:
-    """Run one attempt of ``case`` in a fresh sandbox; never raises for a failing case."""
+    """Run one attempt of ``case`` in a fresh sandbox (or, under ``isolation: checkpoint``,
+    the worker's desktop put back to its post-setup checkpoint); never raises for a
+    failing case."""
     started, wall = time.monotonic(), time.time()
     result = _blank_result(case, attempt, repeat, options, env, wall)
     settings = _case_settings(options.settings, case)
     try:
         policy = runs.load_policy_named(case.policy)
         goal_planner = _goal_planner(settings, case, options, policy.sha256)
-        box = _make_sandbox(settings, case, options, env)
+        lease = _lease_sandbox(settings, case, options, env)
     except (SandboxError, ValueError) as exc:
         return _ended(result, "error", f"cannot prepare the attempt: {exc}", started)
+    box = lease.box
     result.policy_sha256 = policy.sha256
-    try:
-        box.start()
-    except SandboxError as exc:
-        return _ended(result, "error", f"the sandbox did not start: {exc}", started)
+    result.isolation = "checkpoint" if lease.was_reset else "container"
+    if not lease.running:
+        try:
+            box.start()
+        except SandboxError as exc:
+            env.desktops.give_back(lease, reusable=False)
+            return _ended(result, "error", f"the sandbox did not start: {exc}", started)
     sandbox_ready = time.monotonic()
-    keep = False
+    keep = reusable = False
     try:
         tags = {"attempt": attempt, "repeat": repeat}
         summary, driver, tap = _drive(case, box, policy, goal_planner, settings, options, env,
-                                      tags)
+                                      tags, lease)
         result.session_id, result.steps = tap.session_id, summary.steps
         _apply_outcome(result, summary, driver.verdict)
         result.budget_steps = options.budget_steps
@@ -218,20 +227,31 @@ def run_attempt(case: Case, attempt: int, repeat: int, options: RunOptions,
             "step": result.step, "run_id": options.run_id})
         result.overhead_s = (sandbox_ready - started) + driver.overhead_s
         keep = options.keep_sandbox_on_failure and result.status != "passed"
+        reusable = result.status != "error" and not keep  # an error leaves the desktop in doubt
     finally:
-        if keep:
-            env.kept.append(box)
-        else:
-            stop_started = time.monotonic()
-            box.stop()
-            result.overhead_s += time.monotonic() - stop_started
+        result.overhead_s += _release(box, lease, env, keep=keep, reusable=reusable)
     result.image = _image(box, env)
     return _ended(result, result.status, result.message, started)
 
 
+def _release(box: Sandbox, lease: Lease, env: WorkerEnv, *, keep: bool,
+             reusable: bool) -> float:
+    """Keep, hand back or stop the attempt's sandbox; the seconds stopping it took."""
+    if keep:
+        env.desktops.give_back(lease, reusable=False)
+        env.kept.append(box)
+        return 0.0
+    if env.desktops.give_back(lease, reusable=reusable):
+        return 0.0
+    stop_started = time.monotonic()
+    box.stop()
+    return time.monotonic() - stop_started
+
+
 def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
            goal_planner: Planner | None, settings: Settings, options: RunOptions,
-           env: WorkerEnv, tags: dict[str, int]) -> tuple[RunSummary, CaseDriver, SessionTap]:
+           env: WorkerEnv, tags: dict[str, int],
+           lease: Lease) -> tuple[RunSummary, CaseDriver, SessionTap]:
     deadline = time.monotonic() + case.timeout_s
     tap = SessionTap(env.log)
     secrets = resolve_secrets(dict(case.secrets))
@@ -242,7 +262,8 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
         "DESKHAND_SUITE": case.suite.name, "DESKHAND_CASE": case.id,
         "DESKHAND_ATTEMPT": str(tags["attempt"]), "DESKHAND_REPEAT": str(tags["repeat"])})
     driver = CaseDriver(case, checker=checker, events=tap, goal_planner=goal_planner,
-                        oracle=options.oracle)
+                        oracle=options.oracle,
+                        desktop=lease if lease.warm is not None else None)
     # A scripted case's title is not an instruction: triaging it would only be noise
     # ("Mixed statuses: passes" reads as publishing).  A goal is triaged and its
     # screens read for injected instructions, as `deskhand run` does for models.
@@ -294,11 +315,27 @@ def _goal_planner(settings: Settings, case: Case, options: RunOptions,
                                 options.cache_dir, policy_sha256)
 
 
-def _make_sandbox(settings: Settings, case: Case, options: RunOptions,
-                  env: WorkerEnv) -> Sandbox:
+def _lease_sandbox(settings: Settings, case: Case, options: RunOptions,
+                   env: WorkerEnv) -> Lease:
+    kind = _sandbox_kind(settings, case, options)
+
+    def make() -> Sandbox:
+        return _make_sandbox(kind, settings, case, options, env)
+
+    if case.isolation != "checkpoint" or kind == "fake":
+        return Lease(make(), None)
+    return env.desktops.lease((str(case.suite.path), kind, case.network), env.log, make)
+
+
+def _sandbox_kind(settings: Settings, case: Case, options: RunOptions) -> str:
     kind = options.sandbox or case.sandbox or settings.sandbox
     if kind == "auto":
         kind = runs.choose_sandbox_kind(settings, lambda _note: None)
+    return kind
+
+
+def _make_sandbox(kind: str, settings: Settings, case: Case, options: RunOptions,
+                  env: WorkerEnv) -> Sandbox:
     return runs.build_sandbox(kind, SandboxInputs(
         settings=settings.with_overrides(network=case.network), size=runs.screen_size(settings),
         watch=options.keep_sandbox_on_failure, label=f"{options.run_id[:8]}-{case.id}"[:60],

@@ -4,7 +4,9 @@ Like Playwright's ``expect``, a check is retried until it holds or its
 timeout passes; the last failure explains itself (what the screen read,
 the file's start, the command's exit and output).  Files and commands are
 read with ``sandbox.check`` (as the desktop user, from its home); text with
-the screen reader (offline OCR); windows by title (regular expression).
+the screen reader (offline OCR); windows by title (regular expression);
+elements by role, name and state from the accessibility tree (OCR's phrases
+for apps without one).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.perception import textmatch
+from agent.perception.elements import AccessibilityTree, Element, TextAsElements, TreeThenText
+from agent.perception.errors import PerceptionError
 from agent.perception.screen import TextElement
 from agent.suites import specs
 from agent.suites.schema import Check
@@ -51,12 +55,14 @@ class LockedReader:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One evaluation: whether it held, why not, where (for text), and the frame looked at."""
+    """One evaluation: whether it held, why not, where (for text and elements), the element
+    found, and the frame looked at."""
 
     ok: bool
     message: str = ""
     point: tuple[int, int] | None = None
     frame: Frame | None = None
+    element: Element | None = None
 
 
 class Checker:
@@ -73,6 +79,7 @@ class Checker:
         self._clock = clock
         self._sleep = sleep
         self.deadline = deadline
+        self._elements: TreeThenText | None = None
 
     def shell(self, script: str, *args: str, timeout_s: float = 30.0) -> CheckResult:
         """Run ``sh -c script`` in the sandbox with the attempt's variables set."""
@@ -121,6 +128,8 @@ class Checker:
             return self.cmd(spec)
         if isinstance(spec, specs.ImageSpec):
             return self.image(spec)
+        if isinstance(spec, specs.ElementSpec):
+            return self.element(spec)
         raise TypeError(f"{kind} is not a check")
 
     def text(self, spec: specs.TextSpec) -> Verdict:
@@ -133,6 +142,22 @@ class Checker:
             return Verdict(True, f"found {found.text!r}", found.center, frame)
         return Verdict(False, f"text {spec.text!r} not on screen; "
                        f"{textmatch.explain_miss(elements, spec.text)}", frame=frame)
+
+    def element(self, spec: specs.ElementSpec) -> Verdict:
+        """The element in the sandbox's accessibility tree, or among OCR's phrases for an app
+        without one (see :class:`~agent.perception.elements.TreeThenText`)."""
+        frame = self.sandbox.screenshot()
+        try:
+            found = self._element_finder().find(frame, spec.query())
+        except PerceptionError as exc:
+            return Verdict(False, str(exc), frame=frame)
+        return Verdict(True, f"found {found.describe()}", found.center, frame, found)
+
+    def _element_finder(self) -> TreeThenText:
+        if self._elements is None:  # one per attempt: its tree is cached by frame
+            text = TextAsElements(self.reader) if self.reader is not None else None
+            self._elements = TreeThenText(AccessibilityTree(self.sandbox), text)
+        return self._elements
 
     def window(self, spec: specs.WindowSpec) -> Verdict:
         titles = self.window_titles()

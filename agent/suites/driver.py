@@ -55,14 +55,26 @@ class FrameSink(EventSink, Protocol):
     def frame(self, frame: Frame) -> str: ...
 
 
+class ReusedDesktop(Protocol):
+    """The desktop of a case under ``isolation: checkpoint`` (agent/suites/reuse.py)."""
+
+    reset: dict[str, Any] | None
+    """What putting it back did (the suite's setup is in its checkpoint); None: fresh."""
+    fallback: str
+
+    def checkpoint_after_setup(self) -> dict[str, Any]: ...
+
+
 class CaseDriver:
     """A :class:`~agent.planners.base.Planner` for one attempt of one case."""
 
     name = "suite"
 
     def __init__(self, case: Case, *, checker: Checker, events: FrameSink,
-                 goal_planner: Planner | None = None, oracle: bool = False) -> None:
+                 goal_planner: Planner | None = None, oracle: bool = False,
+                 desktop: ReusedDesktop | None = None) -> None:
         self.case = case
+        self.desktop = desktop
         self.model = goal_planner.model if goal_planner is not None else case.suite.path.name
         self.checker = checker
         self.events = events
@@ -95,7 +107,8 @@ class CaseDriver:
 
     def _walk(self) -> Flow:
         case = self.case
-        self._arrange("setup", (*case.suite.setup, *case.setup))
+        self._suite_setup()
+        self._arrange("setup", case.setup)
         if case.precheck == "must_fail":
             self._precheck()
         if self.oracle and case.goal is not None and not case.oracle:
@@ -114,6 +127,20 @@ class CaseDriver:
             for check in case.expect:
                 self._expect(check)
         self._teardown()
+
+    def _suite_setup(self) -> None:
+        """The suite's setup, or the reset that stands for it under checkpoint isolation."""
+        desktop = self.desktop
+        if desktop is not None and desktop.reset is not None:
+            self.events.event("suite_reset", desktop.reset)
+            return
+        if desktop is not None and desktop.fallback:
+            self.events.event("suite_reset", {"failed": desktop.fallback})
+        self._arrange("setup", self.case.suite.setup)
+        if desktop is not None:
+            started = time.monotonic()
+            self.events.event("suite_checkpoint", desktop.checkpoint_after_setup())
+            self.overhead_s += time.monotonic() - started
 
     def _arrange(self, phase: str, steps: Any) -> None:
         started = time.monotonic()
@@ -173,6 +200,9 @@ class CaseDriver:
         if step.kind == "click_text":
             yield from self._click_text(step, step.spec)
             return
+        if step.kind == specs.CLICK_ELEMENT:
+            yield from self._click_element(step, step.spec)
+            return
         verdict = self.checker.poll(step.kind, step.spec)
         self._record_check("step", step.kind, step.line, verdict)
         if not verdict.ok:
@@ -192,6 +222,27 @@ class CaseDriver:
         _, outcomes = yield Turn(actions=[ProposedAction(
             action=click, raw={"line": step.line, "suite_step": "click_text",
                                "text": spec.text})], message=f"click {spec.text!r}")
+        self._judge_outcome(step, outcomes)
+
+    def _click_element(self, step: Step, spec: specs.Spec) -> Flow:
+        """Click the centre of the element found; its role and name go to the policy (a rule
+        may ask before a button named Delete) and into the step's record."""
+        assert isinstance(spec, specs.ElementSpec)
+        verdict = self.checker.poll(step.kind, spec)
+        self._record_check("step", step.kind, step.line, verdict)
+        found = verdict.element
+        if not verdict.ok or found is None:
+            self._fail("failed", f"click after {spec.timeout:g} s: {verdict.message}",
+                       step.line, step.describe(), verdict.frame)
+        assert found is not None
+        click = Click(x=found.center[0], y=found.center[1], button=spec.button,
+                      count=spec.count)
+        target = {"role": found.role, "name": found.name, "box": list(found.box),
+                  "source": found.source}
+        _, outcomes = yield Turn(actions=[ProposedAction(
+            action=click, raw={"line": step.line, "suite_step": step.kind,
+                               "click_element": target})],
+            message=step.note or f"click {found.role} {found.name!r}")
         self._judge_outcome(step, outcomes)
 
     def _judge_outcome(self, step: Step, outcomes: list[ActionOutcome]) -> None:

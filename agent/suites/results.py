@@ -53,6 +53,8 @@ class AttemptResult:
     case_line: int = 0
     audit_db: str = ""
     steps: int = 0
+    isolation: str = "container"
+    """``checkpoint`` when the attempt ran on a desktop put back to its post-setup checkpoint."""
     # The planner benchmark's fields (goal cases; see agent.suites.metering).
     model: str = ""
     budget_steps: int = 0

@@ -149,16 +149,19 @@ class SuiteRunner:
                 thread.join(0.2)
 
     def _work(self, env: WorkerEnv) -> None:
-        while not self.stop.is_set():
-            planned = self._queue.take()
-            if planned is None:
-                break
-            retire = self._run_case(planned, env)
-            if retire:
-                self.progress.worker_idle(env.index, f"retired: engine {env.engine.label} "
-                                          "does not answer")
-                return
-        self.progress.worker_idle(env.index, "done")
+        try:
+            while not self.stop.is_set():
+                planned = self._queue.take()
+                if planned is None:
+                    break
+                retire = self._run_case(planned, env)
+                if retire:
+                    self.progress.worker_idle(env.index, f"retired: engine {env.engine.label} "
+                                              "does not answer")
+                    return
+            self.progress.worker_idle(env.index, "done")
+        finally:
+            env.desktops.discard()  # the desktop kept for checkpoint isolation
 
     def _run_case(self, planned: PlannedCase, env: WorkerEnv) -> bool:
         """Run a case's attempts; True when this worker's engine died and it must retire."""

@@ -3,8 +3,9 @@
 The whole file is checked before any sandbox starts; every problem is
 reported as ``file:line: field: what is wrong`` (a :class:`SuiteError`, exit 2).
 Steps are one-key mappings: any ``deskhand run --script`` step, or one of the
-suite's own (``assert_*``, ``click_text``, ``wait_for_text``,
-``wait_for_window``), with optional ``blocked: true`` and ``note``.
+suite's own (``assert_*``, ``click_text``, ``wait_for_text``, ``wait_for_window``,
+``wait_for_element``; ``click: {role, name}`` clicks an element), with optional
+``blocked: true`` and ``note``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from agent.planners.script import SCRIPT_ACTION_KINDS, parse_script_action
+from agent.planners.script import SCRIPT_ACTION_KINDS, is_element_step, parse_script_action
 from agent.suites import specs
 from agent.suites.errors import SuiteError
 from policies.errors import PolicyError, Problem
@@ -77,6 +78,9 @@ class Defaults(BaseModel):
     max_steps: int = Field(50, ge=1, le=10000)
     retries: int = Field(0, ge=0, le=20)
     network: Literal["off", "on"] | bool = "off"
+    isolation: Literal["container", "checkpoint"] = "container"
+    """``checkpoint``: one sandbox per worker, reset to its post-setup checkpoint between
+    cases (agent/suites/reuse.py says what that does not reset)."""
     secrets: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
                   Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=dict)
     """``NAME: ENV_VAR`` or ``NAME: file:PATH``: what ``{{secret:NAME}}`` types."""
@@ -104,6 +108,7 @@ class _CaseFields(BaseModel):
     max_steps: int | None = Field(None, ge=1, le=10000)
     retries: int | None = Field(None, ge=0, le=20)
     network: Literal["off", "on"] | bool | None = None
+    isolation: Literal["container", "checkpoint"] | None = None
     difficulty: Literal["easy", "medium", "hard"] | None = None
 
 
@@ -141,6 +146,8 @@ class Case:
     network: bool
     suite: Suite = field(repr=False, compare=False)
     secrets: tuple[tuple[str, str], ...] = ()
+    isolation: str = "container"
+    """``container`` (a fresh sandbox per attempt) or ``checkpoint`` (see agent/suites/reuse.py)."""
     """``(NAME, SOURCE)`` pairs from the suite's defaults (names and sources, never values)."""
 
     @property
@@ -267,7 +274,8 @@ class _Parser:
             max_steps=data.max_steps or defaults.max_steps,
             retries=defaults.retries if data.retries is None else data.retries,
             network=_network(defaults.network if data.network is None else data.network),
-            suite=suite, secrets=tuple(sorted(defaults.secrets.items())))
+            suite=suite, secrets=tuple(sorted(defaults.secrets.items())),
+            isolation=data.isolation or defaults.isolation)
 
     def policy_path(self, name: str) -> str:
         """A profile name as is; a policy file relative to the suite file's folder."""
@@ -299,8 +307,11 @@ class _Parser:
         if not isinstance(blocked, bool):
             self.problem((*at, "blocked"), "expected true or false")
             return None
-        model = specs.ASSERT_KINDS.get(kind) or specs.TEXT_STEP_KINDS.get(kind)
-        if model is not None and blocked and kind != "click_text":
+        if is_element_step(kind, value):
+            kind = specs.CLICK_ELEMENT if kind == "click" else kind
+        model = specs.ASSERT_KINDS.get(kind) or specs.TEXT_STEP_KINDS.get(kind) or (
+            specs.ElementSpec if kind == specs.CLICK_ELEMENT else None)
+        if model is not None and blocked and kind not in {"click_text", specs.CLICK_ELEMENT}:
             self.problem((*at, "blocked"), f"only actions can be blocked, not {kind}")
             return None
         if model is not None:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.perception.elements import ElementQuery
+
 DEFAULT_WAIT_S = 10.0
 
 
@@ -91,6 +93,31 @@ class ImageSpec(_Spec):
         return self
 
 
+class ElementSpec(_Spec):
+    """An element by role and name (exact, or ``name_re`` searched), optionally in a state
+    (``checked``, ``not checked``...): ``click: {role, name}``, ``assert_element``,
+    ``wait_for_element`` and the ``element`` check (see agent/perception/elements.py)."""
+
+    role: str | None = Field(None, min_length=1)
+    name: str | None = None
+    name_re: str | None = Field(None, min_length=1)
+    state: str | None = Field(None, min_length=1)
+    timeout: float = Field(DEFAULT_WAIT_S, gt=0, le=600)
+    button: Literal["left", "right", "middle"] = "left"
+    count: int = Field(1, ge=1, le=3)
+
+    @model_validator(mode="after")
+    def _a_valid_query(self) -> ElementSpec:
+        if self.role is None and self.name is None and self.name_re is None:
+            raise ValueError("an element needs a role, a name or a name_re")
+        self.query()  # name and name_re together, or a name_re that does not compile
+        return self
+
+    def query(self) -> ElementQuery:
+        return ElementQuery(role=self.role, name=self.name, name_re=self.name_re,
+                            state=self.state)
+
+
 class ExecSpec(_Spec):
     run: str = Field(min_length=1)
     timeout: float = Field(30.0, gt=0, le=600)
@@ -109,24 +136,29 @@ class WaitSpec(_Spec):
     seconds: float = Field(ge=0, le=600)
 
 
-Spec = (TextSpec | WindowSpec | FileSpec | CmdSpec | ImageSpec | ExecSpec | WriteFileSpec
-        | LaunchSpec | WaitSpec)
+Spec = (TextSpec | WindowSpec | FileSpec | CmdSpec | ImageSpec | ElementSpec | ExecSpec
+        | WriteFileSpec | LaunchSpec | WaitSpec)
 
 # What a bare string stands for, per kind.
 MAIN_FIELD: dict[type[_Spec], str] = {
     TextSpec: "text", WindowSpec: "title", CmdSpec: "run", ExecSpec: "run",
     LaunchSpec: "run", WaitSpec: "seconds", FileSpec: "path", ImageSpec: "reference",
+    ElementSpec: "name",
 }
 
 # Checks poll the sandbox; these kinds work in steps (assert_*), in expect, or both.
 ASSERT_KINDS: dict[str, type[_Spec]] = {
     "assert_text": TextSpec, "assert_window": WindowSpec, "assert_file": FileSpec,
-    "assert_cmd": CmdSpec, "assert_image": ImageSpec,
+    "assert_cmd": CmdSpec, "assert_image": ImageSpec, "assert_element": ElementSpec,
 }
 TEXT_STEP_KINDS: dict[str, type[_Spec]] = {"click_text": TextSpec, "wait_for_text": TextSpec,
-                                           "wait_for_window": WindowSpec}
+                                           "wait_for_window": WindowSpec,
+                                           "wait_for_element": ElementSpec}
+# ``click`` with a role or a name is this step; with coordinates it stays an action.
+CLICK_ELEMENT = "click_element"
 EXPECT_KINDS: dict[str, type[_Spec]] = {
     "text": TextSpec, "window": WindowSpec, "file": FileSpec, "cmd": CmdSpec, "image": ImageSpec,
+    "element": ElementSpec,
 }
 ARRANGE_KINDS: dict[str, type[_Spec]] = {
     "exec": ExecSpec, "file": WriteFileSpec, "launch": LaunchSpec,

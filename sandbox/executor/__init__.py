@@ -13,6 +13,7 @@ with ``python3 launch.py`` or ``python3 -m <package>``.  One module per concern:
   defaults the host sends too;
 - :mod:`.validate` and :mod:`.actions`: checking and performing actions;
 - :mod:`.commands`: the ``run`` op;
+- :mod:`.files`: the ``files_*`` ops behind checkpoints;
 - :mod:`.serve`: request handling and ``main``.
 
 Importing this package loads none of it: the host needs only to know where it is.

@@ -26,6 +26,7 @@ from .actions import Actions
 from .capture import Capture, Screen
 from .changes import ScreenChanges, watch_changes
 from .commands import Commands, run_argv
+from .files import Files
 from .keyboard import Keyboard
 from .settle import CATCH_UP, Settled, SettleParams, drop, settle, settle_params
 from .validate import validate_action
@@ -65,10 +66,16 @@ class Executor:
         self._reference: Capture | None = None  # the screen the clients were last seen to show
         self.actions = Actions(desktop, self.keyboard)
         self.commands = Commands()
+        self.files = Files()
         self.ops: dict[str, Callable[[dict[str, Any], Deadline], Result]] = {
             "hello": self.op_hello, "screenshot": self.op_screenshot,
             "execute": self.op_execute, "run": self.op_run, "shutdown": self.op_shutdown,
             "selection": self.op_selection, "elements": self.op_elements,
+        }
+        # Ops that read the request's body too (:mod:`.files`: checkpoints).
+        self.body_ops: dict[str, Callable[[dict[str, Any], bytes, Deadline], Result]] = {
+            "files_scan": self.files.scan, "files_read": self.files.read,
+            "files_write": self.files.write, "files_apply": self.files.apply,
         }
 
     def open_shell_gate(self, send_event: Callable[[dict[str, Any]], None]) -> None:
@@ -98,22 +105,32 @@ class Executor:
 
     def op_elements(self, args: dict[str, Any], deadline: Deadline) -> Result:
         """The active window's accessibility tree (:mod:`.a11y`), bounded by the deadline."""
-        from .a11y import active_window_elements
+        from .a11y import OVERRUN_S, active_window_elements
 
         limit = args.get("max_elements", 500)
         if not isinstance(limit, int) or not 0 < limit <= 5000:
             raise RequestError("bad_request", "max_elements must be an integer in 1..5000")
-        return active_window_elements(max_elements=limit,
-                                      time_budget_s=max(0.1, deadline.remaining() - 0.2)), b""
+        budget_s = max(0.1, deadline.remaining() - OVERRUN_S - 0.2)
+        return active_window_elements(max_elements=limit, time_budget_s=budget_s,
+                                      active_title=self.desktop.active_window_title()), b""
 
     def handle(self, request: Request) -> Result:
         deadline = Deadline(request.deadline_ms)
-        if request.op not in self.ops:
+        if request.op not in self.ops and request.op not in self.body_ops:
             raise RequestError("unknown_op", f"unknown op {request.op!r}")
         deadline.check("the request was queued")
+        if request.op in self.body_ops:
+            return self._file_op(request, deadline)
         if self.desktop.drain_events():
             self.keyboard.refresh()
         return self.ops[request.op](request.args, deadline)
+
+    def _file_op(self, request: Request, deadline: Deadline) -> Result:
+        try:
+            return self.body_ops[request.op](request.args, request.body, deadline)
+        except OSError as exc:  # a file op that failed on one path: say which, keep serving
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise RequestError("run_failed", f"{exc.strerror or exc}{where}") from None
 
     def op_hello(self, args: dict[str, Any], deadline: Deadline) -> Result:
         return {"protocol": PROTOCOL_VERSION, "width": self.desktop.width,
@@ -337,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK  # the host closed its end; nobody is left to answer
     finally:
         executor.commands.end_all()
+        executor.files.abandon_all()
         executor.changes.close()
         executor.screen.close()
 

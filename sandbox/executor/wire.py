@@ -67,8 +67,21 @@ Ops:
     args ``{"argv": [str, ...], "timeout_s": float, "stdin": str?}`` →
     ``{"exit_code", "stdout", "stderr", "truncated"}``.  An argument list, never
     a shell string; runs in the sandbox home, in its own process group.
+``elements``
+    args ``{"max_elements": int?}`` (1..5000, default 500) → the active window's
+    accessibility tree (``a11y.py``): ``{"available": true, "app", "window",
+    "elements": [{"role", "name", "states", "value", "box": [x0, y0, x1, y1]}],
+    "truncated", "walk_ms"}`` with boxes in screen pixels, or ``{"available":
+    false, "reason", "elements": []}`` (no bindings, no bus, or an app without a tree).
 ``shutdown``
     ``{}``; the executor answers, then exits 0.
+``files_scan``, ``files_read``, ``files_write``, ``files_apply``
+    The desktop's files for checkpoints, as raw bytes in the bodies (see
+    ``files.py``): a scan lists the files, folders and symlinks under some roots
+    (a JSON body, files with their sha256); a read returns byte ranges of files;
+    a write takes file bytes (request bodies of at most 1 MiB each) and renames
+    each finished file into place; an apply removes paths, makes folders and
+    symlinks and sets modes.
 
 Frame meta: ``{"width", "height", "sha256" (of the PNG body), "window_title"
 (the active window's _NET_WM_NAME, "" if none), "cursor": [x, y],

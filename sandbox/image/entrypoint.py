@@ -2,8 +2,9 @@
 
 Usage inside the container::
 
-    entrypoint.py desktop               start Xvfb, openbox and (when asked) x11vnc,
-                                        then exit non-zero as soon as one of them dies
+    entrypoint.py desktop               start the session bus, Xvfb, openbox and (when
+                                        asked) x11vnc, then exit non-zero as soon as one
+                                        of them dies
     entrypoint.py run-executor [ARGS]   load the executor, wait until the desktop is
                                         ready, then run it (the backend runs this with
                                         the venv python via exec)
@@ -16,6 +17,14 @@ Configuration is the environment the container was created with:
     DESKHAND_VNC_PASSWORD    viewer password; moved into a private file and
                              dropped from PID 1's environment before anything starts
     DESKHAND_READY_TIMEOUT_S seconds each service may take to come up (default 15)
+    DBUS_SESSION_BUS_ADDRESS ``unix:path=...`` where the session bus listens (the image
+                             sets it, so every process, ``docker exec`` ones too, finds
+                             it); unset: no bus is started
+
+The session bus comes up beside Xvfb (a few ms, off the critical path).  The
+accessibility bus is not started here: the first app that asks the session bus
+for it (``org.a11y.Bus``) has it started by D-Bus activation, and the AT-SPI
+registry with it, which costs a desktop without apps nothing.
 
 x11vnc listens on the container's loopback only; with the default ``none``
 network that is the container's only interface, so a viewer reaches it only
@@ -69,6 +78,8 @@ class DesktopConfig:
     screen: str
     vnc_mode: str
     ready_timeout_s: float
+    session_bus: str = ""
+    """The session bus's socket path (empty: start none)."""
 
     @property
     def display_number(self) -> str:
@@ -82,7 +93,18 @@ class DesktopConfig:
         return cls(display=env.get("DISPLAY", ":0"),
                    screen=env.get("DESKHAND_SCREEN", "1280x800"),
                    vnc_mode=vnc_mode,
-                   ready_timeout_s=float(env.get("DESKHAND_READY_TIMEOUT_S", "15")))
+                   ready_timeout_s=float(env.get("DESKHAND_READY_TIMEOUT_S", "15")),
+                   session_bus=session_bus_path(env.get("DBUS_SESSION_BUS_ADDRESS", "")))
+
+
+def session_bus_path(address: str) -> str:
+    """The socket path of a ``unix:path=...`` bus address; "" for no address."""
+    if not address:
+        return ""
+    if not address.startswith("unix:path=") or "," in address:
+        raise StartupFailed(f"DBUS_SESSION_BUS_ADDRESS must be unix:path=/some/socket, "
+                            f"not {address!r}")
+    return address.removeprefix("unix:path=")
 
 
 def say(message: str) -> None:
@@ -213,6 +235,41 @@ def read_line_before(descriptor: int, deadline: float) -> bytes:
     return data
 
 
+class SessionBus:
+    """The desktop's D-Bus session bus, started without waiting so it comes up beside Xvfb."""
+
+    def __init__(self, supervisor: Supervisor, config: DesktopConfig) -> None:
+        self.config = config
+        self._address_pipe: int | None = None
+        if config.session_bus:
+            self._spawn(supervisor)
+
+    def _spawn(self, supervisor: Supervisor) -> None:
+        make_private_dir(Path(self.config.session_bus).parent)
+        read_end, write_end = os.pipe()
+        argv = ["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                f"--address=unix:path={self.config.session_bus}",
+                f"--print-address={write_end}"]
+        try:
+            supervisor.spawn("dbus-daemon", argv, pass_fds=(write_end,))
+        except StartupFailed:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._address_pipe = read_end
+
+    def wait_ready(self) -> None:
+        """Return once the bus listens (it prints its address then); StartupFailed otherwise."""
+        if self._address_pipe is None:
+            return
+        with os.fdopen(self._address_pipe, "rb") as stream:
+            self._address_pipe = None
+            deadline = time.monotonic() + self.config.ready_timeout_s
+            if not read_line_before(stream.fileno(), deadline).strip():
+                raise StartupFailed("the session bus (dbus-daemon) exited before it was ready")
+
+
 def start_openbox(supervisor: Supervisor, config: DesktopConfig) -> None:
     """Start openbox and wait until it has taken over the screen (its --startup hook ran)."""
     argv = ["openbox", "--startup", f"touch {OPENBOX_MARKER}"]
@@ -294,8 +351,10 @@ def start_desktop(supervisor: Supervisor, config: DesktopConfig) -> None:
     prepare_runtime_dirs(os.environ)
     xauthority = Path(os.environ.get("XAUTHORITY", Path.home() / ".Xauthority"))
     write_xauthority(xauthority, config.display_number)
+    bus = SessionBus(supervisor, config)
     timings = [timed("Xvfb", lambda: start_xvfb(supervisor, config, xauthority)),
-               timed("openbox", lambda: start_openbox(supervisor, config))]
+               timed("openbox", lambda: start_openbox(supervisor, config)),
+               timed("session bus", bus.wait_ready)]
     if config.vnc_mode != "off":
         timings.append(timed("x11vnc", lambda: start_x11vnc(supervisor, config, xauthority)))
     mark_ready(config, ", ".join(timings))

@@ -33,6 +33,10 @@ def deskhand(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["a task", "--sandbox", "fake"], "--planner script needs --script FILE"),
         (["--script", str(DEMO), "--sandbox", "fake", "--policy", "nonexistent-profile"],
          "nonexistent-profile"),
+        (["--script", str(DEMO), "--sandbox", "fake", "--elements", "all"],
+         "--elements 'all': choose one of off, text, marks"),
+        (["--script", str(DEMO), "--sandbox", "fake", "--elements", "text"],
+         "--elements text reads the screen: drop --no-perception"),
     ],
 )
 def test_bad_flags_exit_2_with_the_reason(tmp_path: Path, args: list[str], reason: str) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.approvals import ApprovalRequest, BrokerApprover
+from agent.interrupts import Interrupted
 from agent.loop import AgentLoop, LoopConfig
 from agent.planners.base import ActionOutcome, Observation, ProposedAction, Turn
 from audit.log import AuditLog
@@ -25,10 +26,11 @@ from sandbox.actions import (
     Key,
     Screenshot,
     TypeText,
+    Wait,
     parse_action,
     validate_for_screen,
 )
-from sandbox.base import Size
+from sandbox.base import Frame, Size
 from sandbox.fake import FakeSandbox
 
 
@@ -222,6 +224,51 @@ def test_a_stop_request_ends_the_run_as_interrupted_before_the_next_step(tmp_pat
     summary = loop.run("stop me")
     assert (summary.outcome, len(box.executed)) == ("interrupted", 1)
     assert log.get_session(summary.session_id).outcome == "interrupted"
+
+
+class StoppedAsAnIntentCommits(AuditLog):
+    """The real log, with a stop landing just as the second step's intent commits: where a
+    signal that arrived during the commit's fsync is raised, before the id comes back."""
+
+    def record_intent(self, session_id: str, **fields: Any) -> int:
+        step_id = super().record_intent(session_id, **fields)
+        if fields["index"] == 1:
+            raise Interrupted("SIGTERM")
+        return step_id
+
+
+def test_a_stop_as_a_step_intent_commits_leaves_no_step_pending(tmp_path: Path) -> None:
+    planner = ListPlanner(proposals(Screenshot(), Wait(seconds=5)))
+    with StoppedAsAnIntentCommits.open(tmp_path / "audit.db") as log:
+        box = FakeSandbox(size=Size(640, 400))
+        box.start()
+        loop = AgentLoop(sandbox=box, planner=planner, policy=load_profile("default"),
+                         audit=log, approver=BrokerApprover(log))
+        summary = loop.run("stop me")
+        steps = log.steps(summary.session_id)
+    assert (summary.outcome, summary.reason) == ("interrupted", "interrupted by SIGTERM")
+    assert [s.status for s in steps] == ["done", "interrupted"]
+    assert "interrupted by SIGTERM" in (steps[1].error or "")
+    assert box.executed == [Screenshot()]
+    assert verify(tmp_path / "audit.db").ok
+
+
+class StoppedAtTheFirstLook(FakeSandbox):
+    def screenshot(self) -> Frame:
+        raise Interrupted("SIGHUP (the terminal closed)")
+
+
+def test_a_stop_during_the_first_look_ends_the_session_it_recorded(tmp_path: Path) -> None:
+    with AuditLog.open(tmp_path / "audit.db") as log:
+        box = StoppedAtTheFirstLook(size=Size(640, 400))
+        box.start()
+        loop = AgentLoop(sandbox=box, planner=ListPlanner([]), policy=load_profile("default"),
+                         audit=log, approver=BrokerApprover(log))
+        with pytest.raises(Interrupted):
+            loop.run("stop me")
+        [session] = log.list_sessions()
+    assert (session.outcome, session.reason) == (
+        "interrupted", "interrupted by SIGHUP (the terminal closed)")
 
 
 class ChangesTheScreenFirst(AnswerWith):

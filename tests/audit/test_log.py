@@ -13,7 +13,7 @@ from audit.errors import AmbiguousId, AuditStateError, NotFound
 from audit.frames import open_png
 from audit.log import AuditLog
 from audit.verify import verify
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import Click
 
 ALLOW = Decision(effect="allow", rule_ids=("gui.allow",), reason="ordinary",
@@ -49,6 +49,23 @@ def test_intent_is_committed_pending_before_the_result(log: AuditLog, db_path: P
         {"cursor": [1, 2]}, {"execute_ms": 3.5}, "allow")
 
 
+def test_a_clicks_target_element_is_in_its_step_record_and_the_chain(log: AuditLog,
+                                                                     db_path: Path) -> None:
+    session_id = log.start_session(synthetic.session_info())
+    target = TargetElement(role="push button", name="Delete", box=(600, 380, 680, 420),
+                           source="a11y")
+    aimed = _intent(log, session_id, 0, target_element=target)
+    bare = _intent(log, session_id, 1)
+    steps = {step.id: step for step in log.steps(session_id)}
+    assert steps[aimed].target_element == target
+    assert steps[bare].target_element is None
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE steps SET target_element = ? WHERE id = ?",
+                     ('{"role":"push button","name":"Cancel"}', aimed))
+    report = verify(db_path)
+    assert not report.ok, "the target is chained: rewriting it breaks verification"
+
+
 def test_steps_that_never_run_are_final_at_once(log: AuditLog) -> None:
     session_id = log.start_session(synthetic.session_info())
     invalid = _intent(log, session_id, 0, action=None, decision=None,
@@ -68,6 +85,26 @@ def test_a_result_cannot_be_recorded_twice(log: AuditLog) -> None:
     with pytest.raises(AuditStateError):
         log.record_result(step_id, status="done", output={}, error=None,
                           frame_after_sha256=None, timings_ms={})
+
+
+def test_ending_a_session_closes_what_is_still_open_and_the_chain_verifies(
+        log: AuditLog, db_path: Path) -> None:
+    session_id = log.start_session(synthetic.session_info())
+    done = _intent(log, session_id, 0)
+    log.record_result(done, status="done", output={}, error=None, frame_after_sha256=None,
+                      timings_ms={})
+    left_open = _intent(log, session_id, 1)  # a stop landed before its id came back
+    asked = log.request_approval(left_open, frame_sha256="", summary="click", rule_ids=["r"],
+                                 reason="risky", timeout_s=60)
+    log.end_session(session_id, outcome="interrupted", reason="interrupted by SIGTERM")
+    steps = {step.id: step for step in log.steps(session_id)}
+    assert (steps[done].status, steps[left_open].status) == ("done", "interrupted")
+    assert steps[left_open].error == ("the session ended before this step finished "
+                                      "(interrupted by SIGTERM)")
+    assert steps[left_open].finished_at is not None
+    assert log.approval(asked).status == "expired"
+    assert log.pending_approvals(session_id) == []
+    assert verify(db_path).ok
 
 
 def test_a_recorded_session_reads_back_in_order_and_verifies(recorded: tuple[Path, str]) -> None:

@@ -151,12 +151,13 @@ def test_a_v1_database_opens_migrated_verified_and_readable(db_path: Path) -> No
         new_session = synthetic.record_session(log, 2)
     with sqlite3.connect(db_path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
-    assert versions == [1, SCHEMA_VERSION]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
     assert (session.outcome, session.step_count) == ("done", 2)
     assert [s.status for s in steps] == ["done", "done"]
     assert steps[1].approval is not None
     assert steps[1].approval.answer is not None
     assert steps[0].usage is None
+    assert steps[0].target_element is None
     assert old_png == built["frames"][1].png
     report = verify(db_path, deep=True)
     assert report.ok, report.summary()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -43,6 +45,22 @@ app = typer.Typer()
 register(app)
 app()
 """
+
+
+@contextlib.contextmanager
+def sandbox_up(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``sandbox up`` through the bare command group, its stderr piped; killed if it still
+    runs when the test ends, and its pipe closed: a failed assertion must leave neither the
+    process nor an unclosed file for a later test's garbage collection (which -W error
+    would turn into that test's failure)."""
+    with subprocess.Popen([sys.executable, "-c", UP_SCRIPT, "sandbox", "up", *args], cwd=REPO,
+                          stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "COLUMNS": "200"}) as up:
+        try:
+            yield up
+        finally:
+            if up.poll() is None:
+                up.kill()
 
 
 def cli_app() -> typer.Typer:
@@ -127,28 +145,26 @@ def test_down_without_a_target_asks_for_one() -> None:
 
 def test_up_prints_how_to_connect_and_cleans_up_on_ctrl_c(
         docker_client: docker.DockerClient, desktop_image: str) -> None:
-    up = subprocess.Popen([sys.executable, "-c", UP_SCRIPT, "sandbox", "up", "--port", "0"],
-                          cwd=REPO, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "COLUMNS": "200"})
-    assert up.stderr is not None
-    lines: list[str] = []
-    while not any("Ctrl-C" in line for line in lines):
-        line = up.stderr.readline()
-        assert line, "deskhand sandbox up ended early:\n" + "".join(lines)
-        lines.append(line)
-    text = "".join(lines)
-    container = re.search(r"desktop (\w{12}) is up", text)
-    password = re.search(r"password (\w{8})", text)
-    connect = re.search(r"vncviewer 127\.0\.0\.1::(\d+)", text)
-    assert container is not None, text
-    assert password is not None, text
-    assert connect is not None, text
-    assert "no network" in text
-    assert "view only" in text
-    assert container_exists(docker_client, container[1])
-    up.send_signal(signal.SIGINT)
-    assert up.wait(timeout=30) == 0
-    up.stderr.close()
+    with sandbox_up("--port", "0") as up:
+        assert up.stderr is not None
+        lines: list[str] = []
+        while not any("Ctrl-C" in line for line in lines):
+            line = up.stderr.readline()
+            assert line, "deskhand sandbox up ended early:\n" + "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        container = re.search(r"desktop (\w{12}) is up", text)
+        password = re.search(r"password (\w{8})", text)
+        connect = re.search(r"vncviewer 127\.0\.0\.1::(\d+)", text)
+        assert container is not None, text
+        assert password is not None, text
+        assert connect is not None, text
+        assert "no network" in text
+        assert "view only" in text
+        assert container_exists(docker_client, container[1])
+        up.send_signal(signal.SIGINT)
+        _, rest = up.communicate(timeout=30)
+        assert up.returncode == 0, text + rest
     deadline = time.monotonic() + 10
     while container_exists(docker_client, container[1]):
         assert time.monotonic() < deadline, "the container outlived `sandbox up`"

@@ -47,7 +47,7 @@ def wait_until_ready(container: Container) -> None:
 
 
 @pytest.mark.parametrize(("service", "vnc"), [("Xvfb", "off"), ("openbox", "off"),
-                                             ("x11vnc", "view")])
+                                             ("x11vnc", "view"), ("dbus-daemon", "off")])
 def test_container_exits_non_zero_when_a_service_dies(make_container: MakeContainer,
                                                       service: str, vnc: str) -> None:
     container = make_container(vnc)
@@ -65,3 +65,16 @@ def test_container_stops_cleanly_on_sigterm(make_container: MakeContainer) -> No
     container.stop(timeout=10)
     assert container.wait(timeout=30)["StatusCode"] == 0
     assert "stopping on SIGTERM" in container.logs().decode()
+
+
+def test_the_session_bus_listens_where_every_process_looks_for_it(
+        make_container: MakeContainer) -> None:
+    container = make_container()
+    address = container.exec_run(["sh", "-c", "echo $DBUS_SESSION_BUS_ADDRESS"]).output.decode()
+    assert address.strip() == "unix:path=/tmp/runtime-desk/bus"
+    listed = container.exec_run(["dbus-send", "--session", "--print-reply",
+                                 "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                 "org.freedesktop.DBus.ListActivatableNames"])
+    assert listed.exit_code == 0, listed.output.decode()
+    assert "org.a11y.Bus" in listed.output.decode(), "the AT-SPI bus starts on demand"
+    assert "session bus" in container.logs().decode()

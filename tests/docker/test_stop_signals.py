@@ -23,8 +23,9 @@ WAITING_SCRIPT = "task: wait a long time\nsteps:\n  - screenshot\n  - wait: 25\n
 
 
 def owned_containers(client: docker.DockerClient, pid: int) -> list[str]:
+    # ignore_removed: one that goes between the listing and its inspection is gone already.
     return [c.id for c in client.containers.list(
-        all=True, filters={"label": f"{LABEL_OWNER_PID}={pid}"})]
+        all=True, filters={"label": f"{LABEL_OWNER_PID}={pid}"}, ignore_removed=True)]
 
 
 def spawn(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -82,6 +83,38 @@ def test_sigterm_stops_sandbox_up_and_removes_its_container(
         output = proc.stdout.read()
         assert proc.wait(timeout=60) == 0, output
     assert "the container is gone" in output
+    assert owned_containers(docker_client, proc.pid) == []
+
+
+def test_more_signals_while_sandbox_up_removes_its_desktop_are_noted_and_ignored(
+        tmp_path: Path, docker_client: docker.DockerClient, desktop_image: str) -> None:
+    with spawn(tmp_path, "sandbox", "up") as proc:
+        read_until(proc, "Ctrl-C stops it")
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # impatient: again, while the container goes
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout is not None
+        output = proc.stdout.read()
+        assert proc.wait(timeout=60) == 0, output
+    assert "the container is gone" in output
+    assert "Traceback" not in output
+    assert owned_containers(docker_client, proc.pid) == []
+
+
+def test_a_stop_while_sandbox_up_starts_removes_the_desktop_and_exits_0(
+        tmp_path: Path, docker_client: docker.DockerClient, desktop_image: str) -> None:
+    with spawn(tmp_path, "sandbox", "up") as proc:
+        deadline = time.monotonic() + 60
+        while not owned_containers(docker_client, proc.pid):  # created: start-up under way
+            assert proc.poll() is None, f"sandbox up ended early: {proc.communicate()[0]}"
+            assert time.monotonic() < deadline, "sandbox up never created its container"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None
+        output = proc.stdout.read()
+        assert proc.wait(timeout=60) == 0, output
+    assert "the container is gone" in output
+    assert "Traceback" not in output
     assert owned_containers(docker_client, proc.pid) == []
 
 

@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from agent.undo import CheckpointBounds, take_checkpoint, undo
-from audit.checkpoints import ROLLBACK_EVENT
+from audit.checkpoints import CHECKPOINT_EVENT, ROLLBACK_EVENT
 from audit.log import AuditLog
 from audit.records import SessionInfo
 from audit.verify import verify
@@ -64,4 +64,6 @@ def test_undo_after_rm_rf_in_the_container_restores_home_and_tmp(box: DockerSand
         assert outcome.restored, outcome.message
         assert _run(box, HASHES) == before
         assert [e.kind for e in log.events(session)].count(ROLLBACK_EVENT) == 1
+        (taken,) = [e.data for e in log.events(session) if e.kind == CHECKPOINT_EVENT]
+        assert taken["transfer"] == "stream"  # the image's executor has the file ops
     assert verify(tmp_path / "audit.db").ok

@@ -133,3 +133,21 @@ def test_the_self_check_records_an_allowed_host_answering_and_a_denied_one_faili
     assert check["denied"]["outcome"] == "denied"
     assert check["notes"] == []
     assert verify(log.path).ok
+
+
+def test_a_session_that_ends_while_a_host_waits_denies_it_and_closes_its_step(
+        log: AuditLog, origin: OriginServer, certificate: Certificate) -> None:
+    egress, session_id = start(log, origin, timeout_s=30)
+    assert egress.proxy is not None
+    with ProxyListener(egress.proxy) as listener:
+        thread, got = fetch_in_background(listener.port, UNKNOWN, origin, certificate)
+        request = wait_for_pending(log.path, session_id)
+        log.end_session(session_id, outcome="interrupted", reason="interrupted by SIGTERM")
+        thread.join(20)
+        listener.wait_idle()
+    assert got[0].startswith(b"HTTP/1.1 403")
+    assert log.approval(request.id).status == "expired"
+    (step,) = [s for s in log.steps(session_id) if s.action is None]
+    assert step.status == "interrupted"
+    assert "interrupted by SIGTERM" in (step.error or "")
+    assert verify(log.path).ok

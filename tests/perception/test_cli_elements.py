@@ -1,4 +1,5 @@
-"""``deskhand perceive elements``: what each parser sees on a screenshot."""
+"""``deskhand perceive elements``: what each parser sees on a screenshot (``live``: in
+tests/docker/test_accessibility.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,15 @@ def test_vlm_elements_come_back_in_screen_pixels(tmp_path: Path,
                                          "box": [10, 10, 40, 30], "source": "vlm"}
 
 
-def test_live_and_a11y_say_what_is_missing() -> None:
-    result = CliRunner().invoke(app(), ["perceive", "elements", "live"])
+def test_a_screenshot_has_no_tree_to_read(tmp_path: Path, draw: Callable[..., Frame]) -> None:
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(draw([(100, 100, "Save", 18)]).png)
+    result = CliRunner().invoke(app(), ["perceive", "elements", str(shot), "--parser", "a11y"])
     assert result.exit_code == EXIT_USAGE
-    assert "accessibility tree" in result.output
+    assert "a screenshot has no accessibility tree; use `live`" in result.output
+
+
+def test_an_unknown_parser_is_named_before_anything_is_read() -> None:
+    result = CliRunner().invoke(app(), ["perceive", "elements", "live", "--parser", "tree"])
+    assert result.exit_code == EXIT_USAGE
+    assert "--parser 'tree': choose one of ocr, a11y, vlm, auto" in result.output

@@ -13,7 +13,8 @@ from agent.perception.injection_detector import LearnedDetector
 from agent.perception.injection_model import InjectionModel, ngram_buckets, normalise
 from agent.perception.injection_spans import text_spans, windows
 from agent.perception.injection_training import (
-    SUPPLEMENT_FILE,
+    FRESH_FILE,
+    SUPPLEMENT_FILES,
     LanguageFigures,
     combined_flags,
     detector_flags,
@@ -33,7 +34,10 @@ TARGET_RECALL = 0.95
 TARGET_FALSE_POSITIVES = 0.02
 # What the shipped weights measured (detector / detector or patterns): a
 # floor, so that a retrained model cannot quietly get worse.
-MEASURED_RECALL = {"detector": 0.85, "detector or patterns": 0.88}
+MEASURED_RECALL = {"detector": 0.88, "detector or patterns": 0.91}
+# The fresh set (written independently, never trained on): what was measured.
+FRESH_FLOOR_RECALL = 0.85
+FRESH_CEILING_FALSE_POSITIVES = 0.06
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +72,7 @@ def test_the_held_out_half_is_half_of_every_language_and_never_trained_on() -> N
                    - len(of_language)) <= 2, language
     assert not {screen.id for screen in held} & trained_ids
     assert not {screen.text for screen in held} & trained_texts
-    assert all(s.split == "train" for s in load_corpus(SUPPLEMENT_FILE))
+    assert all(s.split == "train" for name in SUPPLEMENT_FILES for s in load_corpus(name))
 
 
 def _held_out_figures(model: InjectionModel, opinion: str) -> list[LanguageFigures]:
@@ -91,14 +95,27 @@ def test_held_out_false_positives_stay_within_target_per_language(
     assert all(row.recall >= 0.7 for row in figures), "no language is left behind"
 
 
-@pytest.mark.xfail(strict=True, reason="measured on the held-out half: 85.6% recall for the "
-                   "detector, 89.0% with the patterns, at 1.6% false positives; the issue "
+@pytest.mark.xfail(strict=True, reason="measured on the held-out half: 89.0% recall for the "
+                   "detector, 91.5% with the patterns, at 1.6% false positives; the issue "
                    "asks 95% (see the detector's documentation)")
 def test_held_out_recall_meets_the_issue_target(model: InjectionModel) -> None:
     overall = _held_out_figures(model, "detector or patterns")[-1]
 
     assert overall.recall >= TARGET_RECALL
     assert overall.false_positive_rate <= TARGET_FALSE_POSITIVES
+
+
+def test_the_fresh_set_is_never_trained_on_and_keeps_its_measured_figures(
+        model: InjectionModel) -> None:
+    fresh = load_corpus(FRESH_FILE)
+    trained_texts = {screen.text for screen in training_screens()}
+
+    assert not {screen.text for screen in fresh} & trained_texts
+    assert len({screen.language for screen in fresh}) >= 10
+    figures = evaluate(combined_flags(model, fresh))
+    print("\n" + table(figures, "fresh set, default threshold: detector or patterns"))
+    assert figures[-1].recall >= FRESH_FLOOR_RECALL
+    assert figures[-1].false_positive_rate <= FRESH_CEILING_FALSE_POSITIVES
 
 
 def test_normalising_folds_case_accents_and_words_split_over_lines() -> None:

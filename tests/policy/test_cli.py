@@ -87,6 +87,27 @@ def test_explain_with_triage() -> None:
     assert "decision: ASK (triage.high-risk, triage.sensitive-task)" in result.stdout
 
 
+def test_explain_shows_the_consequential_click_rule_for_a_target_element() -> None:
+    click = json.dumps({"type": "click", "x": 640, "y": 400})
+
+    delete = invoke("explain", "default", click, "--target-element", "push button:Löschen")
+    cancel = invoke("explain", "default", click, "--target-element", "push button:Cancel")
+    bare = invoke("explain", "default", click)
+
+    assert "decision: ASK (ui.click.consequential)" in delete.stdout
+    assert "(push button 'Löschen')" in delete.stdout
+    assert "+ target push button 'Löschen' matches /(?ix)" in delete.stdout
+    assert "decision: ALLOW (ui.allow)" in cancel.stdout
+    assert "x target push button 'Cancel' does not match" in cancel.stdout
+    assert "x the action aims at no named element" in bare.stdout
+
+
+def test_explain_rejects_a_target_element_without_a_role() -> None:
+    result = invoke("explain", "default", '{"type": "screenshot"}', "--target-element", "Delete")
+    assert result.exit_code == 2
+    assert "ROLE:NAME" in result.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (['{"type": "teleport"}'], "invalid action"),
     (["not json"], "invalid action"),

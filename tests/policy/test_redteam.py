@@ -75,3 +75,18 @@ def test_a_bad_corpus_file_is_named_with_its_line_and_field(tmp_path: Path) -> N
     assert f"{tmp_path / 'bad.jsonl'}:1: text: required, a non-empty string" in result.output
     assert f"{tmp_path / 'bad.jsonl'}:2: not valid JSON" in result.output
     assert "Traceback" not in result.output
+
+
+def test_no_shipped_without_a_corpus_has_nothing_to_run() -> None:
+    result = redteam("default", "--no-shipped")
+    assert result.exit_code == 2
+    assert "nothing to run: --no-shipped needs --corpus DIR with cases" in result.output
+
+
+def test_live_needs_a_real_desktop(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("- id: t\n  what: w\n  line: ls\n", "utf-8")
+    result = redteam("default", "--corpus", str(tmp_path), "--no-shipped", "--live",
+                     "--sandbox", "fake")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: --live needs a real desktop: --sandbox auto, "
+                                     "docker or local, not 'fake'")

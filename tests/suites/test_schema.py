@@ -106,6 +106,10 @@ def test_a_complete_suite_loads_with_typed_steps_and_lines(tmp_path: Path) -> No
     ("suite: S\ncases:\n  - id: a\n    steps:\n      - assert_window: {title: '(['}\n",
      ":5: cases[0].steps[0].assert_window: title is not a regular expression"),
     ("suite: S\ncases: [\n", "invalid YAML"),
+    ("suite: S\ndefaults:\n  isolation: snapshot\ncases:\n  - id: a\n    steps: [{wait: 0}]\n",
+     ":3: defaults.isolation: Input should be 'container' or 'checkpoint'"),
+    ("suite: S\ncases:\n  - id: a\n    isolation: vm\n    steps: [{wait: 0}]\n",
+     ":4: cases[0].isolation: Input should be 'container' or 'checkpoint'"),
     ("suite: S\ncases:\n  - id: a\n    steps:\n      - assert_text: hi\n        blocked: true\n",
      ":6: cases[0].steps[0].blocked: only actions can be blocked, not assert_text"),
 ])
@@ -165,3 +169,15 @@ def test_a_policy_that_does_not_load_is_a_located_error_before_any_sandbox(
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{suite}:3: policy: no-such-profile:" in done.stderr
+
+
+def test_isolation_defaults_to_a_container_and_a_case_may_choose_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "iso.suite.yaml"
+    path.write_text("suite: S\ndefaults: {isolation: checkpoint}\ncases:\n"
+                    "  - id: reset\n    steps: [{wait: 0}]\n"
+                    "  - id: fresh\n    isolation: container\n    steps: [{wait: 0}]\n",
+                    encoding="utf-8")
+    plain = tmp_path / "plain.suite.yaml"
+    plain.write_text("suite: P\ncases:\n  - id: a\n    steps: [{wait: 0}]\n", encoding="utf-8")
+    assert [c.isolation for c in load_suite(path).cases] == ["checkpoint", "container"]
+    assert [c.isolation for c in load_suite(plain).cases] == ["container"]

@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 from agent.registry import SandboxInputs
+from agent.runs import SandboxFactory
 from agent.settings import Settings
 from audit.log import AuditLog
 from sandbox.base import Sandbox
@@ -88,7 +89,7 @@ def make_settings(tmp_path: Path, db_path: Path, *, approval_timeout_s: float = 
 
 
 def make_app(log: AuditLog, settings: Settings, *, script: Path | None = None,
-             attach: bool = False, sandboxes: FakeSandboxes | None = None,
+             attach: bool = False, sandboxes: SandboxFactory | None = None,
              task: str = "", read_screen_words: bool = False) -> DeskhandApp:
     # The OCR of approval crops is off unless a test is about it: it loads a model.
     options = TuiOptions(settings=settings, attach=attach, script=script, user=USER, task=task,

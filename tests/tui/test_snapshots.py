@@ -23,6 +23,7 @@ from agent.loop import StepReport
 from agent.planners.base import Turn
 from audit.log import AuditLog
 from audit.records import (
+    ApprovalRecord,
     ApprovalRequest,
     EventRecord,
     Scope,
@@ -35,6 +36,7 @@ from policies.decision import Decision
 from sandbox.actions import Click, TypeText
 from sandbox.base import Frame
 from sandbox.fake import FakeSandbox
+from tests.audit.undo_session import CHECKPOINTED, UNDONE_BEFORE, record_undo_session
 from tests.tui.conftest import make_settings
 from tui.app import DeskhandApp, TuiOptions
 from tui.bench import build_sessions_db
@@ -43,6 +45,8 @@ from tui.runner import RunServices
 from tui.screens.live import LiveScreen
 from tui.screens.replay import ReplayScreen
 from tui.screens.sessions import SessionsScreen
+from tui.screens.undo_confirm import UndoConfirmScreen
+from tui.step_undo import UndoTarget
 from tui.store import TuiStore
 from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.timeline import StepTimeline
@@ -60,6 +64,7 @@ class StableLog:
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
+        self.path = log.path
         oldest_first = sorted(log.list_sessions(limit=None), key=lambda s: s.started_at)
         self._stable_id = {s.id: f"{n + 1:04d}" * 8 for n, s in enumerate(oldest_first)}
         self._real_id = {v: k for k, v in self._stable_id.items()}
@@ -98,6 +103,13 @@ class StableLog:
 
     def events(self, session_id: str) -> list[EventRecord]:
         return self.log.events(self._real_id.get(session_id, session_id))
+
+    def approvals(self, session_id: str) -> list[ApprovalRecord]:
+        return [dataclasses.replace(approval, session_id=session_id)
+                for approval in self.log.approvals(self._real_id.get(session_id, session_id))]
+
+    def record_event(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.log.record_event(self._real_id.get(session_id, session_id), kind, data)
 
     def _session(self, record: SessionRecord) -> SessionRecord:
         started = self._started.get(record.id, BASE_TIME)
@@ -249,5 +261,38 @@ def test_replay(snap_compare: SnapCompare, stable_app: Callable[[], DeskhandApp]
         (session,) = app.store.sessions_before(None, 1)
         await app.push_screen(ReplayScreen(app.store, session.id))
         await pilot.pause()
+
+    assert snap_compare(stable_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_replay_with_checkpoints_and_a_rollback(snap_compare: SnapCompare,
+                                                stable_app: Callable[[], DeskhandApp],
+                                                db_path: Path) -> None:
+    with AuditLog.open(db_path) as log:
+        record_undo_session(log)
+
+    async def show(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, DeskhandApp)
+        (session,) = app.store.sessions_before(None, 1)
+        replay = ReplayScreen(app.store, session.id)
+        await app.push_screen(replay)
+        await pilot.press("n", "n", "n")
+        await _until(pilot, lambda: replay.index == UNDONE_BEFORE)
+
+    assert snap_compare(stable_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_undo_confirmation(snap_compare: SnapCompare, stable_app: Callable[[], DeskhandApp],
+                           running_log: AuditLog) -> None:
+    frame, _box = _desktop_frame()
+    session_id = record_undo_session(running_log, end=False)
+
+    async def show(pilot: Pilot[None]) -> None:
+        await _show_live(pilot, frame)
+        screen = pilot.app.screen
+        assert isinstance(screen, LiveScreen)
+        screen.undo.ask(UndoTarget(session_id, CHECKPOINTED, "type 'rm -rf ~/work\\n'"))
+        await _until(pilot, lambda: isinstance(pilot.app.screen, UndoConfirmScreen))
 
     assert snap_compare(stable_app(), terminal_size=SIZE, run_before=show)

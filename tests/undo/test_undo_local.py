@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -42,8 +43,8 @@ for top, dirs, names in sorted(os.walk(os.path.expanduser("~/undo-e2e/work"))):
         body = os.readlink(p).encode() if os.path.islink(p) else open(p, "rb").read()
         print(p, oct(os.lstat(p).st_mode), hashlib.sha256(body).hexdigest())
 """
-# The local sandbox without bubblewrap shares the host's home: the checkpoints of
-# these tests cover one directory of it, which stands for the desktop's home.
+# The checkpoints of these tests cover one folder of the sandbox's private home, so
+# each test starts from a tree it made (the whole home is the run story's, test_undo_run).
 ROOT = "~/undo-e2e"
 BOUNDS = CheckpointBounds(roots=(ROOT,))
 
@@ -65,6 +66,18 @@ def _session(log: AuditLog) -> str:
         task="clean up", planner="script", model="", policy_name="default",
         policy_sha256="0" * 64, sandbox_kind="local", sandbox_image="", screen_width=1280,
         screen_height=800, network=False))
+
+
+def _fresh_work_session(box: LocalSandbox, log: AuditLog) -> str:
+    """A new session over a freshly made ~/undo-e2e/work."""
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    return _session(log)
+
+
+def _undo_command(session: str, log: AuditLog, *options: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "deskhand"), "undo", session, *options,
+            "--db", str(log.path)]
 
 
 def _run(box: LocalSandbox, program: str) -> str:
@@ -114,9 +127,7 @@ def test_a_second_checkpoint_stores_only_the_files_that_changed(box: LocalSandbo
 
 def test_undo_of_a_step_without_a_checkpoint_says_so_and_changes_nothing(
         box: LocalSandbox, log: AuditLog) -> None:
-    box.check(["rm", "-rf", "undo-e2e"])
-    _run(box, MAKE_WORK)
-    session = _session(log)
+    session = _fresh_work_session(box, log)
     assert take_checkpoint(box, log, session, 1, BOUNDS)
     box.check(["rm", "-rf", "undo-e2e/work/deep"])
     after_rm = _run(box, HASHES)
@@ -160,8 +171,7 @@ def test_deskhand_undo_asks_the_live_run_which_restores_and_tells_the_planner(
     context = PolicyContext(screen_width=1280, screen_height=800, window_title="xterm")
     assert hook(session, 4, decision, True, context) == ""  # approved: checkpointed
     box.check(["rm", "-rf", "undo-e2e/work"])
-    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session[:8],
-               "--to-step", "4", "--db", str(log.path)]
+    command = _undo_command(session[:8], log, "--to-step", "4")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as undo_process:
         _wait_for_request(log, session)
@@ -178,8 +188,38 @@ def test_deskhand_undo_of_a_finished_session_changes_nothing(box: LocalSandbox,
                                                              log: AuditLog) -> None:
     session = _session(log)
     log.end_session(session, outcome="done", reason="finished")
-    command = [str(Path(sys.executable).parent / "deskhand"), "undo", session,
-               "--db", str(log.path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(_undo_command(session, log), capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 2
     assert "is not running: its sandbox is gone" in done.stderr
+
+
+def test_deskhand_undo_says_so_at_once_when_the_run_ends_before_serving_it(
+        box: LocalSandbox, log: AuditLog) -> None:
+    session = _fresh_work_session(box, log)
+    assert take_checkpoint(box, log, session, 2, BOUNDS)
+    with subprocess.Popen(_undo_command(session, log), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as undo_process:
+        _wait_for_request(log, session)
+        log.end_session(session, outcome="done", reason="finished")
+        out, err = undo_process.communicate(timeout=60)
+    assert undo_process.returncode == 2, out + err
+    assert "the run ended before it served the undo" in err
+    assert ROLLBACK_EVENT not in [e.kind for e in log.events(session)]
+
+
+def test_an_undo_whose_stored_files_are_gone_says_it_failed_and_is_recorded(
+        box: LocalSandbox, log: AuditLog) -> None:
+    box.check(["rm", "-rf", "undo-e2e"])
+    _run(box, MAKE_WORK)
+    session = _session(log)
+    assert take_checkpoint(box, log, session, 1, BOUNDS)
+    box.check(["rm", "-rf", "undo-e2e/work"])
+    shutil.rmtree(f"{log.path}.checkpoints")
+
+    outcome = undo(box, log, session, 1, BOUNDS)
+
+    assert not outcome.restored
+    assert outcome.failed
+    assert "is missing" in outcome.message
+    assert [e.kind for e in log.events(session)].count("undo_failed") == 1

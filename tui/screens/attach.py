@@ -3,15 +3,21 @@ terminals and answer their approvals from here."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static
 
+from audit.errors import AuditError
 from audit.presence import ApproverPresence, AttachedApprover
 from audit.records import SessionRecord
 from tui.screens.approving import ApprovingScreen
+from tui.step_undo import StepUndo
 from tui.store import TuiStore
+from tui.widgets.approval_history import ApprovalHistory
 from tui.widgets.approval_queue import ApprovalQueue, Approver
 from tui.widgets.frame_view import Picture, make_frame_view
 from tui.widgets.session_table import started_text
@@ -22,7 +28,12 @@ RUNNING_POLL_S = 1.0
 
 
 class AttachScreen(ApprovingScreen):
-    """Runs in progress in the database, their latest frame, and the approval queue."""
+    """Runs in progress in the database, their latest frame, the approval queue and the
+    history of answered approvals, whose steps ``u`` undoes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "undo_step", "Undo step"),
+    ]
 
     def __init__(self, store: TuiStore, approver: Approver, *, graphics: str = "halfblock",
                  poll_s: float = 0.2, db_name: str = "",
@@ -37,11 +48,16 @@ class AttachScreen(ApprovingScreen):
         self.poll_s = poll_s
         self.db_name = db_name
         self.running: list[SessionRecord] = []
+        self.undo = StepUndo(self, store, on_answer=self.refresh_history)
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="attach-main"):
-            yield DataTable(id="attach-running", cursor_type="row")
+            with Vertical(id="attach-left"):
+                yield DataTable(id="attach-running", cursor_type="row")
+                yield Static("approval history — u undoes the highlighted step",
+                             id="history-title")
+                yield ApprovalHistory(self.store, id="approval-history")
             yield make_frame_view(self.graphics, id="attach-frame",
                                   placeholder="no run in progress")
         yield ApprovalQueue(self.store, self.approver, poll_s=self.poll_s,
@@ -75,6 +91,22 @@ class AttachScreen(ApprovingScreen):
             table.add_row(session.id[:12], started_text(session.started_at),
                           str(session.step_count), session.task, key=session.id)
         self._show_latest_frame()
+        self.refresh_history()
+
+    def refresh_history(self) -> None:
+        """Re-read the answered approvals (and their checkpoints) of the runs in progress."""
+        try:
+            self.query_one(ApprovalHistory).show_sessions([s.id for s in self.running])
+        except AuditError as exc:
+            self.notify(f"cannot read the audit log: {exc}", severity="warning")
+
+    def on_approval_queue_answered(self, _message: ApprovalQueue.Answered) -> None:
+        self.refresh_history()
+
+    def action_undo_step(self) -> None:
+        """Undo the step of the highlighted approval: confirm, then its run puts the files
+        back (the run may be in another process: the request goes through the database)."""
+        self.undo.ask(self.query_one(ApprovalHistory).target_at_cursor())
 
     def _show_latest_frame(self) -> None:
         view = self.query_one("#attach-frame")

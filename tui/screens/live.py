@@ -14,12 +14,15 @@ from textual.worker import Worker, WorkerState
 
 from agent.loop import RunSummary
 from agent.runs import run_network_rules
+from audit.errors import AuditError
 from policies.network import NetworkRules
 from tui.imaging import decode_png
 from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
 from tui.runner import RunControl, RunPlan, RunServices, execute_run
 from tui.screens.approving import ApprovingScreen
+from tui.step_undo import StepUndo, UndoTarget
 from tui.store import TuiStore
+from tui.widgets.approval_history import ApprovalHistory
 from tui.widgets.approval_queue import ApprovalQueue, Approver
 from tui.widgets.badges import outcome_text
 from tui.widgets.cost_meter import CostMeter
@@ -45,6 +48,7 @@ class LiveScreen(ApprovingScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "stop_run", "Stop run"),
+        Binding("u", "undo_step", "Undo step"),
         Binding("escape", "leave", "Back"),
     ]
 
@@ -61,6 +65,8 @@ class LiveScreen(ApprovingScreen):
         self.control = RunControl()
         self.summary: RunSummary | None = None
         self.worker: Worker[RunSummary] | None = None
+        self.undo = StepUndo(self, store, on_answer=self.refresh_marks)
+        self._described: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,6 +77,9 @@ class LiveScreen(ApprovingScreen):
                 yield Static(id="network-mode", classes="idle")
                 yield CostMeter(id="cost-meter")
                 yield StepTimeline(id="timeline")
+                yield Static("approval history — u undoes the highlighted step",
+                             id="history-title")
+                yield ApprovalHistory(self.store, id="approval-history")
         yield ApprovalQueue(self.store, self.approver, poll_s=self.poll_s,
                             graphics=self.graphics, id="approval-queue")
         yield Footer()
@@ -90,7 +99,27 @@ class LiveScreen(ApprovingScreen):
     # -- run events --------------------------------------------------------------
 
     def on_step_reported(self, message: StepReported) -> None:
+        # Marks first: a rollback the run served before this step belongs above its row.
+        self.refresh_marks()
+        self._described[message.report.index] = message.report.description
         self.query_one(StepTimeline).add_report(message.report)
+
+    def on_approval_queue_answered(self, _message: ApprovalQueue.Answered) -> None:
+        self.refresh_marks()
+
+    def refresh_marks(self) -> None:
+        """Show the run's checkpoints and rollbacks on the timeline, and its answered
+        approvals in the history."""
+        session_id = self.control.session_id
+        if session_id is None:
+            return
+        try:
+            marks = self.store.undo_marks(session_id)
+            self.query_one(ApprovalHistory).show_sessions([session_id])
+        except AuditError as exc:
+            self.notify(f"cannot read the audit log: {exc}", severity="warning")
+            return
+        self.query_one(StepTimeline).show_marks(marks)
 
     def on_frame_captured(self, message: FrameCaptured) -> None:
         frame = message.frame
@@ -137,12 +166,26 @@ class LiveScreen(ApprovingScreen):
 
     # -- actions -----------------------------------------------------------------
 
-
     def action_stop_run(self) -> None:
         """Stop the run: the loop ends it as interrupted at the next step."""
         if self.running:
             self.notify(STOPPING_NOTICE, title="stopping")
         self.stop_run()
+
+    def action_undo_step(self) -> None:
+        """Undo the highlighted step (the approval history's when it has the focus, else the
+        timeline's): confirm, then the run puts the files back."""
+        self.undo.ask(self._undo_target())
+
+    def _undo_target(self) -> UndoTarget | None:
+        history = self.query_one(ApprovalHistory)
+        if self.focused is history:
+            return history.target_at_cursor()
+        index = self.query_one(StepTimeline).step_at_cursor()
+        session_id = self.control.session_id
+        if index is None or session_id is None:
+            return None
+        return UndoTarget(session_id, index, self._described.get(index, "?"))
 
     def action_leave(self) -> None:
         self.stop_run()

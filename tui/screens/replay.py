@@ -1,6 +1,7 @@
 """Replay one session step by step: the frame each action saw, with the
 action drawn on it (a ring where it clicked, the path it dragged), beside the
-policy's decision and the human's approval."""
+policy's decision and the human's approval, and the checkpoints and rollbacks
+(◆ a checkpoint before the step, ◇ skipped, ⟲ files put back before it ran)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from audit.records import ApprovalRecord, StepRecord
+from audit.render import describe_target
+from audit.undo_marks import UndoMark
 from tui.store import TuiStore, action_of, rule_list
-from tui.widgets.badges import decision_badge, status_text
+from tui.widgets.badges import decision_badge, status_text, undo_sign
 from tui.widgets.frame_view import Picture, make_frame_view
 
-STEP_COLUMNS = ("#", "action", "decision", "result")
+STEP_COLUMNS = ("#", "", "action", "decision", "result")
 
 
 class ReplayScreen(Screen[None]):
@@ -42,6 +45,7 @@ class ReplayScreen(Screen[None]):
         self.session_id = session_id
         self.graphics = graphics
         self.steps: list[StepRecord] = []
+        self.marks: dict[int, list[UndoMark]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,10 +60,12 @@ class ReplayScreen(Screen[None]):
         session = self.store.session(self.session_id)
         self.sub_title = f"{self.session_id[:12]} — {session.task if session else '?'}"
         self.steps = self.store.steps(self.session_id)
+        for mark in self.store.undo_marks(self.session_id):
+            self.marks.setdefault(mark.position, []).append(mark)
         table: DataTable[str | Text] = self.query_one("#replay-steps", DataTable)
         table.add_columns(*STEP_COLUMNS)
-        for step in self.steps:
-            table.add_row(str(step.index), _describe(step),
+        for position, step in enumerate(self.steps):
+            table.add_row(str(step.index), _signs(self.marks.get(position, [])), _describe(step),
                           decision_badge(step.decision_effect, step.status),
                           status_text(step.status), key=str(step.id))
         table.focus()
@@ -92,8 +98,10 @@ class ReplayScreen(Screen[None]):
     def _show(self) -> None:
         step = self.step
         self.query_one("#replay-frame").show(self._picture(step))  # type: ignore[attr-defined]
+        detail = step_detail(step, after=self.show_after) if step else Text("no steps recorded")
+        marks = self.marks.get(self.index, []) if step else []
         self.query_one("#replay-detail", Static).update(
-            step_detail(step, after=self.show_after) if step else "no steps recorded")
+            Text("\n").join([detail, *(_mark_line(mark) for mark in marks)]))
 
     def _picture(self, step: StepRecord | None) -> Picture | None:
         if step is None:
@@ -103,7 +111,17 @@ class ReplayScreen(Screen[None]):
         if image is None or sha is None:
             return None
         action = None if self.show_after else action_of(step)
-        return Picture(key=f"{sha}:{step.id}:{self.show_after}", image=image, action=action)
+        return Picture(key=f"{sha}:{step.id}:{self.show_after}", image=image, action=action,
+                       target=None if self.show_after else step.target_element)
+
+
+def _signs(marks: list[UndoMark]) -> Text:
+    return Text("").join(undo_sign(mark.kind) for mark in marks[:2]) or Text(" ")
+
+
+def _mark_line(mark: UndoMark) -> Text:
+    label = "checkpoint" if mark.kind in ("checkpoint", "skipped") else "rollback"
+    return Text.assemble(undo_sign(mark.kind), f" {label} ", (mark.text, "dim"))
 
 
 def _describe(step: StepRecord) -> str:
@@ -117,6 +135,8 @@ def step_detail(step: StepRecord, *, after: bool = False) -> Text:
     """What happened in ``step``, in a few lines."""
     lines = [
         Text.assemble((f"step {step.index}  ", "bold"), _describe(step)),
+        Text.assemble(("target  ", "dim"), describe_target(step.target_element))
+        if step.target_element else Text(""),
         Text.assemble(decision_badge(step.decision_effect, step.status), "  ",
                       rule_list(step.rule_ids)),
         Text(step.decision_reason or step.validation_error or "", style="italic"),

@@ -13,6 +13,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from audit.records import ApprovalRequest
+from audit.render import describe_target
+from policies.decision import TargetElement
 from tui.store import rule_list
 from tui.widgets.frame_view import Picture, make_frame_view
 
@@ -35,6 +37,7 @@ class ApprovalCard(Widget):
                                   placeholder="frame not stored")
             with Vertical(id="approval-text"):
                 yield Static(id="approval-action")
+                yield Static(id="approval-target")
                 yield Static(id="approval-line")
                 yield Static(id="approval-window")
                 yield Static(id="approval-words")
@@ -47,10 +50,15 @@ class ApprovalCard(Widget):
     def show(self, request: ApprovalRequest, picture: Picture | None, *,
              task: str = "", step_index: int | None = None, now: float | None = None,
              typed_line: str | None = None, window_title: str | None = None,
-             reading_words: bool = False) -> None:
+             reading_words: bool = False, target: TargetElement | None = None) -> None:
         """Show ``request``; ``picture`` is the crop around its target, ``typed_line``
-        (for typing) the input line as it will read once the text is typed."""
+        (for typing) the input line as it will read once the text is typed, ``target``
+        the element the action lands on (role and name)."""
         self.request = request
+        shown = self.query_one("#approval-target", Static)
+        shown.display = target is not None  # no empty line for actions that aim at nothing
+        shown.update(Text.assemble(("target  ", "dim"), (describe_target(target), "bold"))
+                     if target is not None else "")
         self.query_one("#approval-line", Static).update(
             Text.assemble(("line  ", "dim"), (typed_line, "bold")) if typed_line else "")
         self.query_one("#approval-full", Static).update("")

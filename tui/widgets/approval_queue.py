@@ -129,10 +129,11 @@ class ApprovalQueue(Widget):
         if request is None or image is None:
             self.notify("no frame stored for this request", severity="warning")
             return None
-        action = action_of(self.store.step_for(request))
+        step = self.store.step_for(request)
         path = (folder or Path(tempfile.gettempdir())) / \
             f"deskhand-approval-{request.id}-{request.frame_sha256[:12]}.png"
-        draw_action(image, action, caption=False).save(path, format="PNG")
+        draw_action(image, action_of(step), caption=False,
+                    target=step.target_element if step else None).save(path, format="PNG")
         session = self.store.session(request.session_id)
         viewer = str(session.extra.get("viewer", "")) if session is not None else ""
         self.query_one(ApprovalCard).show_full_frame_path(path, viewer=viewer or None)
@@ -153,7 +154,8 @@ class ApprovalQueue(Widget):
                                           step_index=step.index if step else None,
                                           typed_line=self._typed_line(request),
                                           window_title=self.store.window_title_for(request),
-                                          reading_words=self.read_words is not None)
+                                          reading_words=self.read_words is not None,
+                                          target=step.target_element if step else None)
         self._read_words_of(request)
         self._forget_answered()
 
@@ -166,9 +168,11 @@ class ApprovalQueue(Widget):
         image = self.store.frame(request.frame_sha256)
         if image is None:
             return None
-        action = action_of(self.store.step_for(request))
+        step = self.store.step_for(request)
+        action = action_of(step)
         crop, offset = crop_around(image, action, CROP_SIZE)
-        return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset)
+        return Picture(key=f"approval-{request.id}", image=crop, action=action, offset=offset,
+                       target=step.target_element if step else None)
 
     @property
     def read_words(self) -> WordsReader | None:

@@ -48,3 +48,18 @@ def outcome_text(outcome: str | None) -> Text:
     if outcome is None:
         return Text("running", style="cyan")
     return Text(outcome, style=_OUTCOME_STYLES.get(outcome, ""))
+
+
+_UNDO_SIGNS = {
+    "checkpoint": ("◆", "cyan"),
+    "skipped": ("◇", "yellow"),
+    "rollback": ("⟲", "bold magenta"),
+    "refused": ("⟲", "yellow"),
+}
+
+
+def undo_sign(kind: str) -> Text:
+    """One cell: ◆ a checkpoint was taken before the step, ◇ it was skipped, ⟲ a rollback
+    (yellow: an undo that was refused)."""
+    sign, style = _UNDO_SIGNS.get(kind, (" ", ""))
+    return Text(sign, style=style)

@@ -23,6 +23,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from audit.render import draw_action
+from policies.decision import TargetElement
 from sandbox.actions import Action
 from tui.imaging import HalfBlockPainter, downscale, fit_cells
 
@@ -41,6 +42,8 @@ class Picture:
     image: Image.Image = field(compare=False)
     action: Action | None = field(default=None, compare=False)
     offset: tuple[int, int] = (0, 0)
+    target: TargetElement | None = field(default=None, compare=False)
+    """The element the action lands on, outlined (box in sandbox pixels)."""
 
 
 @dataclass(slots=True)
@@ -115,7 +118,7 @@ class FrameView(Widget):
         cols, rows = fit_cells(image.width, image.height, width, height)
         small = downscale(image, cols, rows)
         small = draw_action(small, picture.action, scale=cols / image.width,
-                            offset=picture.offset, caption=False)
+                            offset=picture.offset, caption=False, target=picture.target)
         self.paint_count += 1
         self.painted_at = time.perf_counter()
         return _Painted(picture.key, width, height, self._painter.strips(small),
@@ -152,7 +155,8 @@ class GraphicsFrameView(Widget):
         small = image.resize((max(1, round(image.width * scale)),
                               max(1, round(image.height * scale))), Image.Resampling.BOX)
         target.image = draw_action(small, picture.action, scale=scale,  # type: ignore[attr-defined]
-                                   offset=picture.offset, caption=False)
+                                   offset=picture.offset, caption=False,
+                                   target=picture.target)
 
 
 AnyFrameView = FrameView | GraphicsFrameView

@@ -80,7 +80,7 @@ def _properties(case: CaseResult) -> Properties:
     for key, value in (("status", case.status), ("session_id", last.session_id),
                        ("image_digest", last.image), ("policy_sha256", last.policy_sha256),
                        ("policy", last.policy), ("attempts", str(len(case.attempts))),
-                       ("engine", last.engine)):
+                       ("engine", last.engine), ("isolation", last.isolation)):
         props.add_property(Property(key, value))
     for attempt in case.attempts[:-1]:
         props.add_property(Property(f"attempt_{attempt.attempt}_session_id",
