@@ -4,13 +4,14 @@ RapidOCR's own wrappers read a whole frame in one detector pass and batch six
 line images padded to the widest; each session has its own allocator with
 the memory-pattern planner on.  On a 1280x800 desktop the first read then
 peaked ~300 MiB above the loaded models, and a screen of long terminal lines
-~500 MiB (measured; README, "Perception memory").  Here, with the same
+~500 MiB (measured; README, "What a model run costs").  Here, with the same
 models and RapidOCR's own pre- and post-processing steps:
 
-* **Bands.**  The detector reads at most :data:`BAND_ROWS` rows at a time;
-  its activations grow with the pixels of one pass.  Bands overlap by
-  :data:`BAND_OVERLAP` rows, so a line up to that tall is whole in one band,
-  and each band keeps the lines whose centre lies in its own share.
+* **Bands.**  The detector reads about :data:`BAND_ROWS` rows at a time
+  (:func:`detection_bands`); its activations grow with the pixels of one
+  pass.  Bands overlap by more than :data:`BAND_OVERLAP` rows, so a line up
+  to that tall is whole in one band, and each band keeps the lines whose
+  centre lies in its own share.
 * **Narrow batches.**  A recognition batch holds at most
   :data:`BATCH_COLUMNS` columns of 48-pixel-high line image in all (one
   full-width line of small print, or six short phrases).
