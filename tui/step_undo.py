@@ -111,10 +111,15 @@ class StepUndo:
             answer = self.store.undo_answer(waiting.target.session_id, waiting.after)
         except AuditError:
             answer = None  # a busy database: try again at the next tick
-        if answer is None and time.monotonic() < waiting.deadline:
+        ended = answer is None and not self._run_is_live(waiting.target.session_id)
+        if answer is None and not ended and time.monotonic() < waiting.deadline:
             return
         waiting.timer.stop()
         self.waiting = None
+        if ended:
+            self.screen.notify("the run ended before it served the undo, and its sandbox is "
+                               "gone; nothing was undone", severity="error")
+            return
         if answer is None:
             self.screen.notify(f"the run did not answer within {ANSWER_TIMEOUT_S:g} s (it "
                                "serves undo between steps; is it waiting on something?)",
@@ -123,3 +128,9 @@ class StepUndo:
         self.screen.notify(answer, title="undo",
                            severity="information" if answer.startswith("Undone") else "warning")
         self.on_answer()
+
+    def _run_is_live(self, session_id: str) -> bool:
+        try:
+            return self.store.run_is_live(session_id)
+        except AuditError:
+            return True  # a busy database: ask again at the next tick

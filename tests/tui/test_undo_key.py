@@ -10,12 +10,14 @@ import pytest
 
 from agent.loop import StepReport
 from audit.log import AuditLog
+from audit.records import SessionInfo
 from audit.undo_marks import UNDO_REQUEST_EVENT
 from tests.tui.conftest import FakeSandboxes, make_app, make_settings, wait_until
 from tui.app import DeskhandApp
 from tui.run_messages import StepReported
 from tui.screens.live import LiveScreen
 from tui.screens.undo_confirm import UndoConfirmScreen
+from tui.step_undo import UndoTarget
 from tui.widgets.approval_history import ApprovalHistory
 from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.timeline import StepTimeline
@@ -96,3 +98,24 @@ async def test_the_timeline_follows_new_steps_unless_the_user_went_back(
         screen.post_message(StepReported(_report(4)))
         await wait_until(pilot, lambda: timeline.row_count == 5, what="the fifth row")
         assert timeline.step_at_cursor() == 4
+
+
+async def test_an_undo_asked_of_a_run_that_then_ends_is_reported_at_once(
+        tmp_path: Path, db_path: Path, audit_log: AuditLog) -> None:
+    # A run that ends between the request and its next step never serves it: the key's
+    # follow-up says so as soon as the run is over, not after the answer timeout.
+    session = audit_log.start_session(SessionInfo(
+        task="t", planner="script", model="m", policy_name="default", policy_sha256="0" * 64,
+        sandbox_kind="docker", sandbox_image="img", screen_width=1280, screen_height=800,
+        network=False))
+    app = make_app(audit_log, make_settings(tmp_path, db_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = LiveScreen(app.store, app.options.approver, prepared=None)
+        await app.push_screen(screen)
+        screen.undo._confirmed(UndoTarget(session, 0, "type rm -rf ~/work"), True)
+        assert screen.undo.waiting is not None
+        audit_log.end_session(session, outcome="done", reason="finished")
+        await wait_until(pilot, lambda: screen.undo.waiting is None, what="the follow-up")
+        assert ("the run ended before it served the undo, and its sandbox is gone; nothing "
+                "was undone") in _said(app)
+    assert [e.kind for e in audit_log.events(session)].count(UNDO_REQUEST_EVENT) == 1
