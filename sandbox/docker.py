@@ -244,9 +244,7 @@ class DockerSandbox(ExecutorSandbox):
         if self._relay is not None:
             self._relay.stop()
             self._relay = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
         if self._executor is not None:
             self._executor.close()
             self._executor = None

@@ -50,9 +50,7 @@ class AttachedDesktop(ExecutorSandbox):
         self._size = Size(int(hello["width"]), int(hello["height"]))
 
     def _teardown(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
         if self._executor is not None:
             self._executor.close()
             self._executor = None

@@ -55,6 +55,12 @@ class ExecutorSandbox(ABC):
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    def _close_channel(self) -> None:
+        """Close the channel to the executor, once (teardown may run twice)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
     def __enter__(self) -> Self:
         self.start()
         return self
