@@ -103,3 +103,15 @@ def test_a_goal_cases_click_on_delete_is_asked_about_a_scripts_is_judged_by_the_
     # Each attempt read the (missing) tree at its click and says why once.
     assert [len(n) for n in notes] == [1, 1]
     assert all("the fake desktop has no tree" in n[0].data["text"] for n in notes)
+
+
+def test_a_parser_suites_cannot_read_with_is_bad_input(tmp_path: Path) -> None:
+    suite = tmp_path / "targets.suite.yaml"
+    suite.write_text(SUITE, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "agent", "test", str(suite), "--output",
+                           str(tmp_path / "out"), "--parser", "vlm"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--parser 'vlm': choose one of ocr, a11y, auto" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "out" / "results.jsonl").exists()
