@@ -16,7 +16,7 @@ sandbox and hands back a ready :class:`~agent.loop.AgentLoop`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -232,30 +232,46 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
                                egress=egress.proxy.handle if egress.proxy else None)
         with services.make_sandbox(kind, inputs) as box:
             if plan.perception is not None:
-                plan.perception.attach(box)
+                plan.perception.attach(box, note=options.note)
             loop = _loop(plan, options, log, box, egress)
             loop.before_execute = checkpoints_for(kind, log, box)
-            loop.elements = elements = run_elements(plan, options.note)
-            try:
+            follows = PLANNERS.get(settings.planner).follows_screen
+            with run_elements(plan.perception, settings, follows_screen=follows) as elements:
+                loop.elements = elements
                 yield OpenRun(loop=loop, log=log, sandbox=box)
-            finally:
-                if elements is not None:
-                    elements.close()
 
 
-def run_elements(plan: RunPlan, note: Note) -> FrameElements | None:
-    """The run's elements per frame, for the element under each click and the planner's
-    element list: the accessibility tree (``--parser a11y|auto``), then what the parser
-    reads, for planners whose frames it reads anyway (model planners: the injection guard
-    reads every frame, so its words cost nothing more).  ``None`` without perception."""
-    if plan.perception is None:
-        return None
+def run_elements(perception: LazyPerception | None, settings: Settings, *,
+                 follows_screen: bool) -> AbstractContextManager[FrameElements | None]:
+    """The run's elements per frame (``None`` without perception), closed when the ``with``
+    ends: see :func:`element_finder`.  ``perception`` is attached to the run's sandbox."""
+    if perception is None:
+        return nullcontext()
+    screen = ParsedElements(perception) if follows_screen else None
+    return element_finder(perception.tree, screen, settings, notes=perception.notes)
+
+
+@contextmanager
+def element_finder(tree: ElementSource | None, screen: ElementSource | None,
+                   settings: Settings, *, notes: Note | None = None,
+                   ) -> Iterator[FrameElements | None]:
+    """What every front end (``deskhand run``, ``deskhand mcp``, suites) judges a click at
+    bare coordinates by, and lists for a planner: the accessibility tree when the run's
+    parser reads one (``tree``: ``--parser a11y|auto``), then the screen parser's elements
+    (``screen``) for planners that follow the screen (a model's frames are read for
+    injected instructions anyway, so OCR's words cost nothing more; a script's are not).
+    ``None`` when there is neither; closed when the ``with`` ends."""
+    sources = [source for source in (tree, screen) if source is not None]
+    if not sources:
+        yield None
+        return
     from agent.perception.targets import FrameElements
 
-    follows = PLANNERS.get(plan.settings.planner).follows_screen
-    sources = plan.perception.element_sources(screen_reading=follows)
-    return FrameElements(sources, wait_s=plan.settings.elements_wait_s, note=note) \
-        if sources else None
+    finder = FrameElements(sources, wait_s=settings.elements_wait_s, note=notes)
+    try:
+        yield finder
+    finally:
+        finder.close()
 
 
 def checkpoints_for(kind: str, log: RunLog, box: Sandbox) -> StepCheckpoints | None:
@@ -343,16 +359,26 @@ class LazyPerception:
     """
 
     def __init__(self, choice: ParserChoice | None = None) -> None:
+        from agent.perception.elements import SourceNotes
+
         self.choice = choice
         self._loaded: Perception | None = None
-        self._tree: ElementSource | None = None
+        self.tree: ElementSource | None = None
+        self.notes = SourceNotes()
+        """Where the element sources' problems go, each once per run (a window with no
+        tree, a source too slow to answer)."""
 
-    def attach(self, sandbox: Sandbox) -> None:
-        """Read ``sandbox``'s accessibility tree for elements when the parser is a11y/auto."""
-        if self.choice is not None and self.choice.kind in {"a11y", "auto"}:
+    def attach(self, sandbox: Sandbox, *, note: Note | None = None) -> None:
+        """Read ``sandbox``'s accessibility tree for elements when the parser is a11y/auto;
+        tell ``note`` (once per run each) what the element sources cannot read."""
+        from agent.perception.elements import SourceNotes
+
+        if note is not None:
+            self.notes = SourceNotes(note)
+        if self.choice is not None and self.choice.reads_tree:
             from agent.perception.elements import AccessibilityTree
 
-            self._tree = AccessibilityTree(sandbox)
+            self.tree = AccessibilityTree(sandbox)
 
     def _get(self) -> Perception:
         if self._loaded is None:
@@ -394,13 +420,8 @@ class LazyPerception:
         a11y/auto: the accessibility tree where the app exposes one, then OCR)."""
         from agent.perception.elements import CombinedSource
 
-        return CombinedSource(*self.element_sources()).elements(frame)
-
-    def element_sources(self, *, screen_reading: bool = True) -> list[ElementSource]:
-        """Where elements come from, most trusted first: the accessibility tree (a11y/auto),
-        then what the parser reads (OCR's phrases, a VLM's elements) when ``screen_reading``."""
-        tree = [self._tree] if self._tree is not None else []
-        return [*tree, ParsedElements(self)] if screen_reading else tree
+        tree = [self.tree] if self.tree is not None else []
+        return CombinedSource(*tree, ParsedElements(self), note=self.notes).elements(frame)
 
     def parsed_elements(self, frame: Frame) -> list[Element]:
         """What the parser reads on ``frame`` as elements (its models load on first use)."""

@@ -38,11 +38,12 @@ def _deskhand(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=1200, check=False)
 
 
-def _cases_per_minute(folder: Path, suite: Path, workers: int) -> tuple[float, list[float]]:
-    output = folder / f"out-{workers}"
+def _cases_per_minute(folder: Path, suite: Path, workers: int,
+                      *flags: str) -> tuple[float, list[float]]:
+    output = folder / f"out-{workers}{''.join(flags)}"
     started = time.monotonic()
     done = _deskhand("test", suite, "--workers", str(workers), "--output", output,
-                     "--reporter", "json")
+                     "--reporter", "json", *flags)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"deskhand test exited {done.returncode}: {done.stderr[-500:]}")
@@ -87,13 +88,20 @@ def run_benchmarks() -> Iterable[dict[str, Any]]:
         suite.write_text(_suite_text(), encoding="utf-8")
         baseline = _one_by_one_per_minute(folder)
         overheads: list[float] = []
+        one_worker = 0.0
         for workers in WORKER_COUNTS:
             rate, overhead = _cases_per_minute(folder, suite, workers)
             if workers == 1:
-                overheads = overhead
+                overheads, one_worker = overhead, rate
             yield {"name": f"suites.cases_per_minute.workers_{workers}", "value": round(rate, 1),
                    "unit": "cases/min", "n": CASES,
                    "baseline": round(baseline, 1), "baseline_name": "deskhand run, one by one"}
+        # A scripted case's clicks are judged by the accessibility tree only with
+        # --parser a11y|auto: one tree read per clicked frame (agent/suites/attempt.py).
+        tree_rate, _ = _cases_per_minute(folder, suite, 1, "--parser", "a11y")
+        yield {"name": "suites.cases_per_minute.workers_1.parser_a11y",
+               "value": round(tree_rate, 1), "unit": "cases/min", "n": CASES,
+               "baseline": round(one_worker, 1), "baseline_name": "--parser ocr, 1 worker"}
         yield {"name": "suites.case_overhead.p50", "value": round(statistics.median(overheads), 3),
                "unit": "s", "n": len(overheads), "target": 1.5}
     yield from _reading_rates()

@@ -77,8 +77,13 @@ def mcp(
     watch: Annotated[bool, typer.Option(help="Docker: offer a view-only VNC viewer; its "
                                         "address and password are printed here.")] = True,
     perception: Annotated[bool, typer.Option(
-        help="Offline OCR: read_screen, wait_for_text and click_text, and the injection "
-             "guard on every frame.")] = True,
+        help="Offline OCR: read_screen, wait_for_text and click_text, the injection "
+             "guard on every frame, and the element under each click for the policy.")]
+        = True,
+    parser: Annotated[str | None, typer.Option(
+        help="What a click at coordinates is judged by: ocr (the words under it, default), "
+             "a11y or auto (the accessibility tree first, then the words), vlm (a local "
+             "vision-language model: DESKHAND_VLM_MODEL, DESKHAND_VLM_BASE_URL).")] = None,
 ) -> None:
     """Offer a policed, audited, throw-away desktop to any MCP client.
 
@@ -89,7 +94,8 @@ def mcp(
 
     settings = Settings().with_overrides(
         db=db, policy=policy, sandbox=sandbox, screen=screen, network=network or None,
-        max_steps=max_steps, approval_timeout_s=approval_timeout, perception=perception)
+        max_steps=max_steps, approval_timeout_s=approval_timeout, perception=perception,
+        parser=parser)
     plan = _checked(lambda: _plan(settings, tools, http, allow_remote, approval_wait))
     stopped = _serve(plan, settings, token=token, idle_timeout_s=idle_timeout, watch=watch)
     raise typer.Exit(stopped)
@@ -112,6 +118,7 @@ def _plan(settings: Settings, grant: str, http: str | None, allow_remote: bool,
     tools = granted_tools(grant, perception=settings.perception)
     runs.load_policy_named(settings.policy)
     runs.screen_size(settings)
+    runs.parser_choice(settings)
     if settings.sandbox == "local" and settings.network:
         raise ConfigError("--network is only for the docker sandbox; the local one has none")
     if approval_wait <= 0 or settings.approval_timeout_s < 0:

@@ -70,7 +70,8 @@ class ObservedLog(SessionTap):
             validation_error=validation_error, decision=decision,
             frame_before_sha256=frame_before_sha256, secret=secret,
             target_element=target_element)
-        self._trace = StepTrace(step_id=step_id, index=index, decision=decision)
+        self._trace = StepTrace(step_id=step_id, index=index, decision=decision,
+                                target_element=target_element)
         return step_id
 
     def request_approval(self, step_id: int, *, frame_sha256: str, summary: str,

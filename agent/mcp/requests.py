@@ -24,7 +24,7 @@ from agent.planners.base import ActionOutcome, ProposedAction
 from agent.planners.script import GROUNDING_POLL_S
 from agent.wire_actions import propose
 from audit.records import ApprovalRecord
-from policies.decision import Decision
+from policies.decision import Decision, TargetElement
 from sandbox.actions import (
     Action,
     ActionError,
@@ -62,6 +62,8 @@ class StepTrace:
     index: int
     decision: Decision | None
     approval_id: int | None = None
+    target_element: TargetElement | None = None
+    """What a click lands on, as the policy judged it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ class ToolRequest(Protocol):
 # -- replies for steps that did not run ------------------------------------------
 
 
-def refusal(settled: Settled) -> Reply | None:
+def refusal(settled: Settled, space: ScreenSpace) -> Reply | None:
     """The reply for a step that did not run (denied, invalid, failed), or None when it ran."""
     outcome = settled.outcome
     if outcome is None:
@@ -94,7 +96,7 @@ def refusal(settled: Settled) -> Reply | None:
                      {"status": "not_run"}, error=True)
     step = settled.trace.index if settled.trace else None
     if outcome.status == "denied":
-        return _denial(settled, step)
+        return _denial(settled, step, space)
     if outcome.status == "invalid":
         return Reply(f"{outcome.message} (nothing ran; fix the action and call again)",
                      {"status": "invalid", "step": step, "error": outcome.message}, error=True)
@@ -104,22 +106,40 @@ def refusal(settled: Settled) -> Reply | None:
     return None
 
 
-def _denial(settled: Settled, step: int | None) -> Reply:
+def _denial(settled: Settled, step: int | None, space: ScreenSpace) -> Reply:
     decision = settled.trace.decision if settled.trace else None
     rules = list(decision.rule_ids) if decision else []
     reason = decision.reason if decision else ""
     data: Json = {"status": "denied", "step": step, "rule_ids": rules, "reason": reason,
-                  "effect": decision.effect if decision else "deny"}
+                  "effect": decision.effect if decision else "deny", **_target_data(settled, space)}
     named = ", ".join(rules) or "(no rule matched)"
+    on = _target_named(settled, reason)
     if decision is None or decision.effect == "deny":
-        text = (f"denied by policy rule {named}: {reason.rstrip('.')}. "
+        text = (f"denied by policy rule {named}{on}: {reason.rstrip('.')}. "
                 "Do not repeat it; find another way.")
         return Reply(text, data, error=True)
     who = _who_refused(settled.approval)
     data["approver"] = who
-    text = (f"not approved: rule {named} needs a human's approval ({reason}); {who}. "
+    text = (f"not approved: rule {named}{on} needs a human's approval ({reason}); {who}. "
             "Do not repeat it; find another way or ask the user.")
     return Reply(text, data, error=True)
+
+
+def _target_data(settled: Settled, space: ScreenSpace) -> Json:
+    """The element the step's click lands on, for programs (its box in screenshot pixels)."""
+    target = settled.trace.target_element if settled.trace else None
+    if target is None:
+        return {}
+    box = list(space.box_to_screenshot(target.box)) if target.box is not None else None
+    return {"target_element": {**target.as_json(), "box": box}}
+
+
+def _target_named(settled: Settled, reason: str) -> str:
+    """`` on push button 'Delete'`` unless the rule's reason names it already."""
+    target = settled.trace.target_element if settled.trace else None
+    if target is None or target.describe() in reason:
+        return ""
+    return f" on {target.describe()}"
 
 
 def _who_refused(approval: ApprovalRecord | None) -> str:
@@ -193,7 +213,7 @@ class ActRequest:
         return propose_in_screenshot_space(self.action, self.space)
 
     def advance(self, settled: Settled) -> ProposedAction | Reply:
-        refused = refusal(settled)
+        refused = refusal(settled, self.space)
         if refused is not None:
             return refused
         assert settled.outcome is not None
@@ -202,7 +222,9 @@ class ActRequest:
         shown = shown or settled.frame
         data = _done_data(settled, self.space, shown)
         data.update(self._output(action, settled.outcome))
-        text = f"done: {self._describe(action)}; frame {data['frame_id']}"
+        data.update(_target_data(settled, self.space))
+        text = f"done: {self._describe(action)}{_target_named(settled, '')}; " \
+               f"frame {data['frame_id']}"
         if isinstance(action, CursorPosition):
             text += f"; the pointer is at ({data['x']}, {data['y']}) in screenshot pixels"
         return Reply(text, data, image_of=shown if self.with_screenshot else None)
@@ -236,7 +258,7 @@ class ReadScreenRequest:
         return ProposedAction(Screenshot())
 
     def advance(self, settled: Settled) -> ProposedAction | Reply:
-        refused = refusal(settled)
+        refused = refusal(settled, self.space)
         if refused is not None:
             return refused
         elements = [self._element(e) for e in self.read(settled.frame)]
@@ -279,7 +301,7 @@ class FindTextRequest:
         return ProposedAction(Screenshot())
 
     def advance(self, settled: Settled) -> ProposedAction | Reply:
-        refused = refusal(settled)
+        refused = refusal(settled, self.space)
         if refused is not None:
             return refused
         if self._clicked:

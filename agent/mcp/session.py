@@ -180,6 +180,7 @@ class DesktopSession:
                               action_deadline_s=options.action_deadline_s),
             perceiver=ScreenOnlyPerception(parts.perception) if parts.perception else None,
             session_extra={**parts.session_extra, "mcp_client": self.client},
+            elements=parts.elements,
         )
         self.space = ScreenSpace(parts.sandbox.size)
         self._ready.set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -163,11 +164,12 @@ class TextAsElements:
 
 class CombinedSource:
     """Several sources' elements, in order; a source that fails is skipped with a note
-    as long as another answered (``auto``: the accessibility tree, then OCR)."""
+    (once per run: :class:`SourceNotes`) as long as another answered (``auto``: the
+    accessibility tree, then OCR)."""
 
     def __init__(self, *sources: ElementSource, note: NoteFn | None = None) -> None:
         self.sources = sources
-        self.note = note
+        self.notes = SourceNotes.of(note)
 
     def elements(self, frame: Frame) -> list[Element]:
         found: list[Element] = []
@@ -177,8 +179,7 @@ class CombinedSource:
                 found.extend(source.elements(frame))
             except PerceptionError as exc:
                 failures.append(exc)
-                if self.note is not None:
-                    self.note(f"{type(source).__name__}: {exc}")
+                self.notes.say(source, type(exc).__name__, f"{type(source).__name__}: {exc}")
         if failures and len(failures) == len(self.sources):
             raise failures[0]
         return found
@@ -186,6 +187,39 @@ class CombinedSource:
 
 class NoteFn(Protocol):
     def __call__(self, text: str, /) -> None: ...
+
+
+class SourceNotes:
+    """Tells a run about its element sources' problems, each once per run.
+
+    A problem is known by its source's class and its kind (the exception's class), not by
+    its text: xterm's missing tree names the window's title, which changes with every
+    command, and would otherwise be said again at nearly every step.  A run shares one
+    instance among everything that reads its elements, so the click targets and the
+    script's element steps say it once between them.  Callable as a plain note, so it can
+    be handed on wherever a :class:`NoteFn` is taken.
+    """
+
+    def __init__(self, note: NoteFn = lambda _text: None) -> None:
+        self._note = note
+        self._said: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, note: NoteFn | None) -> SourceNotes:
+        """``note`` itself when it already is one (shared), else a new one around it."""
+        return note if isinstance(note, SourceNotes) else cls(note or (lambda _text: None))
+
+    def say(self, source: object, kind: str, text: str) -> None:
+        key = (type(source).__name__, kind)
+        with self._lock:
+            if key in self._said:
+                return
+            self._said.add(key)
+        self._note(text)
+
+    def __call__(self, text: str, /) -> None:
+        self._note(text)
 
 
 class TreeSource(Protocol):

@@ -32,6 +32,11 @@ class ParserChoice:
     vlm_model: str = ""
     vlm_api_key: str = "local"
 
+    @property
+    def reads_tree(self) -> bool:
+        """Whether elements come from the sandbox's accessibility tree first (a11y, auto)."""
+        return self.kind in {"a11y", "auto"}
+
     def check(self) -> None:
         if self.kind not in PARSER_KINDS:
             raise UnknownParser(f"--parser {self.kind!r}: choose one of "

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from agent.perception.elements import Element, ElementSource, normalize_role
+from agent.perception.elements import Element, ElementSource, NoteFn, SourceNotes, normalize_role
 from agent.perception.errors import PerceptionError
 from policies.decision import TargetElement
 from sandbox.actions import Action, Click, MouseUp
@@ -88,12 +88,11 @@ class FrameElements:
     """A run's element sources, read once per frame off the loop's path, waited for briefly."""
 
     def __init__(self, sources: Sequence[ElementSource], *, wait_s: float = DEFAULT_WAIT_S,
-                 note: Callable[[str], None] = lambda _text: None,
+                 note: NoteFn | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sources = tuple(sources)
         self.wait_s = wait_s
-        self._note = note
-        self._noted: set[str] = set()
+        self._notes = SourceNotes.of(note)  # a run's shared one: each problem said once
         self._clock = clock
         self._reads: OrderedDict[tuple[str, int], Future[list[Element]]] = OrderedDict()
         self._lock = threading.Lock()
@@ -134,10 +133,12 @@ class FrameElements:
         try:
             return list(read.result(timeout=max(0.0, deadline - self._clock())))
         except FutureTimeout:
-            self._say(f"{self._name(index)}: no answer within {self.wait_s:g} s; "
-                      "the step goes on without it")
+            self._notes.say(self.sources[index], "timeout",
+                            f"{self._name(index)}: no answer within {self.wait_s:g} s; "
+                            "the step goes on without it")
         except (PerceptionError, SandboxError) as exc:
-            self._say(f"{self._name(index)}: {exc}")
+            self._notes.say(self.sources[index], type(exc).__name__,
+                            f"{self._name(index)}: {exc}")
         return None
 
     def _read(self, frame: Frame, index: int) -> Future[list[Element]]:
@@ -154,9 +155,3 @@ class FrameElements:
 
     def _name(self, index: int) -> str:
         return f"elements ({type(self.sources[index]).__name__})"
-
-    def _say(self, text: str) -> None:
-        """Tell the run once per distinct problem (a desktop with no tree says so each frame)."""
-        if text not in self._noted:
-            self._noted.add(text)
-            self._note(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agent import runs, session_tap
 from agent.approvals import BrokerApprover
 from agent.loop import AgentLoop, Perceiver, PolicyEngine, RunSummary
+from agent.perception.elements import AccessibilityTree, SourceNotes, TextAsElements
 from agent.perception.screen import ScreenParser, TextElement
 from agent.planners.base import Planner
 from agent.registry import SandboxInputs
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     import docker
 
     from agent.perception.perceiver import Perception
+    from agent.perception.targets import FrameElements
     from audit.log import AuditLog
 
 
@@ -282,8 +285,29 @@ def _drive(case: Case, box: Sandbox, policy: PolicyEngine,
         perceiver=perceiver,
         should_stop=lambda: options.interrupted.is_set() or time.monotonic() > deadline,
     )
-    summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
+    follows_screen = goal_planner is not None
+    with _click_targets(box, settings, env, tap, follows_screen=follows_screen) as elements:
+        loop.elements = elements
+        summary = loop.run(case.goal or f"{case.suite.name}: {case.name}")
     return summary, driver, tap
+
+
+def _click_targets(box: Sandbox, settings: Settings, env: WorkerEnv, tap: SessionTap, *,
+                   follows_screen: bool) -> AbstractContextManager[FrameElements | None]:
+    """What a click at bare coordinates is judged by, as in ``deskhand run``.
+
+    A goal case's model follows the screen: the accessibility tree (``--parser a11y|auto``),
+    then OCR's words, which cost nothing more since the injection guard reads its every
+    frame anyway.  A scripted case's clicks were written by the suite's author, and its
+    frames are not otherwise read: OCR there would add a read of every clicked frame
+    (~1.5 s) to a case that takes a few seconds, so it gets the tree only, and only when
+    the run reads one (a tree read takes 30-200 ms, once per clicked frame).  Each source's
+    problem (xterm has no tree) is recorded once in the attempt's audit session.
+    """
+    tree = AccessibilityTree(box) if runs.parser_choice(settings).reads_tree else None
+    words = TextAsElements(env.perception) if follows_screen else None
+    notes = SourceNotes(lambda text: tap.event("elements_note", {"text": text}))
+    return runs.element_finder(tree, words, settings, notes=notes)
 
 
 def _apply_outcome(result: AttemptResult, summary: RunSummary,

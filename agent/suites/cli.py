@@ -59,6 +59,8 @@ a flag), 3 infrastructure (a sandbox or engine failed), 130 interrupted (Ctrl-C:
 running attempts stop at their next step and remove their sandboxes).
 """
 
+SUITE_PARSERS = ("ocr", "a11y", "auto")
+
 
 def run_suites(
     paths: Annotated[list[Path], typer.Argument(
@@ -109,6 +111,10 @@ def run_suites(
     sandbox: Annotated[str | None, typer.Option(help="docker, local or auto, for cases "
                                                 "whose suite does not say.")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen size, e.g. 1280x800.")] = None,
+    parser: Annotated[str | None, typer.Option(
+        help="What a click at coordinates is judged by: ocr (default: goal cases by the "
+             "words under it, scripted cases by nothing) or a11y / auto (the accessibility "
+             "tree first, for scripted cases too).")] = None,
     models: Annotated[str | None, typer.Option(help="Benchmark: comma-separated models for "
                                                "goal cases, run one after the other "
                                                "(e.g. claude-a,claude-b).")] = None,
@@ -133,7 +139,10 @@ def run_suites(
     if approver not in {"none", "tui"}:
         _usage(f"--approver must be none or tui, not {approver!r}")
     settings = _settings(planner=planner, model=model, base_url=base_url, sandbox=sandbox,
-                         screen=screen)
+                         screen=screen, parser=parser)
+    if settings.parser not in SUITE_PARSERS:
+        _usage(f"--parser {settings.parser!r}: choose one of {', '.join(SUITE_PARSERS)} "
+               "(suites read text with the offline OCR)")
     bench = _benchmark_options(models=models, trials=trials, budget_steps=budget_steps,
                                resume=resume, cache=cache, cache_dir=cache_dir)
     code = _guarded(lambda: _test(paths, settings, workers=workers, shard=shard,

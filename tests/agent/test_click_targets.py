@@ -10,7 +10,10 @@ the real desktop.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,3 +256,26 @@ def test_without_an_element_source_a_bare_click_has_no_target(tmp_path: Path) ->
         steps = log.steps(summary.session_id)
     assert [s.target_element for s in steps] == [None, None]
     assert [s.status for s in steps] == ["done", "done"]
+
+
+ELEMENT_STEPS = """\
+task: press two words
+steps:
+  - type: "Save me\\nOpen it"
+  - click: {name: "Save me"}
+  - click: {name: "Open it"}
+"""
+
+
+def test_parser_auto_says_once_per_run_why_the_tree_is_missing(tmp_path: Path) -> None:
+    script = tmp_path / "steps.yaml"
+    script.write_text(ELEMENT_STEPS, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--script", str(script), "--sandbox", "fake",
+         "--parser", "auto", "--db", str(tmp_path / "audit.db")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Both element steps fell back to OCR's words (the fake desktop has no tree): the
+    # reason is told, once.
+    assert done.stderr.count("no accessibility tree: the fake desktop has no tree") == 1, \
+        done.stderr

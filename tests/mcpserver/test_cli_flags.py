@@ -16,6 +16,7 @@ from tests.mcpserver.conftest import ROOT, SERVER
     (["--http", "192.0.2.1:8765"], "192.0.2.1 is not a loopback address"),
     (["--policy", "no-such-profile"], "no-such-profile: unknown policy profile"),
     (["--approval-wait", "0"], "--approval-wait must be above 0"),
+    (["--parser", "tree"], "--parser 'tree': choose one of ocr, a11y, vlm, auto"),
 ])
 def test_a_bad_flag_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], says: str) -> None:
     done = subprocess.run([*SERVER, "--sandbox", "fake", "--db", str(tmp_path / "a.db"),

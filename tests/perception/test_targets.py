@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from agent.perception.elements import AccessibilityTree, Element
+from agent.perception.elements import AccessibilityTree, CombinedSource, Element, SourceNotes
 from agent.perception.targets import FrameElements, element_at, outside, pressed_at
 from policies.decision import TargetElement
 from sandbox.actions import Click, MouseDown, MouseUp, TypeText
@@ -142,3 +142,35 @@ def test_elements_over_a_redacted_region_are_left_out() -> None:
              element("push button", "Log in", (10, 50, 90, 80))]
     assert outside(shown, [(0, 0, 300, 40)]) == [shown[1]]
     assert outside(shown, []) == shown
+
+
+class TitledWindows:
+    """The executor's answer for windows whose apps expose no tree (xterm): the reason
+    names the active window's title, which a terminal changes with every command."""
+
+    def __init__(self) -> None:
+        self.title = ""
+
+    def elements(self) -> dict[str, Any]:
+        return {"available": False, "elements": [],
+                "reason": f"the active window {self.title!r} is not on the accessibility bus"}
+
+
+def test_a_missing_tree_is_said_once_per_run_whatever_window_it_names() -> None:
+    box = fake_desktop()
+    windows = TitledWindows()
+    notes: list[str] = []
+    shared = SourceNotes(notes.append)
+    tree = AccessibilityTree(windows)
+    words = Counted([element("text", "Delete", (10, 10, 60, 30), source="ocr")])
+    elements = FrameElements([tree, words], note=shared)
+    steps = CombinedSource(tree, words, note=shared)  # a script's element steps, same run
+    for typed in ("ls", "cd /tmp", "make"):
+        box.execute(TypeText(text=typed))
+        windows.title = f"user@desk: {typed}"
+        frame = box.screenshot()
+        assert elements.target_at(frame, 20, 20) is not None
+        assert steps.elements(frame)[0].source == "ocr"
+    elements.close()
+    assert len(notes) == 1, notes
+    assert "'user@desk: ls' is not on the accessibility bus" in notes[0]
