@@ -242,7 +242,12 @@ def test_ctrl_c_in_the_owner_stops_the_sandbox(use_bwrap: bool) -> None:
     owner = _start_owner(use_bwrap)
     children = descendants(owner.pid)
     owner.send_signal(signal.SIGINT)
-    _, stderr = owner.communicate(timeout=30)
+    try:
+        _, stderr = owner.communicate(timeout=30)
+    finally:  # an owner that did not stop must not outlive the test
+        if owner.poll() is None:
+            owner.kill()
+            owner.communicate()
     assert "KeyboardInterrupt" in stderr
     assert wait_gone(children, timeout_s=1.0) == set()
 
