@@ -23,6 +23,8 @@ import docker.errors
 from sandbox.build import DEFAULT_IMAGE
 from sandbox.errors import SandboxError, SandboxUnavailable
 
+# How long a removal the engine already has in progress may take before we give up on it.
+REMOVAL_WAIT_S = 30.0
 LABEL_SESSION = "deskhand.session"
 LABEL_OWNER_PID = "deskhand.owner_pid"
 LABEL_OWNER_START = "deskhand.owner_start"
@@ -103,16 +105,35 @@ def list_sandboxes(client: docker.DockerClient) -> list[SandboxContainer]:
 
 
 def remove_sandbox(client: docker.DockerClient, container_id: str) -> bool:
-    """Kill and remove one container; False when it was already gone."""
+    """Kill and remove one container; False when it was already gone (or going).
+
+    Either way the container no longer exists when this returns: a removal the engine
+    already had in progress (auto-remove racing us, answered 409) is waited for.
+    """
     try:
         client.api.remove_container(container_id, force=True)
     except docker.errors.NotFound:
         return False
     except docker.errors.APIError as exc:
-        if exc.status_code == 409:  # removal already in progress (auto-remove raced us)
-            return False
-        raise SandboxUnavailable(f"cannot remove container {container_id[:12]}: {exc}") from exc
+        if exc.status_code != 409:
+            raise SandboxUnavailable(f"cannot remove container {container_id[:12]}: "
+                                     f"{exc}") from exc
+        _wait_until_removed(client, container_id)
+        return False
     return True
+
+
+def _wait_until_removed(client: docker.DockerClient, container_id: str) -> None:
+    deadline = time.monotonic() + REMOVAL_WAIT_S
+    while True:
+        try:
+            client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable(f"container {container_id[:12]} is still being removed "
+                                     f"after {REMOVAL_WAIT_S:g} s")
+        time.sleep(0.05)
 
 
 def find_sandbox(client: docker.DockerClient, key: str) -> SandboxContainer | None:

@@ -17,7 +17,7 @@ from sandbox.actions import Screenshot
 from sandbox.docker import DockerSandbox, DockerSandboxConfig
 from sandbox.docker_hardening import DockerLimits, RunSpec, hardening_differences
 from sandbox.errors import SandboxError, SandboxStateError, SandboxUnavailable
-from sandbox.manage import LABEL_SESSION, list_sandboxes, reap_strays
+from sandbox.manage import LABEL_SESSION, list_sandboxes, reap_strays, remove_sandbox
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -155,3 +155,17 @@ def test_default_network_is_none(desktop: DockerSandbox,
     attrs = docker_client.api.inspect_container(desktop.container_id)
     assert desktop.network is False
     assert attrs["HostConfig"]["NetworkMode"] == "none"
+
+
+def test_a_container_the_engine_is_already_removing_is_gone_once_removal_returns(
+        docker_client: docker.DockerClient, desktop_image: str) -> None:
+    # Killing an auto-remove container starts the engine's own removal; ours then meets
+    # it (409, "already in progress") or finds it done. Either way, when remove_sandbox
+    # returns the container must not exist: callers report "removed" right after.
+    for _ in range(5):
+        container = docker_client.containers.run(desktop_image, entrypoint=["sleep", "60"],
+                                                 auto_remove=True, detach=True,
+                                                 network_mode="none")
+        docker_client.api.kill(container.id)
+        remove_sandbox(docker_client, container.id)
+        assert not container_exists(docker_client, container.id)
