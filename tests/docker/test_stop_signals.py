@@ -93,12 +93,22 @@ def test_more_signals_while_sandbox_up_removes_its_desktop_are_noted_and_ignored
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGINT)  # impatient: again, while the container goes
         proc.send_signal(signal.SIGTERM)
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        assert proc.wait(timeout=60) == 0, output
+        output = exit_0_output(proc)
+    assert_gone_without_traceback(output, docker_client, proc.pid)
+
+
+def exit_0_output(proc: subprocess.Popen[str]) -> str:
+    """What the stopped process printed; it must have exited 0."""
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0, output
+    return output
+
+
+def assert_gone_without_traceback(output: str, client: docker.DockerClient, pid: int) -> None:
     assert "the container is gone" in output
     assert "Traceback" not in output
-    assert owned_containers(docker_client, proc.pid) == []
+    assert owned_containers(client, pid) == []
 
 
 def test_a_stop_while_sandbox_up_starts_removes_the_desktop_and_exits_0(
@@ -110,12 +120,8 @@ def test_a_stop_while_sandbox_up_starts_removes_the_desktop_and_exits_0(
             assert time.monotonic() < deadline, "sandbox up never created its container"
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        assert proc.wait(timeout=60) == 0, output
-    assert "the container is gone" in output
-    assert "Traceback" not in output
-    assert owned_containers(docker_client, proc.pid) == []
+        output = exit_0_output(proc)
+    assert_gone_without_traceback(output, docker_client, proc.pid)
 
 
 def test_sandbox_up_notices_its_container_removed_by_sandbox_down(
