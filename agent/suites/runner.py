@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from agent.suites.results import FAILING, AttemptResult, ResultsFile, case_statu
 from agent.suites.schema import Case, Suite
 
 log = logging.getLogger(__name__)
+# Held back while the workers start (see SuiteRunner._start).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,29 +129,65 @@ class SuiteRunner:
         self._lock = threading.Lock()
         self.attempts: list[AttemptResult] = []
         self.stop = options.interrupted
+        self._working = 0
+        self._all_done = threading.Event()
+        self._signal_mask: set[int | signal.Signals] = set()
 
     def run(self) -> list[AttemptResult]:
         threads = [threading.Thread(target=self._work, args=(env,), name=f"suite-worker-{i}",
                                     daemon=True) for i, env in enumerate(self.envs, 1)]
-        for thread in threads:
-            thread.start()
+        self._working = len(threads)
+        if not threads:
+            self._all_done.set()
         try:
-            self._join(threads)
+            self._start(threads)
+            self._wait_for_workers()
         except KeyboardInterrupt:
             # Each attempt stops at its next step and removes its sandbox; then report.
             self.stop.set()
-            self._join(threads)
+            self._wait_for_workers()
+        for thread in threads:
+            thread.join()
         self._skip_remaining("interrupted before it ran" if self.stop.is_set()
                              else "no worker left to run it (every engine failed)")
         return self.attempts
 
-    @staticmethod
-    def _join(threads: Sequence[threading.Thread]) -> None:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+    def _start(self, threads: Sequence[threading.Thread]) -> None:
+        """Start every worker, stop signals held back until all run (then delivered).
+
+        A Ctrl-C inside ``Thread.start`` would leave it unknown whether that
+        worker runs, and the runner would wait for it in vain or not at all.
+        Workers put the mask back before they do anything.
+        """
+        self._signal_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for thread in threads:
+                thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._signal_mask)
+
+    def _wait_for_workers(self) -> None:
+        """Until every worker has recorded its last case.
+
+        An event, not ``Thread.join``: on Python 3.11 a Ctrl-C that interrupts
+        ``join`` can mark a thread that is still running as stopped
+        (CPython issue 90882), and the case it was running was then lost from
+        the report.  A worker's own exit is joined only once this returns.
+        """
+        while not self._all_done.wait(0.2):
+            pass
 
     def _work(self, env: WorkerEnv) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._signal_mask)
+        try:
+            self._work_through_queue(env)
+        finally:
+            with self._lock:
+                self._working -= 1
+                if self._working == 0:
+                    self._all_done.set()
+
+    def _work_through_queue(self, env: WorkerEnv) -> None:
         try:
             while not self.stop.is_set():
                 planned = self._queue.take()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,50 @@ def test_an_attempt_that_raises_is_an_error_result_not_a_lost_case(
     # The engine does not answer, so the worker retired after the crash; the case it never
     # reached is still in the results, as an error saying why.
     assert "no worker left" in written[2].message
+
+
+def test_ctrl_c_while_a_worker_is_mid_case_waits_for_it_and_loses_no_case(
+        tmp_path: Path) -> None:
+    # Python 3.11's Thread.join, interrupted by Ctrl-C, can mark a thread that is
+    # still running as stopped (CPython issue 90882): a runner that joined its
+    # workers returned without the case they were running.  And a Ctrl-C inside
+    # Thread.start escaped the runner with its workers still going.
+    suite = load_suite(suite_file(tmp_path, 4))
+    planned = select_cases([suite], Selection())
+    both_running = threading.Barrier(3)
+    release = threading.Event()
+
+    def attempt_that_waits_for_the_interrupt(case: Case, number: int, repeat: int,
+                                             options: RunOptions,
+                                             env: WorkerEnv) -> AttemptResult:
+        both_running.wait(60)
+        assert options.interrupted.wait(60), "the runner never passed the Ctrl-C on"
+        release.wait(0.5)  # still running after the interrupt reached the runner
+        return attempt(case.id, number, "error")
+
+    def press_ctrl_c() -> None:
+        both_running.wait(60)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    engine = Engine("tcp://127.0.0.1:9")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with AuditLog.open(tmp_path / "audit.db") as log:
+            envs = [WorkerEnv(index=i, engine=engine, log=log, perception=SharedPerception())
+                    for i in (1, 2)]
+            runner = SuiteRunner(planned, options=RunOptions(settings=Settings(), run_id="r"),
+                                 envs=envs, results=ResultsFile(tmp_path / "results.jsonl"),
+                                 retries=0, attempt=attempt_that_waits_for_the_interrupt)
+            presser = threading.Thread(target=press_ctrl_c)
+            presser.start()
+            attempts = runner.run()
+            presser.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        engine.close()
+
+    assert sorted(a.case for a in attempts) == ["case-0", "case-1", "case-2", "case-3"]
+    running = [a for a in attempts if a.case in {"case-0", "case-1"}]
+    assert [a.message for a in running] == ["", ""], "both running cases reported themselves"
+    assert {a.message for a in attempts if a.case in {"case-2", "case-3"}} == {
+        "interrupted before it ran"}
