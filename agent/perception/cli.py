@@ -88,6 +88,7 @@ def injection(image: ImageArgument,
     typer.echo(json.dumps({
         "risk": verdict.risk, "flagged": verdict.risk >= 0.5, "reason": verdict.reason,
         "detector": {"risk": detector.risk, "flagged": detector.flagged,
+                     "spelling": detector.spelling, "meaning": detector.meaning,
                      "evidence": None if evidence is None else
                      {"text": evidence.text, "box": list(evidence.box or ())}},
         "patterns": {"risk": verdict.patterns.risk, "flagged": verdict.patterns.flagged,

@@ -3,26 +3,37 @@
 :class:`LearnedDetector` cuts the OCR'd words into candidate spans
 (:mod:`agent.perception.injection_spans`), scores them with the shipped
 :class:`~agent.perception.injection_model.InjectionModel` (loaded on first
-use, ~0.1 s, ~1 MB), and answers with the most suspicious one.  A span whose
-text the task itself contains is not counted: the person asked for it.
+use, ~0.1 s, ~1 MB), and takes the most suspicious one as the evidence.  That
+span is then read for its meaning by a sentence encoder
+(:mod:`agent.perception.injection_semantic`), and the two opinions blended
+give the risk.  A span whose text the task itself contains is not counted:
+the person asked for it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.perception.injection_model import POLICY_LINE, InjectionModel, normalise
+from agent.perception.injection_semantic import E5Encoder, SentenceEncoder
 from agent.perception.injection_spans import Span, screen_spans, text_spans
 from agent.perception.screen import TextElement
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorOpinion:
-    """The detector's risk (0.5 or more: flagged) and the span that earned it."""
+    """The detector's risk (0.5 or more: flagged) and the span that earned it.
+
+    ``spelling`` and ``meaning`` are the two opinions the risk blends: the
+    character n-grams' and the sentence encoder's (None when not consulted).
+    """
 
     risk: float
     evidence: Span | None
+    spelling: float | None = None
+    meaning: float | None = None
 
     @property
     def flagged(self) -> bool:
@@ -42,8 +53,10 @@ class DetectorOpinion:
 class LearnedDetector:
     """Scores a screen's text spans for instructions aimed at the agent."""
 
-    def __init__(self, model: InjectionModel | None = None) -> None:
+    def __init__(self, model: InjectionModel | None = None,
+                 encoder: SentenceEncoder | None = None) -> None:
         self._model = model
+        self._encoder = encoder
 
     @property
     def model(self) -> InjectionModel:
@@ -64,9 +77,25 @@ class LearnedDetector:
         judged = [s for s in spans if not (wanted and _squashed(s.text) in wanted)]
         if not judged:
             return DetectorOpinion(0.0, None)
-        scores = self.model.score([span.text for span in judged])
-        best = max(range(len(judged)), key=scores.__getitem__)
-        return DetectorOpinion(round(scores[best], 4), judged[best])
+        logits = self.model.logits([span.text for span in judged]).tolist()
+        best = max(range(len(judged)), key=logits.__getitem__)
+        return self._opinion(judged[best], logits[best])
+
+    def _opinion(self, span: Span, ngram_logit: float) -> DetectorOpinion:
+        model = self.model
+        spelling = _sigmoid(ngram_logit - model.threshold_logit)
+        if model.semantic is None:
+            return DetectorOpinion(round(spelling, 4), span, round(spelling, 4))
+        if self._encoder is None:
+            self._encoder = E5Encoder()
+        semantic_logit = float(model.semantic.logits(self._encoder.embed([span.text]))[0])
+        risk = _sigmoid(model.semantic.blended(ngram_logit, semantic_logit))
+        meaning = _sigmoid(semantic_logit)
+        return DetectorOpinion(round(risk, 4), span, round(spelling, 4), round(meaning, 4))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def _squashed(text: str) -> str:

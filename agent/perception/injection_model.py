@@ -35,6 +35,7 @@ import numpy.typing as npt
 import yaml
 
 from agent.perception.errors import ModelUnavailable
+from agent.perception.injection_semantic import SemanticWeights
 
 Floats = npt.NDArray[np.float32]
 
@@ -177,12 +178,18 @@ def featurise(texts: Sequence[str], cues: Cues) -> SparseRows:
 
 @dataclass(frozen=True, slots=True)
 class InjectionModel:
-    """Scores texts 0..1 for instructions aimed at an AI agent (0.5 = the policy's line)."""
+    """Scores texts 0..1 for instructions aimed at an AI agent (0.5 = the policy's line).
+
+    ``semantic`` holds the second look's probe and blend
+    (:mod:`agent.perception.injection_semantic`); without it the n-grams
+    alone decide, at ``threshold_logit``.
+    """
 
     weights: Floats
     bias: float
     threshold_logit: float
     cues: Cues
+    semantic: SemanticWeights | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
@@ -190,8 +197,11 @@ class InjectionModel:
         try:
             cues = Cues.load()
             with np.load(path or _shipped_file()) as data:
+                semantic = (SemanticWeights.from_arrays(data["semantic_weights"],
+                                                        data["semantic_blend"])
+                            if "semantic_weights" in data else None)
                 model = cls(np.asarray(data["weights"], dtype=np.float32),
-                            float(data["bias"]), float(data["threshold_logit"]), cues)
+                            float(data["bias"]), float(data["threshold_logit"]), cues, semantic)
                 trained_on = tuple(str(name) for name in data["cue_names"])
         except (OSError, KeyError, ValueError, yaml.YAMLError) as exc:
             raise ModelUnavailable(f"cannot load the injection detector's weights: {exc}; "

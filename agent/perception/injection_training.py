@@ -6,15 +6,21 @@
 only evaluates the shipped weights.  Training is deterministic: the same
 corpus gives the same weights.
 
-How it learns (numpy only, a few seconds):
+How it learns (numpy and the sentence encoder, about two minutes):
 
 1. Examples.  Each training screen is one example, plus a copy with OCR-like
    noise (confusable letters, dropped spaces).
-2. A logistic regression with L2, fitted by full-batch Adam.
-3. Five fold models, averaged into the shipped one; the threshold is the
-   lowest that keeps at most :data:`TARGET_FALSE_POSITIVES` of the training
-   screens' ordinary ones flagged, scored out of fold (:func:`train`).  The
-   held-out half is never seen.
+2. A logistic regression with L2 over character n-grams and cue groups,
+   fitted by full-batch Adam.
+3. A second logistic regression, the semantic probe, over each screen's
+   sentence-encoder vector (:mod:`agent.perception.injection_semantic`).
+4. Five folds of both, averaged into the shipped models.  Each fold's models
+   score the training screens they did not see, the way a frame is scored:
+   the n-grams pick the most suspicious span, the probe reads that span.  From
+   those out-of-fold scores come the blend's share (the one that catches the
+   most injections at the line) and the line itself: the lowest that keeps at
+   most :data:`TARGET_FALSE_POSITIVES` of the ordinary screens flagged
+   (:func:`train`).  The held-out half is never seen.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import argparse
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +46,7 @@ from agent.perception.injection_model import (
     cue_width,
     featurise,
 )
+from agent.perception.injection_semantic import E5Encoder, SemanticWeights, SentenceEncoder
 from agent.perception.injection_spans import text_spans
 from agent.perception.screen import TextElement
 
@@ -61,6 +69,20 @@ STEPS = 300
 LEARNING_RATE = 0.05
 FOLDS = 5
 SEED = 15
+# The semantic probe: dense 384-wide vectors want a far stronger L2 than the
+# sparse n-grams (0.01 and 1.0 were both worse out of fold).
+SEMANTIC_L2 = 0.1
+SEMANTIC_STEPS = 500
+# Shares of the n-grams in the blend that training chooses among.
+NGRAM_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+# The blend's line: at most this many of the training screens' ordinary ones
+# flagged out of fold.  Half the n-grams' own line: the blend is sure of more
+# screens either way, and the n-grams' 8% would flag 3% of the held-out
+# ordinary screens (the README has the table this was chosen from).
+BLEND_FALSE_POSITIVES = 0.04
+# Spans kept by the encoder while the evaluation sets are scored (each set
+# is scored twice: by the detector, and with the patterns).
+EVALUATION_CACHE_SPANS = 8192
 # Letters OCR mixes up, for the noisy copies.
 _CONFUSABLE = {"l": "I", "i": "l", "o": "0", "0": "o", "rn": "m", "e": "c", "a": "o", "s": "5"}
 
@@ -132,7 +154,35 @@ def base_examples(screens: Sequence[CorpusScreen], rng: random.Random) -> Exampl
 
 def fit(rows: SparseRows, labels: Floats, width: int, *,
         steps: int = STEPS) -> tuple[Floats, float]:
-    """Logistic regression (classes weighted to balance) by full-batch Adam."""
+    """Logistic regression over sparse rows (classes weighted to balance)."""
+    entry_rows = rows.row_of_entry()
+
+    def back(residual: Floats) -> Floats:
+        summed = np.bincount(rows.columns, weights=rows.values * residual[entry_rows],
+                             minlength=width)
+        return summed.astype(np.float32)
+
+    return _adam_logistic(rows.dot, back, width, labels, L2, steps)
+
+
+def fit_dense(vectors: Floats, labels: Floats, *, l2: float = SEMANTIC_L2,
+              steps: int = SEMANTIC_STEPS) -> tuple[Floats, float]:
+    """Logistic regression over dense rows (classes weighted to balance)."""
+    def forward(weights: Floats) -> Floats:
+        return (vectors @ weights).astype(np.float32)
+
+    def back(residual: Floats) -> Floats:
+        return (vectors.T @ residual).astype(np.float32)
+
+    return _adam_logistic(forward, back, vectors.shape[1], labels, l2, steps)
+
+
+def _adam_logistic(forward: Callable[[Floats], Floats], back: Callable[[Floats], Floats],
+                   width: int, labels: Floats, l2: float, steps: int) -> tuple[Floats, float]:
+    """Weights and bias of a class-balanced logistic regression, by full-batch Adam.
+
+    ``forward(w)`` is the rows times ``w``; ``back(r)`` the rows transposed times ``r``.
+    """
     positives = float(labels.sum())
     balance = np.where(labels > 0.5, 0.5 / max(positives, 1.0),
                        0.5 / max(len(labels) - positives, 1.0)).astype(np.float32)
@@ -140,13 +190,11 @@ def fit(rows: SparseRows, labels: Floats, width: int, *,
     bias = 0.0
     first = np.zeros(width + 1, dtype=np.float32)
     second = np.zeros(width + 1, dtype=np.float32)
-    entry_rows = rows.row_of_entry()
     for step in range(1, steps + 1):
-        logits = rows.dot(weights) + bias
-        residual = (1.0 / (1.0 + np.exp(-logits)) - labels) * balance
+        logits = forward(weights) + bias
+        residual = ((1.0 / (1.0 + np.exp(-logits)) - labels) * balance).astype(np.float32)
         gradient = np.empty(width + 1, dtype=np.float32)
-        gradient[:-1] = np.bincount(rows.columns, weights=rows.values * residual[entry_rows],
-                                    minlength=width) + L2 * weights
+        gradient[:-1] = back(residual) + l2 * weights
         gradient[-1] = residual.sum()
         first = 0.9 * first + 0.1 * gradient
         second = 0.999 * second + 0.001 * gradient * gradient
@@ -174,42 +222,114 @@ def train_model(screens: Sequence[CorpusScreen]) -> InjectionModel:
 
 
 def screen_logit(model: InjectionModel, text: str) -> float:
-    """The highest raw logit over the screen's candidate spans."""
+    """The highest raw n-gram logit over the screen's candidate spans."""
+    return suspicious_span(model, text)[0]
+
+
+def suspicious_span(model: InjectionModel, text: str) -> tuple[float, str]:
+    """The highest raw n-gram logit over the screen's candidate spans, and that span."""
     spans = [span.text for span in text_spans(text)] or [text]
-    return float(model.logits(spans).max())
+    logits = model.logits(spans)
+    best = int(logits.argmax())
+    return float(logits[best]), spans[best]
 
 
-def train(screens: Sequence[CorpusScreen]) -> InjectionModel:
-    """The shipped recipe: five fold models, averaged; the threshold from their out-of-fold scores.
+@dataclass(frozen=True, slots=True)
+class OutOfFold:
+    """Each training screen scored by the fold models that did not see it."""
 
-    Each fold model scores the training screens it did not see; the
-    threshold keeps at most TARGET_FALSE_POSITIVES of those ordinary screens
-    above it.  The shipped model is the average of the fold models (a linear
-    model again), so the threshold is applied to models of the kind that
-    chose it, not to one fitted on more data whose scores run higher.
+    labels: Floats
+    ngram: Floats
+    semantic: Floats
+
+
+def train(screens: Sequence[CorpusScreen],
+          encoder: SentenceEncoder | None = None) -> InjectionModel:
+    """The shipped recipe: five fold models of each kind, averaged; blend and line out of fold.
+
+    The shipped models are the averages of the fold models (linear models
+    again), so the line is applied to models of the kind that chose it, not
+    to ones fitted on more data whose scores run higher.
     """
+    encoder = encoder or E5Encoder()
     order = sorted(screens, key=lambda s: s.id)
     random.Random(SEED).shuffle(order)
-    ordinary_scores: list[float] = []
+    folds = [list(range(fold, len(order), FOLDS)) for fold in range(FOLDS)]
+    labels = np.asarray([float(s.injection) for s in order], dtype=np.float32)
     members: list[InjectionModel] = []
-    for fold in range(FOLDS):
-        held = order[fold::FOLDS]
-        kept = [s for s in order if s not in held]
-        member = train_model(kept)
+    ngram_oof = np.zeros(len(order), dtype=np.float32)
+    # Per fold, every screen's most suspicious span under that fold's n-grams:
+    # the probe learns from the spans it will be shown, and from whole screens.
+    fold_spans: list[list[str]] = []
+    for held in folds:
+        seen = set(held)
+        member = train_model([s for i, s in enumerate(order) if i not in seen])
         members.append(member)
-        ordinary_scores += [screen_logit(member, s.text) for s in held if not s.injection]
-    ordinary_scores.sort(reverse=True)
-    allowed = int(TARGET_FALSE_POSITIVES * len(ordinary_scores))
-    weights = np.mean([m.weights for m in members], axis=0).astype(np.float32)
-    bias = float(np.mean([m.bias for m in members]))
-    return InjectionModel(weights, bias, ordinary_scores[allowed] + 1e-3, members[0].cues)
+        picked = [suspicious_span(member, s.text) for s in order]
+        fold_spans.append([span for _, span in picked])
+        ngram_oof[held] = [picked[i][0] for i in held]
+    vectors = encoder.embed([s.text for s in order])
+    mean, spread = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
+    standard = (vectors - mean) / spread
+    probes: list[tuple[Floats, float]] = []
+    semantic_oof = np.zeros(len(order), dtype=np.float32)
+    for held, spans in zip(folds, fold_spans, strict=True):
+        seen = set(held)
+        kept = [i for i in range(len(order)) if i not in seen]
+        span_standard = (encoder.embed(spans) - mean) / spread
+        weights, bias = fit_dense(np.concatenate((standard[kept], span_standard[kept])),
+                                  np.concatenate((labels[kept], labels[kept])))
+        probes.append((weights, bias))
+        semantic_oof[held] = span_standard[held] @ weights + bias
+    oof = OutOfFold(labels, ngram_oof, semantic_oof)
+    probe_weights = np.mean([w for w, _ in probes], axis=0)
+    probe_bias = float(np.mean([b for _, b in probes]))
+    return InjectionModel(
+        np.mean([m.weights for m in members], axis=0).astype(np.float32),
+        float(np.mean([m.bias for m in members])), line_at(oof.ngram, labels) + 1e-3,
+        members[0].cues,
+        blend(oof, (probe_weights / spread).astype(np.float32),
+              probe_bias - float((mean / spread) @ probe_weights)))
+
+
+def line_at(scores: Floats, labels: Floats,
+            false_positives: float = TARGET_FALSE_POSITIVES) -> float:
+    """The score that keeps at most ``false_positives`` of the ordinary screens above it."""
+    ordinary = np.sort(scores[labels < 0.5])[::-1]
+    return float(ordinary[int(false_positives * len(ordinary))])
+
+
+def blended_oof(oof: OutOfFold, share: float) -> Floats:
+    """The out-of-fold blend with this n-gram share (each opinion scaled by its spread)."""
+    blended: Floats = (share * oof.ngram / oof.ngram.std()
+                       + (1 - share) * oof.semantic / oof.semantic.std())
+    return blended
+
+
+def blend_recall(oof: OutOfFold, share: float,
+                 false_positives: float = BLEND_FALSE_POSITIVES) -> float:
+    """Out-of-fold recall of the blend with this n-gram share, at its line."""
+    blended = blended_oof(oof, share)
+    line = line_at(blended, oof.labels, false_positives)
+    return float((blended[oof.labels > 0.5] > line).mean())
+
+
+def blend(oof: OutOfFold, weights: Floats, bias: float) -> SemanticWeights:
+    """The probe with the share that catches the most injections at the line, and that line."""
+    share = max(NGRAM_SHARES, key=lambda s: (blend_recall(oof, s), s))
+    line = line_at(blended_oof(oof, share), oof.labels, BLEND_FALSE_POSITIVES)
+    return SemanticWeights(weights, bias, share, float(oof.ngram.std()),
+                           float(oof.semantic.std()), line + 1e-3)
 
 
 def save(model: InjectionModel, path: Path) -> None:
-    np.savez_compressed(path, weights=model.weights.astype(np.float16),
-                        bias=np.float32(model.bias),
-                        threshold_logit=np.float32(model.threshold_logit),
-                        cue_names=np.asarray(model.cues.names))
+    arrays: dict[str, Any] = {
+        "weights": model.weights.astype(np.float16), "bias": np.float32(model.bias),
+        "threshold_logit": np.float32(model.threshold_logit),
+        "cue_names": np.asarray(model.cues.names)}
+    if model.semantic is not None:
+        arrays |= model.semantic.as_arrays()
+    np.savez_compressed(path, **arrays)
 
 
 # -- evaluation ------------------------------------------------------------------
@@ -248,19 +368,23 @@ def evaluate(flags: Iterable[tuple[CorpusScreen, bool]]) -> list[LanguageFigures
     return [LanguageFigures(k, *counts[k]) for k in languages]
 
 
-def detector_flags(model: InjectionModel,
-                   screens: Sequence[CorpusScreen]) -> list[tuple[CorpusScreen, bool]]:
-    return [(s, screen_logit(model, s.text) >= model.threshold_logit) for s in screens]
+def detector_flags(model: InjectionModel, screens: Sequence[CorpusScreen],
+                   encoder: SentenceEncoder | None = None) -> list[tuple[CorpusScreen, bool]]:
+    """Flags of the learned detector, n-grams and second look, as a frame is judged."""
+    from agent.perception.injection_detector import LearnedDetector
+
+    detector = LearnedDetector(model, encoder)
+    return [(s, detector.assess_text(s.text).flagged) for s in screens]
 
 
-def combined_flags(model: InjectionModel,
-                   screens: Sequence[CorpusScreen]) -> list[tuple[CorpusScreen, bool]]:
+def combined_flags(model: InjectionModel, screens: Sequence[CorpusScreen],
+                   encoder: SentenceEncoder | None = None) -> list[tuple[CorpusScreen, bool]]:
     """Flags of the detector or the English patterns (what the policy is told)."""
     from agent.perception.injection import InjectionGuard
 
     guard = InjectionGuard()
     return [(screen, flagged or guard.assess(lines_as_words(screen.text), "").flagged)
-            for screen, flagged in detector_flags(model, screens)]
+            for screen, flagged in detector_flags(model, screens, encoder)]
 
 
 def lines_as_words(text: str) -> list[TextElement]:
@@ -289,24 +413,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the weights "
                         "(default: the package's data/injection_model.npz)")
     args = parser.parse_args(argv)
-    corpus = load_corpus()
+    encoder = E5Encoder(cache_spans=EVALUATION_CACHE_SPANS)
     if args.check:
         model = InjectionModel.load()
     else:
-        model = train(training_screens())
+        model = train(training_screens(), encoder)
         out = args.out or Path(str(resources.files("agent.perception") / "data"
                                    / "injection_model.npz"))
         save(model, out)
         model = InjectionModel.load(out)
-    held = split(corpus, "heldout")
-    print(table(evaluate(detector_flags(model, held)), "held-out half: learned detector"))
-    print(table(evaluate(combined_flags(model, held)), "held-out half: detector or patterns"))
-    fresh = load_corpus(FRESH_FILE)
-    print(table(evaluate(combined_flags(model, fresh)), "fresh set: detector or patterns"))
-    independent = load_corpus(INDEPENDENT_FILE)
-    print(table(evaluate(combined_flags(model, independent)),
-                "independent set: detector or patterns"))
+    if model.semantic is not None:
+        print(f"blend: n-gram share {model.semantic.ngram_share}, "
+              f"line {model.semantic.threshold:.3f}\n")
+    for title, flags in evaluation_tables(model, encoder):
+        print(table(evaluate(flags), title))
     return 0
+
+
+def evaluation_tables(model: InjectionModel, encoder: SentenceEncoder,
+                      ) -> list[tuple[str, list[tuple[CorpusScreen, bool]]]]:
+    """The tables ``--check`` prints: every evaluation set, and the n-grams alone beside."""
+    held = split(load_corpus(), "heldout")
+    fresh, independent = load_corpus(FRESH_FILE), load_corpus(INDEPENDENT_FILE)
+    spelling_only = replace(model, semantic=None)
+    return [
+        ("held-out half: learned detector", detector_flags(model, held, encoder)),
+        ("held-out half: detector or patterns", combined_flags(model, held, encoder)),
+        ("fresh set: detector or patterns", combined_flags(model, fresh, encoder)),
+        ("independent set: detector or patterns", combined_flags(model, independent, encoder)),
+        ("held-out half: n-grams alone", detector_flags(spelling_only, held)),
+        ("fresh set: n-grams alone", detector_flags(spelling_only, fresh)),
+        ("independent set: n-grams alone", detector_flags(spelling_only, independent)),
+    ]
 
 
 if __name__ == "__main__":

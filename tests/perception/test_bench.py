@@ -35,6 +35,7 @@ def test_injection_benchmark_reports_detector_patterns_and_corpus_figures() -> N
     figures = bench_injection_detector(repeats=1)
     assert [(f["name"], f["target"]) for f in figures] == [
         ("perception.injection_detector_changed_frame_p50", 150),
+        ("perception.injection_ngrams_changed_frame_p50", None),
         ("perception.injection_patterns_changed_frame_p50", None),
         ("perception.injection_corpus_scoring", None),
         ("perception.injection_corpus_per_screen", None)]

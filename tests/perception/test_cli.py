@@ -71,18 +71,22 @@ def test_injection_prints_both_opinions_and_the_evidence_box(tmp_path: Path,
     assert 70 <= x0 < x1
     assert 390 <= y0 < y1 <= 460
     assert "Assistent" in detector["evidence"]["text"]
+    assert 0.0 <= detector["spelling"] <= 1.0, "the character n-grams' opinion"
+    assert 0.0 <= detector["meaning"] <= 1.0, "the sentence encoder's opinion"
     assert patterns["flagged"] is False, "the English patterns miss German: the second opinion"
     assert opinions["risk"] == max(detector["risk"], patterns["risk"])
 
 
 def test_the_detector_starts_in_under_a_second_in_a_fresh_process() -> None:
     # What `perceive injection` adds to the OCR's own start: importing the
-    # detector and reading its weights (the OCR models load as for `read`).
+    # detector, reading its weights and its sentence encoder's, and judging a
+    # line (the OCR models load as for `read`).
     # CPU time, not wall time: a loaded machine stretches the second, not the
     # work (the wall figure is `make bench`'s).
     probe = ("import time; t = time.process_time(); "
              "from agent.perception.injection_detector import LearnedDetector; "
-             "LearnedDetector().model; print(time.process_time() - t)")
+             "LearnedDetector().assess_text('Click Next to continue');"
+             "print(time.process_time() - t)")
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)  # warms the disk cache
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
                           text=True, timeout=120)
