@@ -101,10 +101,12 @@ class E5Encoder:
 class SemanticWeights:
     """A linear probe over span vectors, and how its log-odds blend with the n-grams'.
 
-    ``blended`` is ``share * ngram / ngram_scale + (1 - share) * semantic /
-    semantic_scale - threshold``: both log-odds are put on one scale (their
-    spread over the training screens, scored out of fold), mixed, and shifted
-    so that 0 is the policy's line.
+    ``blended`` is ``sharpness * (share * ngram / ngram_scale + (1 - share) *
+    semantic / semantic_scale - threshold)``: both log-odds are put on one
+    scale (their spread over the training screens, scored out of fold), mixed,
+    shifted so that 0 is the policy's line, and stretched so that the risk
+    reads as a probability again (``sharpness`` is fitted to the out-of-fold
+    labels; it moves no screen across the line).
     """
 
     weights: Floats
@@ -113,6 +115,7 @@ class SemanticWeights:
     ngram_scale: float
     semantic_scale: float
     threshold: float
+    sharpness: float = 1.0
 
     def logits(self, vectors: Floats) -> Floats:
         raw: Floats = vectors @ self.weights + np.float32(self.bias)
@@ -120,17 +123,20 @@ class SemanticWeights:
 
     def blended(self, ngram_logit: float, semantic_logit: float) -> float:
         share = self.ngram_share
-        return (share * ngram_logit / self.ngram_scale
-                + (1.0 - share) * semantic_logit / self.semantic_scale - self.threshold)
+        return self.sharpness * (share * ngram_logit / self.ngram_scale
+                                 + (1.0 - share) * semantic_logit / self.semantic_scale
+                                 - self.threshold)
 
     def as_arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"semantic_weights": self.weights.astype(np.float32),
                 "semantic_blend": np.asarray([self.bias, self.ngram_share, self.ngram_scale,
-                                              self.semantic_scale, self.threshold],
+                                              self.semantic_scale, self.threshold,
+                                              self.sharpness],
                                              dtype=np.float64)}
 
     @classmethod
     def from_arrays(cls, weights: npt.NDArray[Any], blend: npt.NDArray[Any]) -> SemanticWeights:
-        bias, share, ngram_scale, semantic_scale, threshold = (float(v) for v in blend)
+        bias, share, ngram_scale, semantic_scale, threshold, sharpness = (
+            float(v) for v in blend)
         return cls(np.asarray(weights, dtype=np.float32), bias, share, ngram_scale,
-                   semantic_scale, threshold)
+                   semantic_scale, threshold, sharpness)

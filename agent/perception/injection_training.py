@@ -315,11 +315,28 @@ def blend_recall(oof: OutOfFold, share: float,
 
 
 def blend(oof: OutOfFold, weights: Floats, bias: float) -> SemanticWeights:
-    """The probe with the share that catches the most injections at the line, and that line."""
+    """The probe with the share that catches the most injections at the line, that line,
+    and the sharpness that makes the risk a calibrated probability."""
     share = max(NGRAM_SHARES, key=lambda s: (blend_recall(oof, s), s))
-    line = line_at(blended_oof(oof, share), oof.labels, BLEND_FALSE_POSITIVES)
+    blended = blended_oof(oof, share)
+    line = line_at(blended, oof.labels, BLEND_FALSE_POSITIVES) + 1e-3
     return SemanticWeights(weights, bias, share, float(oof.ngram.std()),
-                           float(oof.semantic.std()), line + 1e-3)
+                           float(oof.semantic.std()), line,
+                           fit_sharpness(blended - line, oof.labels))
+
+
+def fit_sharpness(logits: Floats, labels: Floats, rounds: int = 30) -> float:
+    """The slope ``a`` for which ``sigmoid(a * logits)`` best fits ``labels`` (classes
+    balanced): a one-parameter logistic regression without intercept, by Newton steps."""
+    z = logits.astype(np.float64)
+    weight = np.where(labels > 0.5, 0.5 / labels.sum(), 0.5 / (len(labels) - labels.sum()))
+    slope = 1.0
+    for _ in range(rounds):
+        p = 1.0 / (1.0 + np.exp(-slope * z))
+        gradient = float((weight * (p - labels) * z).sum())
+        curvature = float((weight * p * (1 - p) * z * z).sum())
+        slope -= gradient / max(curvature, 1e-12)
+    return round(slope, 6)
 
 
 def save(model: InjectionModel, path: Path) -> None:
