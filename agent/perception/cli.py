@@ -75,7 +75,11 @@ def read(image: ImageArgument,
 def injection(image: ImageArgument,
               task: Annotated[str, typer.Option(help="The task the agent works on.")] = "",
               ) -> None:
-    """Print the learned detector's and the patterns' opinions, with the evidence box, as JSON."""
+    """Print the learned detector's and the patterns' opinions, with the evidence box, as JSON.
+
+    The detector's risk blends two looks at its evidence span: "spelling"
+    (character n-grams) and "meaning" (a multilingual sentence encoder).
+    """
     from agent.perception.injection import InjectionGuard
     from agent.perception.injection_detector import LearnedDetector
     from agent.perception.ocr import OcrScreenParser, RapidOcrReader
