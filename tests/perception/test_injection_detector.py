@@ -267,6 +267,9 @@ def test_the_evidence_box_surrounds_the_order_on_a_drawn_screen(
 
 
 @pytest.mark.slow
+# The whole recipe, sentence encoder included: ~3 min idle, over the suite's 300 s
+# hang guard on two loaded cores.
+@pytest.mark.timeout(1200)
 def test_retraining_reproduces_the_shipped_weights(model: InjectionModel, encoder: E5Encoder,
                                                    tmp_path: Path) -> None:
     save(train(training_screens(), encoder), tmp_path / "retrained.npz")
