@@ -12,11 +12,10 @@ the person asked for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.perception.injection_model import POLICY_LINE, InjectionModel, normalise
+from agent.perception.injection_model import POLICY_LINE, InjectionModel, normalise, sigmoid
 from agent.perception.injection_semantic import E5Encoder, SentenceEncoder
 from agent.perception.injection_spans import Span, screen_spans, text_spans
 from agent.perception.screen import TextElement
@@ -83,19 +82,15 @@ class LearnedDetector:
 
     def _opinion(self, span: Span, ngram_logit: float) -> DetectorOpinion:
         model = self.model
-        spelling = _sigmoid(ngram_logit - model.threshold_logit)
+        spelling = sigmoid(ngram_logit - model.threshold_logit)
         if model.semantic is None:
             return DetectorOpinion(round(spelling, 4), span, round(spelling, 4))
         if self._encoder is None:
             self._encoder = E5Encoder()
         semantic_logit = float(model.semantic.logits(self._encoder.embed([span.text]))[0])
-        risk = _sigmoid(model.semantic.blended(ngram_logit, semantic_logit))
-        meaning = _sigmoid(semantic_logit)
+        risk = sigmoid(model.semantic.blended(ngram_logit, semantic_logit))
+        meaning = sigmoid(semantic_logit)
         return DetectorOpinion(round(risk, 4), span, round(spelling, 4), round(meaning, 4))
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def _squashed(text: str) -> str:

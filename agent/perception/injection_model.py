@@ -219,10 +219,11 @@ class InjectionModel:
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """Risk per text; 0.5 or more means flagged."""
-        return [_sigmoid(z - self.threshold_logit) for z in self.logits(texts).tolist()]
+        return [sigmoid(z - self.threshold_logit) for z in self.logits(texts).tolist()]
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """Log-odds to a probability, clamped so that no input overflows."""
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 

@@ -6,7 +6,7 @@
 only evaluates the shipped weights.  Training is deterministic: the same
 corpus gives the same weights.
 
-How it learns (numpy and the sentence encoder, about two minutes):
+How it learns (numpy and the sentence encoder, about three minutes):
 
 1. Examples.  Each training screen is one example, plus a copy with OCR-like
    noise (confusable letters, dropped spaces).
@@ -18,9 +18,11 @@ How it learns (numpy and the sentence encoder, about two minutes):
    score the training screens they did not see, the way a frame is scored:
    the n-grams pick the most suspicious span, the probe reads that span.  From
    those out-of-fold scores come the blend's share (the one that catches the
-   most injections at the line) and the line itself: the lowest that keeps at
-   most :data:`TARGET_FALSE_POSITIVES` of the ordinary screens flagged
-   (:func:`train`).  The held-out half is never seen.
+   most injections at the line), the line itself (the lowest that keeps at
+   most :data:`BLEND_FALSE_POSITIVES` of the ordinary screens flagged) and a
+   slope that makes the risk a calibrated probability (:func:`train`).  The
+   n-grams alone keep their own line, at :data:`TARGET_FALSE_POSITIVES`.  The
+   held-out half is never seen.
 """
 
 from __future__ import annotations
