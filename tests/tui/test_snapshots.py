@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from agent.loop import StepReport
 from agent.planners.base import Turn
@@ -210,8 +211,16 @@ def _request_approval(log: AuditLog, frame: Frame) -> None:
                          timeout_s=TEN_DAYS_S)
 
 
+async def _steady_cursors(pilot: Pilot[None]) -> None:
+    # A focused input's cursor blinks every 0.5 s: under load the picture was
+    # taken with it off.  Steady, it is always drawn.
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
 def test_task_screen(snap_compare: SnapCompare, stable_app: Callable[[], DeskhandApp]) -> None:
-    assert snap_compare(stable_app(), terminal_size=SIZE)
+    assert snap_compare(stable_app(), terminal_size=SIZE, run_before=_steady_cursors)
 
 
 def test_live_session_with_a_timeline(snap_compare: SnapCompare,
