@@ -46,6 +46,15 @@ class TurnPlanned(Message):
         self.turn = turn
 
 
+class RunNoted(Message):
+    """The run said something the person should know that is not a step (which
+    sandbox it chose and why, what the element sources cannot read)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RunFinished(Message):
     """The run ended: a summary, or the error that stopped it before it began."""
 
@@ -74,6 +83,10 @@ class TuiReporter:
 
     def on_turn(self, turn: Turn) -> None:
         self._post(TurnPlanned(turn))
+
+    def note(self, text: str) -> None:
+        """The run's notes (:data:`agent.runs.Note`), posted like its events."""
+        self._post(RunNoted(text))
 
     def on_frame(self, frame: Frame) -> None:
         # An unchanged screen is not sent again; a changed one is decoded here,

@@ -87,10 +87,12 @@ def prepare_run(request: RunRequest, settings: Settings) -> RunPlan:
 
 
 def execute_run(prepared: RunPlan, services: RunServices, reporter: Reporter,
-                control: RunControl) -> RunSummary:
-    """Open the log and the sandbox, run the task, close both (worker thread)."""
+                control: RunControl, note: runs.Note | None = None) -> RunSummary:
+    """Open the log and the sandbox, run the task, close both (worker thread); the run's
+    notes (the sandbox it chose, what the element sources cannot read) go to ``note``."""
     options = runs.RunOptions(
         reporter=reporter, services=services, should_stop=control.stop.is_set,
+        note=note or (lambda _text: None),
         stop_reason=lambda: control.reason,
         wrap_approver=lambda inner: WatchedApprover(inner, control))
     with runs.open_run(prepared, options) as run:

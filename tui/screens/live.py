@@ -17,7 +17,14 @@ from agent.runs import run_network_rules
 from audit.errors import AuditError
 from policies.network import NetworkRules
 from tui.imaging import decode_png
-from tui.run_messages import FrameCaptured, RunFinished, StepReported, TuiReporter, TurnPlanned
+from tui.run_messages import (
+    FrameCaptured,
+    RunFinished,
+    RunNoted,
+    StepReported,
+    TuiReporter,
+    TurnPlanned,
+)
 from tui.runner import RunControl, RunPlan, RunServices, execute_run
 from tui.screens.approving import ApprovingScreen
 from tui.step_undo import StepUndo, UndoTarget
@@ -67,6 +74,7 @@ class LiveScreen(ApprovingScreen):
         self.worker: Worker[RunSummary] | None = None
         self.undo = StepUndo(self, store, on_answer=self.refresh_marks)
         self._described: dict[int, str] = {}
+        self.notes: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,6 +83,7 @@ class LiveScreen(ApprovingScreen):
             with Vertical(id="live-side"):
                 yield Static(id="run-status")
                 yield Static(id="network-mode", classes="idle")
+                yield Static(id="run-notes", classes="idle")
                 yield CostMeter(id="cost-meter")
                 yield StepTimeline(id="timeline")
                 yield Static("approval history — u undoes the highlighted step",
@@ -94,7 +103,8 @@ class LiveScreen(ApprovingScreen):
     def _run(self) -> RunSummary:
         assert self.prepared is not None
         reporter = TuiReporter(self.app, self, self.control.stop)
-        return execute_run(self.prepared, self.services, reporter, self.control)
+        return execute_run(self.prepared, self.services, reporter, self.control,
+                           note=reporter.note)
 
     # -- run events --------------------------------------------------------------
 
@@ -103,6 +113,15 @@ class LiveScreen(ApprovingScreen):
         self.refresh_marks()
         self._described[message.report.index] = message.report.description
         self.query_one(StepTimeline).add_report(message.report)
+
+    def on_run_noted(self, message: RunNoted) -> None:
+        """Keep the run's notes in view under its status (each once)."""
+        if message.text in self.notes:
+            return
+        self.notes.append(message.text)
+        notes = self.query_one("#run-notes", Static)
+        notes.update(Text("\n".join(self.notes)))
+        notes.remove_class("idle")
 
     def on_approval_queue_answered(self, _message: ApprovalQueue.Answered) -> None:
         self.refresh_marks()
