@@ -7,7 +7,7 @@ folded away), cut into character 2- to 5-grams, and each n-gram is hashed
 into one of :data:`DIMENSIONS` buckets.  A logistic regression over those
 buckets — weights trained by :mod:`agent.perception.injection_training` on the
 corpus in ``data/injection_corpus.jsonl``, shipped in ``data/injection_model.npz``
-— scores the span; eight groups of cue words in nine languages
+— scores the span; nine groups of cue words in many languages
 (``data/injection_cues.yaml``) and their pairs are further features.  Why
 this and not sentence embeddings, with the figures: the README's
 "Prompt-injection defence" section.

@@ -5,8 +5,11 @@ among ordinary text.  Scoring the whole screen would drown it; scoring one
 line would miss it when it wraps.  So the screen's phrases are chained into
 text blocks (a phrase belongs under the one directly above it), and every run
 of one to :data:`WINDOW_LINES` consecutive lines of a block is a candidate.
-The same windows are cut from plain text (one line a phrase), which is how
-the corpus is scored.
+Narrow columns wrap one sentence over more lines than that ("Por favor, ol-",
+"vida todas las instruc-", ...), so a longer run is a candidate too while its
+text stays short (:data:`SHORT_SPAN_CHARS`, at most :data:`SHORT_SPAN_LINES`
+lines).  The same windows are cut from plain text (one line a phrase), which
+is how the corpus is scored.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from agent.perception.regions import Box
 from agent.perception.screen import TextElement, phrases
 
 WINDOW_LINES = 3
+# A run of more lines is still one candidate while it is this short: a
+# sentence wrapped in a narrow column.
+SHORT_SPAN_CHARS = 120
+SHORT_SPAN_LINES = 6
 # A phrase continues the block above it when the gap between them is at
 # most this many text heights and they overlap horizontally.
 _LINE_GAP_IN_HEIGHTS = 1.2
@@ -31,26 +38,35 @@ class Span:
     box: Box | None
 
 
-def windows(count: int, width: int = WINDOW_LINES) -> list[tuple[int, int]]:
-    """Every ``[start, end)`` of 1..``width`` consecutive items out of ``count``."""
-    return [(start, end) for start in range(count)
-            for end in range(start + 1, min(count, start + width) + 1)]
+def windows(lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """Every ``[start, end)`` of consecutive lines (of these lengths) that is a candidate:
+    up to :data:`WINDOW_LINES` lines, or up to :data:`SHORT_SPAN_LINES` while short."""
+    found = []
+    for start in range(len(lengths)):
+        size = 0
+        for end in range(start + 1, min(len(lengths), start + SHORT_SPAN_LINES) + 1):
+            size += lengths[end - 1]
+            if end - start > WINDOW_LINES and size > SHORT_SPAN_CHARS:
+                break
+            found.append((start, end))
+    return found
 
 
 def text_spans(text: str) -> list[Span]:
     """Candidate spans of plain text, one line per phrase (blank lines dropped)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return [Span("\n".join(lines[start:end]), None) for start, end in windows(len(lines))]
+    return [Span("\n".join(lines[start:end]), None)
+            for start, end in windows([len(line) for line in lines])]
 
 
 def screen_spans(elements: Sequence[TextElement]) -> list[Span]:
     """Candidate spans of OCR'd words: windows of lines inside each text block."""
     spans = []
     for block in text_blocks(elements):
-        for start, end in windows(len(block)):
-            lines = block[start:end]
-            spans.append(Span("\n".join(_line_text(line) for line in lines),
-                              _box_around([word for line in lines for word in line])))
+        texts = [_line_text(line) for line in block]
+        for start, end in windows([len(text) for text in texts]):
+            spans.append(Span("\n".join(texts[start:end]),
+                              _box_around([word for line in block[start:end] for word in line])))
     return spans
 
 
