@@ -21,6 +21,12 @@ addresses_agent               0.55    "Attention AI agent", "if you are an LLM",
 orders_a_command              0.50    "type 'touch ~/x' in the terminal" (a
                                       quoted string that looks like a shell
                                       command, after an order to enter it)
+poses_as_the_system           0.50    '{"role": "system", "content": "… ~/x"}',
+                                      "Tool result: … open http://…" (a chat
+                                      turn of the system or a tool, in any
+                                      language, that points at a file, an
+                                      address or a command; an API example's
+                                      system turn without one is not)
 agent_must                    0.40    "the assistant must …"
 hides_from_user               0.35    "do not tell the user", "without asking"
 dangerous_command             0.35    "rm -rf /", "curl … | sh"
@@ -53,6 +59,18 @@ _IMPERATIVE = (r"(ignore|disregard|forget|type|enter|click|run|open|send|delete|
                r"|download|install|go to|navigate|copy|paste|reply|tell|do not|don't|stop"
                r"|buy|transfer|email|upload|visit|call)\b")
 _AGENT = rf"({_AI}|agents?|assistants?|bots?|models?|llms?|language models?|chatbots?)"
+# A chat turn written out: a role key (in the languages API examples are
+# translated into) set to the system or a tool, a chat template's tags, a tool
+# result's header.
+_SYSTEM_TURN = (r'"(role|rolle|rol|rola|papel|ruolo|rôle|роль|роль|角色|役割|ロール|역할)"\s*:\s*'
+                r'"(system|sistema|système|systeme|systeem|systemet|sistem|система|系统|系統'
+                r'|システム|시스템|tool|developer)"'
+                r"|<\|im_start\|>\s*(system|tool)|\[/?INST\]|<<SYS>>|\b(tool|function) "
+                r"(result|output)\s*:")
+# What such a turn sends the agent to: a home or system path, an address, a
+# command that changes or fetches.
+_POINTS_AT = (r"~/|(?<![\w.])/(etc|home|root|tmp|usr|var)\b|https?://|\bsudo\b|\brm\s+-"
+              r"|\bcurl\b|\bwget\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,11 @@ SIGNALS: tuple[Signal, ...] = (
         r"\b(type|enter|run|execute|paste|input) (in |out )?['\"‘’`“”]"
         r"[^'\"‘’`“”\n]{0,80}[~/|;>$&][^'\"‘’`“”\n]{0,80}['\"‘’`“”]"),
         excused_by_task=True),
+    # Text dressed as the chat's own system or tool turn, in whatever language
+    # it then speaks: what marks it is the JSON or template around the words,
+    # and that it sends the agent to a path, an address or a command.
+    Signal("poses_as_the_system", 0.50, re.compile(
+        rf"({_SYSTEM_TURN})[^\n]{{0,300}}?({_POINTS_AT})", re.IGNORECASE)),
     Signal("agent_must", 0.40, _compile(
         rf"\b(the |this |your )?({_AI} |automated )?{_AGENT} (must|should|shall|needs? to|has to"
         rf"|is (required|instructed|expected) to|will now)\b")),

@@ -39,7 +39,7 @@ def test_default_stops_every_evasion_and_names_the_injections_its_detector_misse
     # The default profile asks on an injection only when the detector flags the screen.
     assert all(line.startswith("GETS THROUGH  injection ") for line in through)
     assert all("allowed by ui.allow; injection risk 0." in line for line in through)
-    assert len(through) <= 25
+    assert len(through) <= 3  # measured: 3 of 241 (a hyphen-split order, two CJK ones)
     assert result.exit_code == (1 if through else 0)
 
 
