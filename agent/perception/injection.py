@@ -62,7 +62,7 @@ _AGENT = rf"({_AI}|agents?|assistants?|bots?|models?|llms?|language models?|chat
 # A chat turn written out: a role key (in the languages API examples are
 # translated into) set to the system or a tool, a chat template's tags, a tool
 # result's header.
-_SYSTEM_TURN = (r'"(role|rolle|rol|rola|papel|ruolo|rôle|роль|роль|角色|役割|ロール|역할)"\s*:\s*'
+_SYSTEM_TURN = (r'"(role|rolle|rol|rola|papel|ruolo|rôle|роль|角色|役割|ロール|역할)"\s*:\s*'
                 r'"(system|sistema|système|systeme|systeem|systemet|sistem|система|系统|系統'
                 r'|システム|시스템|tool|developer)"'
                 r"|<\|im_start\|>\s*(system|tool)|\[/?INST\]|<<SYS>>|\b(tool|function) "

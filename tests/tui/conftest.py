@@ -19,6 +19,7 @@ from sandbox.base import Sandbox
 from sandbox.fake import FakeSandbox
 from tui.app import DeskhandApp, TuiOptions
 from tui.runner import RunServices
+from tui.screens.live import LiveScreen
 from tui.store import TuiStore
 
 RISKY_SCRIPT = """\
@@ -106,3 +107,12 @@ async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *,
         if time.monotonic() > give_up:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def start_run(pilot: Pilot[Any]) -> LiveScreen:
+    """Start the task screen's run (Ctrl-S) and wait for its live screen."""
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LiveScreen), what="live screen")
+    live = pilot.app.screen
+    assert isinstance(live, LiveScreen)
+    return live

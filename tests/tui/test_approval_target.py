@@ -13,8 +13,7 @@ from audit.log import AuditLog
 from sandbox.actions import Click
 from sandbox.base import Sandbox
 from tests.agent.test_click_targets import DIALOG_ELEMENTS, SCRIPT
-from tests.tui.conftest import FakeSandboxes, make_app, make_settings, wait_until
-from tui.screens.live import LiveScreen
+from tests.tui.conftest import FakeSandboxes, make_app, make_settings, start_run, wait_until
 from tui.screens.replay import step_detail
 from tui.widgets.approval_queue import ApprovalQueue
 from tui.widgets.frame_view import FrameView
@@ -39,10 +38,7 @@ async def test_the_card_names_the_target_and_a_deny_leaves_it_unpressed(
     settings = make_settings(tmp_path, db_path).with_overrides(parser="a11y")
     app = make_app(audit_log, settings, script=script, sandboxes=sandboxes)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="live screen")
-        live = app.screen
-        assert isinstance(live, LiveScreen)
+        live = await start_run(pilot)
         queue = live.query_one(ApprovalQueue)
         await wait_until(pilot, lambda: queue.current is not None, what="the approval request")
         target = str(queue.query_one("#approval-target", Static).render())

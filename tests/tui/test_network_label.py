@@ -11,7 +11,7 @@ from agent.registry import SandboxInputs
 from audit.log import AuditLog
 from policies.network import NetworkRules, parse_host_pattern
 from sandbox.base import Sandbox
-from tests.tui.conftest import FakeSandboxes, make_app, make_settings, wait_until
+from tests.tui.conftest import FakeSandboxes, make_app, make_settings, start_run, wait_until
 from tui.screens.live import LiveScreen, network_label
 
 pytestmark = pytest.mark.anyio
@@ -63,10 +63,7 @@ async def test_the_run_s_notes_stay_in_view_under_its_status(
     sandboxes = AnyKindSandboxes()
     app = make_app(audit_log, settings, script=risky_script, sandboxes=sandboxes)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="live screen")
-        screen = app.screen
-        assert isinstance(screen, LiveScreen)
+        screen = await start_run(pilot)
         await wait_until(pilot, lambda: screen.notes, what="the run's note")
         notes = screen.query_one("#run-notes", Static)
         (kind,) = sandboxes.kinds

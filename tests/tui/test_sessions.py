@@ -8,9 +8,8 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from audit.log import AuditLog
-from tests.tui.conftest import USER, FakeSandboxes, make_app, make_settings, wait_until
+from tests.tui.conftest import USER, FakeSandboxes, make_app, make_settings, start_run, wait_until
 from tui.bench import build_sessions_db
-from tui.screens.live import LiveScreen
 from tui.screens.replay import ReplayScreen
 from tui.screens.sessions import SessionsScreen
 from tui.widgets.approval_queue import ApprovalQueue
@@ -80,10 +79,7 @@ async def test_replay_names_who_approved_a_step(
     app = make_app(audit_log, make_settings(tmp_path, db_path), script=risky_script,
                    sandboxes=sandboxes)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, LiveScreen), what="live screen")
-        live = app.screen
-        assert isinstance(live, LiveScreen)
+        live = await start_run(pilot)
         await wait_until(pilot, lambda: live.query_one(ApprovalQueue).current is not None,
                          what="the approval")
         await pilot.press("a")
