@@ -56,13 +56,41 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _BASE = np.uint64(1_000_003)
 
 
+# Scripts written without spaces (kana, CJK ideographs, hangul, full-width
+# forms and CJK punctuation): a line break between two of their characters
+# is only where the column ended.
+_UNSPACED = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
+_BREAK_IN_UNSPACED = re.compile(f"(?<=[{_UNSPACED}])\\n(?=[{_UNSPACED}])")
+_HYPHEN_AT_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[^\W\d_])")
+
+
+def reflow(text: str) -> str:
+    """Text wrapped in a narrow column, re-joined where the wrap cut a word.
+
+    "instruc-\\nciones" becomes "instrucciones" (a capital after the break
+    keeps the hyphen: "e-\\nMail"), a soft hyphen goes, and a break inside
+    Japanese or Chinese text goes (those scripts put no space there).  Other
+    line breaks stay: they separate phrases.  The sentence encoder reads
+    spans reflowed; a word it sees cut in two is a word it does not know.
+    """
+    joined = _HYPHEN_AT_BREAK.sub(_joined_unless_capital, text.replace("\u00ad", ""))
+    return _BREAK_IN_UNSPACED.sub("", joined)
+
+
+def _joined_unless_capital(hyphen: re.Match[str]) -> str:
+    after = hyphen.string[hyphen.end():hyphen.end() + 1]
+    return "" if after.islower() else hyphen.group()
+
+
 def normalise(text: str) -> str:
     """Casefolded, accents removed, words split over lines re-joined, spaces collapsed.
 
     OCR reads "é" as "e" about as often as not, and small print wraps words
     ("ig-\\nnore"): folding both makes a screen and its OCR reading look alike.
+    Every hyphen at a line break goes here, a capital after it or not (the
+    n-grams were always read so), after :func:`reflow`.
     """
-    text = text.replace("-\n", "").replace("\u00ad", "")
+    text = reflow(text).replace("-\n", "")
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.split())

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.perception.injection_model import reflow
 from agent.perception.regions import Box
 from agent.perception.screen import TextElement, phrases
 
@@ -55,7 +56,7 @@ def windows(lengths: Sequence[int]) -> list[tuple[int, int]]:
 def text_spans(text: str) -> list[Span]:
     """Candidate spans of plain text, one line per phrase (blank lines dropped)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return [Span("\n".join(lines[start:end]), None)
+    return [Span(reflow("\n".join(lines[start:end])), None)
             for start, end in windows([len(line) for line in lines])]
 
 
@@ -65,7 +66,7 @@ def screen_spans(elements: Sequence[TextElement]) -> list[Span]:
     for block in text_blocks(elements):
         texts = [_line_text(line) for line in block]
         for start, end in windows([len(text) for text in texts]):
-            spans.append(Span("\n".join(texts[start:end]),
+            spans.append(Span(reflow("\n".join(texts[start:end])),
                               _box_around([word for line in block[start:end] for word in line])))
     return spans
 

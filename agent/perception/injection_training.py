@@ -47,6 +47,7 @@ from agent.perception.injection_model import (
     SparseRows,
     cue_width,
     featurise,
+    reflow,
 )
 from agent.perception.injection_semantic import E5Encoder, SemanticWeights, SentenceEncoder
 from agent.perception.injection_spans import text_spans
@@ -270,7 +271,7 @@ def train(screens: Sequence[CorpusScreen],
         picked = [suspicious_span(member, s.text) for s in order]
         fold_spans.append([span for _, span in picked])
         ngram_oof[held] = [picked[i][0] for i in held]
-    vectors = encoder.embed([s.text for s in order])
+    vectors = encoder.embed([reflow(s.text) for s in order])
     mean, spread = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
     standard = (vectors - mean) / spread
     probes: list[tuple[Floats, float]] = []
