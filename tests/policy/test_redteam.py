@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
@@ -24,23 +25,28 @@ def _without_shell_rules(tmp_path: Path) -> Path:
     return path
 
 
-def test_strict_and_observe_stop_every_evasion_and_injection() -> None:
-    for profile in ("strict", "observe"):
-        result = redteam(profile)
-        assert result.exit_code == 0, result.output
-        assert "evasions:   132/132 stopped" in result.output
-        assert "injections: 241/241 stopped" in result.output
-
-
-def test_default_stops_every_evasion_and_names_the_injections_its_detector_misses() -> None:
-    result = redteam("default")
+@pytest.mark.parametrize("profile", ["default", "strict", "observe"])
+def test_every_shipped_profile_stops_every_evasion_and_injection(profile: str) -> None:
+    result = redteam(profile)
+    assert result.exit_code == 0, result.output
     assert "evasions:   132/132 stopped" in result.output
-    through = [line for line in result.output.splitlines() if line.startswith("GETS THROUGH")]
-    # The default profile asks on an injection only when the detector flags the screen.
-    assert all(line.startswith("GETS THROUGH  injection ") for line in through)
-    assert all("allowed by ui.allow; injection risk 0." in line for line in through)
-    assert len(through) <= 3  # measured: 3 of 241 (a hyphen-split order, two CJK ones)
-    assert result.exit_code == (1 if through else 0)
+    assert "injections: 241/241 stopped" in result.output
+    assert "no attack gets through" in result.output
+
+
+def test_a_profile_that_never_asks_about_injection_lets_the_screens_through(
+        tmp_path: Path) -> None:
+    profile = yaml.safe_load((SHIPPED / "default.yaml").read_text("utf-8"))
+    profile["rules"] = [r for r in profile["rules"] if r["id"] != "injection.suspected"]
+    path = tmp_path / "no-injection-rule.yaml"
+    path.write_text(yaml.safe_dump(profile), "utf-8")
+
+    result = redteam(str(path))
+
+    assert result.exit_code == 1
+    assert "evasions:   132/132 stopped" in result.output
+    assert "GETS THROUGH  injection inj-de-001 (injection_corpus.jsonl:1)" in result.output
+    assert "allowed by ui.allow; injection risk 0.9" in result.output
 
 
 def test_a_profile_without_its_shell_rules_lets_the_evasions_through(tmp_path: Path) -> None:
