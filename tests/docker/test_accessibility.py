@@ -187,6 +187,10 @@ def test_file_manager_icons_and_buttons_act_where_the_tree_puts_them(box: Docker
     wait_for(box, ElementQuery(role="icon", name="notes.txt", state="selected"))
     wait_for(box, ElementQuery(role="status bar", name_re=r'^"notes\.txt" \(3 bytes\)'))
 
+    # Select the folder first: a double click that lands while the file is still the
+    # view's cursor item can open the file instead (seen under load).
+    click_center(box, reports)
+    wait_for(box, ElementQuery(role="icon", name="Reports", state="selected"))
     x, y = reports.center
     box.execute(Click(x=x, y=y, count=2))
     wait_for(box, location, lambda e: e.value == "/home/desk/work/Reports")
