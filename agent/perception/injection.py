@@ -266,21 +266,21 @@ _Window = tuple[str, tuple[TextElement, ...], tuple[str, ...]]
 
 
 def _windows(elements: Sequence[TextElement]) -> list[_Window]:
-    """Each phrase alone, and each pair of consecutive phrases (sentences wrap),
-    with the quotation marks still open where the window starts."""
+    """Each phrase alone, each pair of consecutive phrases (sentences wrap), and each
+    three while short (a narrow column), with the quotation marks still open where the
+    window starts."""
     runs = [tuple(run) for run in phrases(elements)]
     texts = [" ".join(word.text for word in run) for run in runs]
     open_before: list[tuple[str, ...]] = [()]
     for text in texts:
         open_before.append(_quotes_open(text, len(text), open_before[-1]))
-    windows = list(zip(texts, runs, open_before[:-1], strict=True))
-    windows += [(_joined(texts[i], texts[i + 1]), runs[i] + runs[i + 1], open_before[i])
-                for i in range(len(runs) - 1)]
-    windows += [(_joined(_joined(texts[i], texts[i + 1]), texts[i + 2]),
-                 runs[i] + runs[i + 1] + runs[i + 2], open_before[i])
-                for i in range(len(runs) - 2)
-                if sum(len(t) for t in texts[i:i + 3]) <= NARROW_COLUMN_CHARS]
-    return windows
+    singles = list(zip(texts, runs, open_before[:-1], strict=True))
+    pairs = [(_joined(texts[i], texts[i + 1]), runs[i] + runs[i + 1], open_before[i])
+             for i in range(len(runs) - 1)]
+    triples = [(_joined(pair, texts[i + 2]), words + runs[i + 2], quotes)
+               for i, (pair, words, quotes) in enumerate(pairs[:-1])
+               if sum(len(t) for t in texts[i:i + 3]) <= NARROW_COLUMN_CHARS]
+    return singles + pairs + triples
 
 
 def _joined(above: str, below: str) -> str:
