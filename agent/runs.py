@@ -16,7 +16,7 @@ sandbox and hands back a ready :class:`~agent.loop.AgentLoop`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +28,7 @@ from agent.loop import AgentLoop, AuditRecorder, LoopConfig, Perceiver, PolicyEn
 from agent.perception.background import BackgroundPerception, OnDemandParser
 from agent.perception.parsers import ParserChoice
 from agent.registry import PLANNERS, SANDBOXES, PlannerInputs, SandboxInputs, elements_mode
+from agent.run_notes import RunNotes
 from agent.secrecy import guard_run, make_frame_guard, parse_secret_specs, resolve_secrets
 from agent.settings import Settings
 from agent.undo import CheckpointBounds, StepCheckpoints
@@ -221,10 +222,11 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
     options = options or RunOptions()
     rules = run_network_rules(plan)
     settings = plan.settings.with_overrides(network=True if rules.mode == "full" else None)
-    kind = choose_sandbox_kind(settings, options.note)
+    notes = RunNotes(options.note)
+    kind = choose_sandbox_kind(settings, notes)
     services = options.services
     redact = [*settings.secrets(), *plan.secrets.values()]
-    with services.open_log(settings.db_path, redact) as log:
+    with services.open_log(settings.db_path, redact) as log, closing(notes):
         egress = egress_for_run(rules, log, approval_timeout_s=settings.approval_timeout_s,
                                 resolver=options.resolver)
         inputs = SandboxInputs(settings=settings, size=screen_size(settings),
@@ -232,8 +234,8 @@ def open_run(plan: RunPlan, options: RunOptions | None = None) -> Iterator[OpenR
                                egress=egress.proxy.handle if egress.proxy else None)
         with services.make_sandbox(kind, inputs) as box:
             if plan.perception is not None:
-                plan.perception.attach(box, note=options.note)
-            loop = _loop(plan, options, log, box, egress)
+                plan.perception.attach(box, note=notes)
+            loop = _loop(plan, options, log, box, egress, notes)
             loop.before_execute = checkpoints_for(kind, log, box)
             follows = PLANNERS.get(settings.planner).follows_screen
             with run_elements(plan.perception, settings, follows_screen=follows) as elements:
@@ -295,7 +297,7 @@ def run_network_rules(plan: RunPlan) -> NetworkRules:
 
 
 def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
-          egress: RunEgress) -> AgentLoop:
+          egress: RunEgress, notes: RunNotes) -> AgentLoop:
     settings = plan.settings
     approver = options.wrap_approver(_broker_approver(log, settings, options))
     extra = {**options.session_extra, "egress": {**egress.describe(),
@@ -308,8 +310,14 @@ def _loop(plan: RunPlan, options: RunOptions, log: RunLog, box: Sandbox,
         session_extra=session_extra(box, settings, extra),
         perceiver=plan.perceiver, should_stop=options.should_stop,
         stop_reason=options.stop_reason,
-        on_session=egress.start_session, frame_guard=frame_guard,
+        on_session=lambda session_id: _session_started(session_id, log, egress, notes),
+        frame_guard=frame_guard,
     )
+
+
+def _session_started(session_id: str, log: RunLog, egress: RunEgress, notes: RunNotes) -> None:
+    egress.start_session(session_id)
+    notes.start(log, session_id)
 
 
 def _redaction_parser(plan: RunPlan) -> Callable[[], ScreenParser] | None:

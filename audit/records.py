@@ -156,6 +156,15 @@ class EventRecord:
     at: float
 
 
+RUN_NOTE_EVENT = "run_note"
+"""An event holding what a run's front end was told (which sandbox, what cannot be read)."""
+
+
+def run_notes(events: list[EventRecord]) -> list[str]:
+    """A run's notes, in the order they were said."""
+    return [str(e.data.get("text", "")) for e in events if e.kind == RUN_NOTE_EVENT]
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """What a step's planner turn cost: tokens and an estimate in USD."""

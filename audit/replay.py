@@ -28,7 +28,7 @@ from rich.text import Text
 from audit.frames import open_png
 from audit.log import AuditLog
 from audit.network import NetworkAttempt, network_attempts, network_request, selfcheck_line
-from audit.records import EventRecord, SessionRecord, StepRecord
+from audit.records import EventRecord, SessionRecord, StepRecord, run_notes
 from audit.render import describe, describe_target, draw_marks, marks_for
 from audit.undo_marks import undo_marks
 from sandbox.base import Sandbox
@@ -142,6 +142,7 @@ class TerminalReplay:
         events = log.events(self.session.id)
         self.network = network_attempts(events, self.steps, self.session.started_at)
         self.selfcheck = selfcheck_line(events)
+        self.notes = run_notes(events)
         self.undo_rows = undo_rows(events, self.steps)
         self.console = console
         self.columns = columns or max(40, min(160, console.width - 50))
@@ -180,6 +181,8 @@ class TerminalReplay:
         self.console.print(session_header(self.session))
         if self.selfcheck:
             self.console.print(self.selfcheck)
+        for note in self.notes:
+            self.console.print(Text(f"note: {note}", style="dim"))
         if not self.steps:
             self.console.print("(no steps)")
             for attempt in self.network:

@@ -171,6 +171,9 @@ def docker_ready(client_factory: Callable[[], docker.DockerClient] = docker.from
 
     The client the factory makes is closed again: this only looks.
     """
+    missing = _missing_engine_socket(os.environ)
+    if missing is not None:  # docker-py would leave the failed socket open
+        return False, f"no Docker engine answers: no socket at {missing}"
     try:
         client = client_factory()
     except (SandboxError, docker.errors.DockerException) as exc:
@@ -185,3 +188,12 @@ def docker_ready(client_factory: Callable[[], docker.DockerClient] = docker.from
     finally:
         client.close()
     return True, ""
+
+
+def _missing_engine_socket(environ: Mapping[str, str]) -> str | None:
+    """The engine's Unix socket when ``DOCKER_HOST`` names one (or is unset) and it is absent."""
+    host = environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return None
+    path = host.removeprefix("unix://")
+    return None if Path(path).exists() else path

@@ -33,7 +33,7 @@ from agent.planners.script import ScriptPlanner, load_script
 from agent.registry import SandboxInputs
 from agent.settings import Settings
 from audit.log import AuditLog
-from audit.records import ApprovalRequest, StepRecord
+from audit.records import ApprovalRequest, StepRecord, run_notes
 from policies import load_profile
 from policies.decision import TargetElement
 from sandbox.actions import Click
@@ -279,3 +279,9 @@ def test_parser_auto_says_once_per_run_why_the_tree_is_missing(tmp_path: Path) -
     # reason is told, once.
     assert done.stderr.count("no accessibility tree: the fake desktop has no tree") == 1, \
         done.stderr
+    # ... and kept in the session's log, once, naming the source.
+    with AuditLog.open(tmp_path / "audit.db") as log:
+        (session,) = log.list_sessions()
+        notes = run_notes(log.events(session.id))
+    assert [n for n in notes if "no accessibility tree" in n] == [
+        "AccessibilityTree: no accessibility tree: the fake desktop has no tree"], notes
