@@ -171,13 +171,24 @@ def fit(rows: SparseRows, labels: Floats, width: int, *,
 def fit_dense(vectors: Floats, labels: Floats, *, l2: float = SEMANTIC_L2,
               steps: int = SEMANTIC_STEPS) -> tuple[Floats, float]:
     """Logistic regression over dense rows (classes weighted to balance)."""
-    def forward(weights: Floats) -> Floats:
-        return (vectors @ weights).astype(np.float32)
-
     def back(residual: Floats) -> Floats:
-        return (vectors.T @ residual).astype(np.float32)
+        return np.einsum("ij,i->j", vectors, residual).astype(np.float32)
 
-    return _adam_logistic(forward, back, vectors.shape[1], labels, l2, steps)
+    return _adam_logistic(lambda weights: times(vectors, weights), back, vectors.shape[1],
+                          labels, l2, steps)
+
+
+def times(rows: Floats, weights: Floats) -> Floats:
+    """``rows @ weights`` summed the same way on every machine.
+
+    BLAS splits a product over as many threads as there are cores, and a
+    different split is a different rounding: 500 Adam steps carry it into
+    weights that differ in the second digit, so the retrained weights would
+    match the shipped ones only on a machine with the same cores.  numpy's
+    own loop (``einsum``) sums in one order.
+    """
+    product: Floats = np.einsum("ij,j->i", rows, weights).astype(np.float32)
+    return product
 
 
 def _adam_logistic(forward: Callable[[Floats], Floats], back: Callable[[Floats], Floats],
@@ -283,7 +294,7 @@ def train(screens: Sequence[CorpusScreen],
         weights, bias = fit_dense(np.concatenate((standard[kept], span_standard[kept])),
                                   np.concatenate((labels[kept], labels[kept])))
         probes.append((weights, bias))
-        semantic_oof[held] = span_standard[held] @ weights + bias
+        semantic_oof[held] = times(span_standard[held], weights) + bias
     oof = OutOfFold(labels, ngram_oof, semantic_oof)
     probe_weights = np.mean([w for w, _ in probes], axis=0)
     probe_bias = float(np.mean([b for _, b in probes]))
@@ -292,7 +303,7 @@ def train(screens: Sequence[CorpusScreen],
         float(np.mean([m.bias for m in members])), line_at(oof.ngram, labels) + 1e-3,
         members[0].cues,
         blend(oof, (probe_weights / spread).astype(np.float32),
-              probe_bias - float((mean / spread) @ probe_weights)))
+              probe_bias - float(times((mean / spread)[None, :], probe_weights)[0])))
 
 
 def line_at(scores: Floats, labels: Floats,
