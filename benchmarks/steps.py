@@ -92,8 +92,8 @@ def deskhand_step_ms(sandbox: Sandbox, steps: int, workdir: Path) -> list[float]
 def plain_display() -> Iterator[str]:
     """A bare Xvfb + openbox + xterm for the naive harness, which needs a reachable display."""
     display = f":{_free_display()}"
-    procs = [subprocess.Popen(["Xvfb", display, "-screen", "0", f"{SIZE}x24", "-nolisten",
-                               "tcp"], stderr=subprocess.DEVNULL)]
+    procs = [subprocess.Popen(["Xvfb", display, "-screen", "0", f"{SIZE}x24", "-noreset",
+                               "-nolisten", "tcp"], stderr=subprocess.DEVNULL)]
     env = {**os.environ, "DISPLAY": display}
     try:
         _wait_for_display(env)

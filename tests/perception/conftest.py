@@ -6,10 +6,12 @@ import io
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import mss
 import pytest
@@ -117,7 +119,8 @@ class Desktop:
                 process.wait()
 
 
-def _wait_for_window_manager(screen: Desktop) -> None:
+def _wait_for_window_manager(screen: Desktop, openbox: subprocess.Popen[bytes],
+                             said: IO[bytes]) -> None:
     # Windows mapped before openbox manages the screen get no focus.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -125,6 +128,11 @@ def _wait_for_window_manager(screen: Desktop) -> None:
                                capture_output=True, text=True, timeout=10)
         if "window id" in probe.stdout:
             return
+        if openbox.poll() is not None:
+            said.seek(0)
+            words = said.read().decode(errors="replace").strip()
+            pytest.fail(f"openbox exited (status {openbox.returncode}) on {screen.display}: "
+                        f"{words[-800:]}")
         time.sleep(0.1)
     pytest.fail("openbox did not start on the test display")
 
@@ -132,7 +140,7 @@ def _wait_for_window_manager(screen: Desktop) -> None:
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0",
-                             "1280x800x24", "-nolisten", "tcp"],
+                             "1280x800x24", "-nolisten", "tcp", "-noreset"],
                             pass_fds=(write_end,), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     os.close(write_end)
@@ -151,10 +159,14 @@ def desktop() -> Iterator[Desktop]:
             pytest.skip(f"{tool} is not installed")
     xvfb, display = _start_xvfb()
     screen = Desktop(display, [xvfb])
-    screen.start(["openbox"])
-    try:
-        _wait_for_window_manager(screen)
-        yield screen
-    finally:
-        screen.stop()
+    # Its words are kept (not discarded like the apps') for the failure message.
+    with tempfile.TemporaryFile() as said:
+        openbox = subprocess.Popen(["openbox"], env=screen.env, stdout=subprocess.DEVNULL,
+                                   stderr=said)
+        screen.processes.append(openbox)
+        try:
+            _wait_for_window_manager(screen, openbox, said)
+            yield screen
+        finally:
+            screen.stop()
 
