@@ -172,7 +172,8 @@ def fit_dense(vectors: Floats, labels: Floats, *, l2: float = SEMANTIC_L2,
               steps: int = SEMANTIC_STEPS) -> tuple[Floats, float]:
     """Logistic regression over dense rows (classes weighted to balance)."""
     def back(residual: Floats) -> Floats:
-        return np.einsum("ij,i->j", vectors, residual).astype(np.float32)
+        gradient: Floats = np.einsum("ij,i->j", vectors, residual).astype(np.float32)
+        return gradient
 
     return _adam_logistic(lambda weights: times(vectors, weights), back, vectors.shape[1],
                           labels, l2, steps)
