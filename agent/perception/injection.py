@@ -14,7 +14,9 @@ strongest hit of each signal: ``1 - prod(1 - weight)``.
 ============================  ======  ====================================
 signal                        weight  example
 ============================  ======  ====================================
-override_instructions         0.75    "ignore all previous instructions"
+override_instructions         0.75    "ignore all previous instructions",
+                                      "paste your system prompt" (not
+                                      inside quotation marks either)
 sets_aside_orders             0.75    the same in 20 other languages:
                                       "olvida las instrucciones anteriores",
                                       "忽略之前的指令", "これまでの指示は忘れて"
@@ -149,6 +151,13 @@ class Signal:
         return None
 
 
+_REVEAL_SYSTEM_PROMPT = (
+    r"\b(reveal|print|show|output|repeat|display|dump|paste|share|send|give|disclose|leak|copy"
+    r"|type|write|recite|tell me) (out |me |us |back )?((your|its|the|my|their|complete|full"
+    r"|entire|whole|hidden|original|initial|exact) )*system prompt\b"
+    r"|\b(new|updated|real|actual) system prompt\b")
+
+
 def _compile(pattern: str) -> re.Pattern[str]:
     # OCR drops and doubles spaces: a space in a pattern matches any run of
     # whitespace, including none.
@@ -156,13 +165,17 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 SIGNALS: tuple[Signal, ...] = (
+    # Quoted, it is an article or a slide about injection; and the words
+    # "system prompt" alone are documentation: an order asks to reveal it.
     Signal("override_instructions", 0.75, _compile(
-        r"\b(ignore|disregard|forget|override|skip) (all |any )?(of )?(your |the |my )?"
+        r"\b(ignore|disregard|forget|override) (all |any )?(of )?(your |the |my )?"
         r"(previous |prior |above |earlier |original |existing |other )?"
         r"(instructions|prompts?|directions|directives|rules|guidelines|orders)\b"
+        r"|\bskip (all |any )?(of )?(your |the |my )?(previous |prior |above |earlier |original )"
+        r"(instructions|prompts?|directions|directives|rules|guidelines|orders)\b"
         r"|\b(new|updated|real|actual) (instructions|task|orders) (for you |are|is)\b"
-        r"|\bsystem prompt\b|\byou are now\b|\bfrom now on,? you\b"
-        r"|\bstop what you are doing\b")),
+        rf"|{_REVEAL_SYSTEM_PROMPT}|\byou are now\b|\bfrom now on,? you\b"
+        r"|\bstop what you are doing\b"), unless_quoted=True),
     Signal("addresses_agent", 0.55, _compile(
         rf"\b(attention|note|message|notice|instructions?|important|reminder),? "
         rf"(to |for )?(the |any |all )?({_AI} |automated )?{_AGENT}\b"
