@@ -6,6 +6,8 @@ heavy on its own):
 * ``screen``     TextElement, ScreenParser, find_text, read_lines, wait_for_text
 * ``ocr``        RapidOcrReader (offline ONNX models), OcrScreenParser (cached,
                  reads only what changed), decode_frame
+* ``ocr_scripts`` ScriptReader, looks_misread: lines in Cyrillic, Greek, Arabic,
+                 Hebrew, Korean, Japanese… read again by Tesseract's script models
 * ``triage``     Triager, CentroidTriager (WordLlama, offline), OpenAITriager,
                  CATEGORIES, RISK_BY_CATEGORY
 * ``injection``  InjectionGuard, InjectionAssessment, THRESHOLD (English patterns)

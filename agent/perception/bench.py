@@ -6,6 +6,10 @@
 * ``perception.screen_parse_full_p50``: read a whole 1280x800 frame with
   nothing to reuse (first frame of a session).  No target; shown so the
   saving is visible.
+* ``perception.screen_parse_full_other_script_p50``: the same whole-frame
+  read with the editor's document in Russian, its Cyrillic lines read again
+  by Tesseract's script models; the baseline is the same frame read without
+  them (and misread as Latin look-alikes).
 * ``perception.triage_per_task_p50``: classify one task with the local
   triager.  Target 5 ms.
 * ``perception.injection_detector_changed_frame_p50``: the learned
@@ -112,6 +116,50 @@ def bench_screen_parse(repeats: int = 9) -> list[dict[str, Any]]:
             _figure("perception.screen_parse_full_p50", full, "ms", None)]
 
 
+_RUSSIAN_DOCUMENT = [
+    "Квартальный отчёт — черновик 3",
+    "Выручка выросла на 12 процентов в третьем квартале благодаря новым клиентам.",
+    "Операционные расходы не изменились; набор сотрудников возобновится в январе.",
+    "Дальше: согласовать бюджет с финансовым отделом и подтвердить сроки.",
+    "Риски: задержки поставщиков, колебания курса и переезд офиса весной.",
+    "Ответственный: Мария Лопес    Рецензенты: Анна, Том, Прия",
+]
+
+
+def russian_frame() -> Frame:
+    """The benchmark desktop with its document in Russian."""
+    image = Image.open(io.BytesIO(desktop_frame(0, "10:00").png)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    sans = _font("DejaVuSans.ttf", 15)
+    draw.rectangle((41, 90, 759, 499), fill=(252, 252, 252))
+    for row, text in enumerate(_RUSSIAN_DOCUMENT):
+        draw.text((56, 100 + 32 * row), text, fill=(20, 20, 20), font=sans)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return Frame.from_png(buffer.getvalue(), *_SIZE)
+
+
+def bench_other_scripts(repeats: int = 3) -> list[dict[str, Any]]:
+    """A whole 1280x800 frame with a Russian document read with Tesseract's script
+    models for its Cyrillic lines, beside the same frame read without them (the
+    Latin look-alikes RapidOCR guesses)."""
+    reader = RapidOcrReader.load(threads=2)
+    frame = russian_frame()
+    plain = reader.with_scripts(None)
+
+    def read_afresh(with_scripts: RapidOcrReader) -> Callable[[int], object]:
+        def read(_index: int) -> object:
+            with_scripts.forget()
+            return OcrScreenParser(with_scripts).parse_full(frame)
+        return read
+
+    read_afresh(reader)(0)  # loads the script models: a one-off
+    scripts_ms = _p50_ms(read_afresh(reader), repeats)
+    plain_ms = _p50_ms(read_afresh(plain), repeats)
+    return [{**_figure("perception.screen_parse_full_other_script_p50", scripts_ms, "ms", None),
+             "baseline": plain_ms, "baseline_name": "the same frame without the script models"}]
+
+
 def bench_triage(repeats: int = 3) -> list[dict[str, Any]]:
     """p50 time to classify one task, over the evaluation tasks."""
     triager = CentroidTriager.load()
@@ -171,7 +219,8 @@ def _figure(name: str, value: float, unit: str, target: float | None) -> dict[st
 
 def run_benchmarks() -> list[dict[str, Any]]:
     """Every perception figure, each a ``{"name", "value", "unit", "target"}`` dict."""
-    return [*bench_screen_parse(), *bench_triage(), *bench_injection_detector()]
+    return [*bench_screen_parse(), *bench_other_scripts(), *bench_triage(),
+            *bench_injection_detector()]
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from agent.perception.errors import FrameDecodeError, ModelUnavailable, OcrFailed
+from agent.perception.ocr_scripts import ScriptReader, looks_misread
 from agent.perception.regions import (
     Box,
     Image,
@@ -43,7 +44,13 @@ from agent.perception.regions import (
     merge_overlapping,
 )
 from agent.perception.screen import TextElement, group_lines
-from agent.perception.words import ink_bounds, ink_mask, recognised_line, split_words
+from agent.perception.words import (
+    ink_bounds,
+    ink_mask,
+    recognised_line,
+    split_words,
+    text_rows,
+)
 from sandbox.base import Frame
 
 _DETECTION_MODEL = "ch_PP-OCRv4_det_infer.onnx"
@@ -72,9 +79,10 @@ class RapidOcrReader:
     """
 
     def __init__(self, detector: Any, recognizer: Any, *, det_scale: float = 1.0,
-                 min_confidence: float = 0.5) -> None:
+                 min_confidence: float = 0.5, other_scripts: ScriptReader | None = None) -> None:
         self._detector = detector
         self._recognizer = recognizer
+        self._other_scripts = other_scripts
         self._det_scale = det_scale
         self._min_confidence = min_confidence
         # Words of recently read line images, keyed by the pixels of their
@@ -85,16 +93,27 @@ class RapidOcrReader:
         self.recognised_lines = 0
 
     @classmethod
-    def load(cls, *, threads: int = 2, det_scale: float = 1.0,
-             min_confidence: float = 0.5) -> RapidOcrReader:
+    def load(cls, *, threads: int = 2, det_scale: float = 1.0, min_confidence: float = 0.5,
+             other_scripts: bool = True) -> RapidOcrReader:
         """Load the models from the installed wheel (no network), run lean
-        (:mod:`agent.perception.ocr_models`)."""
+        (:mod:`agent.perception.ocr_models`).  With ``other_scripts``, lines
+        the recogniser misreads as another script are read again by
+        Tesseract's script models where they are installed
+        (:mod:`agent.perception.ocr_scripts`)."""
         from agent.perception.ocr_models import LineDetector, LineRecognizer, OnnxModel
 
         models = _models_folder()
         detector = LineDetector(OnnxModel(models / _DETECTION_MODEL, threads))
         recognizer = LineRecognizer(OnnxModel(models / _RECOGNITION_MODEL, threads))
-        return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence)
+        scripts = ScriptReader.installed() if other_scripts else None
+        return cls(detector, recognizer, det_scale=det_scale, min_confidence=min_confidence,
+                   other_scripts=scripts)
+
+    def with_scripts(self, other_scripts: ScriptReader | None) -> RapidOcrReader:
+        """A reader on the same loaded models whose lines in other scripts are
+        read by ``other_scripts`` (None: never read again)."""
+        return RapidOcrReader(self._detector, self._recognizer, det_scale=self._det_scale,
+                              min_confidence=self._min_confidence, other_scripts=other_scripts)
 
     def read(self, image: Image, regions: Sequence[Box]) -> list[TextElement]:
         """Words inside ``regions`` of ``image`` (BGR), boxes in image pixels.
@@ -140,20 +159,56 @@ class RapidOcrReader:
         if unseen:
             self.recognised_lines += len(unseen)
             results = self._recognizer([pieces[i] for i in unseen])
-            for i, result in zip(unseen, results, strict=True):
-                words = self._read_line(pieces[i], result)
-                known[keys[i]] = tuple(_shift(w, -inked[i][0], -inked[i][1]) for w in words)
+            lines = {i: self._read_line(pieces[i], result)
+                     for i, result in zip(unseen, results, strict=True)}
+            self._read_near_other_scripts(lines, pieces, boxes)
+            for i, line in lines.items():
+                known[keys[i]] = tuple(_shift(w, -inked[i][0], -inked[i][1]) for w in line.words)
                 self._remember(keys[i], known[keys[i]])
         # Words are remembered relative to their ink; put them back in place.
         return [_shift(word, box[0] + ink[0], box[1] + ink[1])
                 for box, ink, key in zip(boxes, inked, keys, strict=True)
                 for word in known[key]]
 
-    def _read_line(self, piece: Image, result: Any) -> tuple[TextElement, ...]:
+    def _read_line(self, piece: Image, result: Any) -> _Line:
         line = recognised_line(piece, result)
-        if not line.text.strip() or line.confidence < self._min_confidence:
-            return ()
-        return tuple(split_words(line, ink_mask(piece)))
+        first = tuple(split_words(line, ink_mask(piece))) if line.text.strip() else ()
+        if self._other_scripts is not None and looks_misread(
+                line.text, line.confidence, line.width, line.height):
+            other = self._other_scripts.read(piece, first)
+            if other is not None:
+                return _Line(_in_own_rows(other.words, piece), first, other.script)
+        if not first or line.confidence < self._min_confidence:
+            return _Line((), first)
+        return _Line(first, first)
+
+    def _read_near_other_scripts(self, lines: dict[int, _Line], pieces: Sequence[Image],
+                                 boxes: Sequence[Box]) -> None:
+        """Lines beside a line read in another script, read in that script too.
+
+        Lowercase Cyrillic in a plain font reads as plausible Latin
+        ("oxanyicta" for "пожалуйста") and nothing about it looks wrong; a
+        paragraph seldom goes a line without a capital or a letter that gives
+        it away, and its neighbours follow that line's script.
+        """
+        if self._other_scripts is None:
+            return
+        pending = [i for i, line in lines.items() if line.script is None and line.first]
+        changed = True
+        while changed and pending:
+            changed = False
+            for i in list(pending):
+                script = next((line.script for j, line in lines.items()
+                               if line.script is not None and _neighbours(boxes[i], boxes[j])),
+                              None)
+                if script is None:
+                    continue
+                pending.remove(i)
+                other = self._other_scripts.read(pieces[i], lines[i].first, beside=script)
+                if other is not None:
+                    lines[i] = _Line(_in_own_rows(other.words, pieces[i]), lines[i].first,
+                                     other.script)
+                    changed = True
 
     def _recall(self, key: bytes) -> tuple[TextElement, ...]:
         self._seen.move_to_end(key)
@@ -163,6 +218,36 @@ class RapidOcrReader:
         self._seen[key] = words
         while len(self._seen) > _SEEN_LINES:
             self._seen.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One line's words as kept, its first reading, and the script model
+    that read it (None: the first recogniser's reading stands)."""
+
+    words: tuple[TextElement, ...]
+    first: tuple[TextElement, ...]
+    script: str | None = None
+
+
+def _in_own_rows(words: Sequence[TextElement], piece: Image) -> tuple[TextElement, ...]:
+    """Words with their boxes cut to the line's own rows, as the first
+    reading's are: the detector's box may hold the next line's ascenders, and
+    a box reaching into the next line would read as part of it.  Words
+    centred outside those rows are bits of the neighbours' glyphs."""
+    top, bottom = text_rows(ink_mask(piece))
+    return tuple(TextElement(w.text, w.x0, max(w.y0, top), w.x1, max(min(w.y1, bottom), top + 1),
+                             w.confidence) for w in words
+                 if top <= (w.y0 + w.y1) / 2 < bottom)  # not a speck of the next line
+
+
+def _neighbours(a: Box, b: Box) -> bool:
+    """Lines of one paragraph or column: overlapping across, at most about a
+    line's height apart."""
+    height = max(a[3] - a[1], b[3] - b[1])
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    gap = max(a[1], b[1]) - min(a[3], b[3])
+    return overlap > 0 and gap <= height
 
 
 def _pad_to_grid(crop: Image) -> Image:

@@ -83,7 +83,7 @@ def split_words(line: RecognisedLine, ink: InkMask) -> list[TextElement]:
     pixels_per_column = line.width / max(line.column_count, 1.0)
     centers = [(column + 0.5) * pixels_per_column for column in line.columns]
     pitch = _pitch(centers, line.text, line.height)
-    top, bottom = _text_rows(ink)
+    top, bottom = text_rows(ink)
     blank: InkMask = np.logical_not(ink[top:bottom].any(axis=0))
     gaps = _WordGaps(line.text, centers, pitch, blank, bottom - top)
     words = []
@@ -104,7 +104,7 @@ def ink_mask(crop: Image) -> InkMask:
     return mask
 
 
-def _text_rows(ink: InkMask) -> tuple[int, int]:
+def text_rows(ink: InkMask) -> tuple[int, int]:
     """[top, bottom) of the line's glyphs.
 
     The detector's box is padded and may catch the descenders of the line

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from agent.perception.bench import bench_injection_detector, bench_screen_parse, bench_triage
+from agent.perception.bench import (
+    bench_injection_detector,
+    bench_other_scripts,
+    bench_screen_parse,
+    bench_triage,
+)
 
 
 def test_triage_benchmark_reports_speed_and_held_out_quality() -> None:
@@ -28,6 +33,15 @@ def test_screen_benchmark_reports_changed_and_full_parse() -> None:
     assert [(f["name"], f["target"]) for f in figures] == [
         ("perception.screen_parse_changed_p50", 400), ("perception.screen_parse_full_p50", None)]
     assert all(f["value"] > 0 for f in figures)
+
+
+@pytest.mark.slow
+def test_other_script_benchmark_reports_the_read_beside_its_baseline() -> None:
+    (figure,) = bench_other_scripts(repeats=1)
+    assert figure["name"] == "perception.screen_parse_full_other_script_p50"
+    assert figure["baseline_name"] == "the same frame without the script models"
+    assert figure["value"] > 0
+    assert figure["baseline"] > 0
 
 
 @pytest.mark.slow
