@@ -44,9 +44,9 @@ def triager() -> CentroidTriager:
 Block = tuple[int, int, str, int]  # x, y, text, font size
 
 
-def font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(FONTS / name), size)
+def font(size: int, *, bold: bool = False, mono: bool = False) -> ImageFont.FreeTypeFont:
+    family = "DejaVuSansMono" if mono else "DejaVuSans"
+    return ImageFont.truetype(str(FONTS / f"{family}{'-Bold' if bold else ''}.ttf"), size)
 
 
 def frame_of(image: Image.Image) -> Frame:
@@ -56,14 +56,15 @@ def frame_of(image: Image.Image) -> Frame:
 
 
 def draw_screen(blocks: Sequence[Block], *, size: tuple[int, int] = (1280, 800),
-                panels: Sequence[tuple[int, int, int, int]] = ()) -> Frame:
-    """A grey desktop with white panels (windows, pop-ups) and dark text on top."""
+                panels: Sequence[tuple[int, int, int, int]] = (), mono: bool = False) -> Frame:
+    """A grey desktop with white panels (windows, pop-ups) and dark text on top
+    (in DejaVu Sans, or with ``mono`` DejaVu Sans Mono, a terminal's font)."""
     image = Image.new("RGB", size, (90, 100, 110))
     draw = ImageDraw.Draw(image)
     for panel in panels:
         draw.rectangle(panel, fill=(250, 250, 250), outline=(40, 40, 40), width=2)
     for x, y, text, size_px in blocks:
-        draw.text((x, y), text, fill=(20, 20, 20), font=font(size_px))
+        draw.text((x, y), text, fill=(20, 20, 20), font=font(size_px, mono=mono))
     return frame_of(image)
 
 
