@@ -59,6 +59,10 @@ _RECOGNITION_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
 DETECTOR_GRID = 32
 # Aligning and growing regions alternate until both hold; a few rounds do.
 _ALIGN_ATTEMPTS = 4
+# Margin added left and right of a detected line, in line heights (at most
+# so many pixels).
+_LINE_MARGIN = 0.15
+_LINE_MARGIN_MAX = 4
 # Line images whose words are remembered (a few screens' worth).
 _SEEN_LINES = 512
 
@@ -145,7 +149,8 @@ class RapidOcrReader:
             scaled = cv2.resize(crop, None, fx=self._det_scale, fy=self._det_scale,
                                 interpolation=cv2.INTER_AREA)
         quads = self._detector(scaled)
-        return [_shift_box(_quad_to_box(quad / self._det_scale, width, height), x0, y0)
+        return [_shift_box(_widen(_quad_to_box(quad / self._det_scale, width, height), width),
+                           x0, y0)
                 for quad in quads]
 
     def _recognize(self, image: Image, boxes: list[Box]) -> list[TextElement]:
@@ -282,6 +287,19 @@ def _quad_to_box(quad: Any, width: int, height: int) -> Box:
     xs, ys = quad[:, 0], quad[:, 1]
     return (max(0, int(np.floor(xs.min()))), max(0, int(np.floor(ys.min()))),
             min(width, int(np.ceil(xs.max())) + 1), min(height, int(np.ceil(ys.max())) + 1))
+
+
+def _widen(box: Box, width: int) -> Box:
+    """The line's box a little wider on both sides (inside ``width``).
+
+    The detector's box may end inside a line's first or last glyph, more so
+    where the glyph is faint or small (a tilde at a terminal's left edge); the
+    recogniser then drops it ("/Bilder" for "~/Bilder").  Words are shrunk to
+    their ink afterwards, so the margin never shows in their boxes.
+    """
+    x0, y0, x1, y1 = box
+    margin = min(_LINE_MARGIN_MAX, round(_LINE_MARGIN * (y1 - y0)))
+    return (max(0, x0 - margin), y0, min(width, x1 + margin), y1)
 
 
 def _piece_key(piece: Image) -> bytes:
