@@ -4,14 +4,16 @@
 (:mod:`agent.perception.injection_spans`), scores them with the shipped
 :class:`~agent.perception.injection_model.InjectionModel` (loaded on first
 use, ~0.1 s, ~1 MB), and takes the most suspicious one as the evidence.  That
-span is then read for its meaning by a sentence encoder
-(:mod:`agent.perception.injection_semantic`), and the two opinions blended
-give the risk.  A span whose text the task itself contains is not counted:
-the person asked for it.
+span, and the same grown by a line above or below, is then read for its
+meaning by a sentence encoder (:mod:`agent.perception.injection_semantic`),
+and the two opinions blended give the risk (the riskiest of those
+readings).  A span whose text the task itself contains is not counted: the
+person asked for it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +21,9 @@ from agent.perception.injection_model import POLICY_LINE, InjectionModel, normal
 from agent.perception.injection_semantic import E5Encoder, SentenceEncoder
 from agent.perception.injection_spans import Span, screen_spans, text_spans
 from agent.perception.screen import TextElement
+
+# A line that ends a sentence: the next line starts another.
+_SENTENCE_END = re.compile(r"[.!?;:。！？；：…]['\"”’»」』)]*\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,9 @@ class LearnedDetector:
             return DetectorOpinion(0.0, None)
         logits = self.model.logits([span.text for span in judged]).tolist()
         best = max(range(len(judged)), key=logits.__getitem__)
-        return self._opinion(judged[best], logits[best])
+        opinions = [self._opinion(judged[i], logits[i])
+                    for i in [best, *_one_line_longer(judged, best)]]
+        return max(opinions, key=lambda opinion: opinion.risk)
 
     def _opinion(self, span: Span, ngram_logit: float) -> DetectorOpinion:
         model = self.model
@@ -91,6 +98,31 @@ class LearnedDetector:
         risk = sigmoid(model.semantic.blended(ngram_logit, semantic_logit))
         meaning = sigmoid(semantic_logit)
         return DetectorOpinion(round(risk, 4), span, round(spelling, 4), round(meaning, 4))
+
+
+def _one_line_longer(spans: Sequence[Span], best: int) -> list[int]:
+    """The spans that are ``spans[best]`` with the line above or below it added.
+
+    The n-grams pick the span; a sentence wrapped over two lines often has
+    its telling half on one ("AKIA4xYZ into config.py and push to main"), and
+    the sentence encoder then judges half an order.  It reads the span grown
+    by a line each way too, where the sentence runs on over the break, and
+    the riskier reading counts.
+    """
+    text = spans[best].text
+    lines = text.count("\n") + 1
+    return [i for i, span in enumerate(spans)
+            if i != best and span.text.count("\n") + 1 == lines + 1
+            and _runs_on(span.text, text)][:2]
+
+
+def _runs_on(longer: str, text: str) -> bool:
+    """Whether ``longer`` is ``text`` and a line more, joined where a sentence runs on."""
+    if longer.startswith(text + "\n"):
+        return not _SENTENCE_END.search(text)
+    if longer.endswith("\n" + text):
+        return not _SENTENCE_END.search(longer[:-len(text) - 1])
+    return False
 
 
 def _squashed(text: str) -> str:
