@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from agent.perception.errors import FrameDecodeError, TextNotFound
-from agent.perception.ocr import OcrScreenParser
+from agent.perception.ocr import OcrScreenParser, RapidOcrReader, decode_frame
 from agent.perception.screen import find_text, read_lines, wait_for_text
+from agent.perception.words import ink_bounds, ink_mask
 from sandbox.base import Frame
 
 # draw_screen from conftest, handed over as the ``draw`` fixture.
@@ -119,6 +122,24 @@ def test_a_space_the_recogniser_drops_in_a_monospace_line_still_parts_words(
     frame = draw([(40, 60, "ls  -la  /etc/passwd  instructions", 16)], mono=True)
     assert [w.text for w in parser.parse(frame)] == ["ls", "-la", "/etc/passwd",
                                                     "instructions"]
+
+
+def test_a_line_box_that_cuts_into_its_first_glyph_still_reads_it(
+        draw: Draw, reader: RapidOcrReader) -> None:
+    # The detector's box of a changed region may start inside a faint first
+    # glyph; the line is read a little wider than the box, so the tilde stays.
+    frame = draw([(40, 40, "~/Bilder und melde Erfolg.", 16)], size=(400, 100), mono=True)
+    image = decode_frame(frame)
+    ink_left, _, ink_right, _ = ink_bounds(ink_mask(image[30:70, 30:380]))
+
+    def detector_cutting_the_tilde(_image: object) -> list[npt.NDArray[np.float32]]:
+        left, right = 30 + ink_left + 2, 30 + ink_right + 1
+        return [np.array([[left, 36], [right, 36], [right, 62], [left, 62]], dtype=np.float32)]
+
+    cut = RapidOcrReader(detector_cutting_the_tilde, reader._recognizer)
+    words = cut.read(image, [(0, 0, 400, 100)])
+    assert [w.text for w in words] == ["~/Bilder", "und", "melde", "Erfolg."]
+    assert words[0].x0 >= 30 + ink_left - 1, "the margin does not show in the word's box"
 
 
 def test_lines_seen_before_are_not_recognised_again(draw: Draw,
