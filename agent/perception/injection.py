@@ -74,13 +74,14 @@ _IMPERATIVE = (r"(ignore|disregard|forget|type|enter|click|run|open|send|delete|
 _AGENT = rf"({_AI}|agents?|assistants?|bots?|models?|llms?|language models?|chatbots?)"
 # A chat turn written out: a role key (in the languages API examples are
 # translated into) set to the system or a tool, a chat template's tags, a tool
-# result's header.  OCR may put a space inside the quotation marks, and
+# result's header, a ``<system>`` tag.  OCR may put a space inside the quotation marks, and
 # beside Chinese or Japanese reads the colon as a full-width one.
 _SYSTEM_TURN = (r'"\s*(role|rolle|rol|rola|papel|ruolo|rôle|роль|角色|役割|ロール|역할)\s*"'
                 r'\s*[:：]\s*'
                 r'"\s*(system|sistema|système|systeme|systeem|systemet|sistem|система|系统|系統'
                 r'|システム|시스템|tool|developer)\s*"'
-                r"|<\|im_start\|>\s*(system|tool)|\[/?INST\]|<<SYS>>|\b(tool|function) "
+                r"|<\|im_start\|>\s*(system|tool)|<\s*system\s*>|\[/?INST\]|<<SYS>>"
+                r"|\b(tool|function) "
                 r"(result|output)\s*:")
 # What such a turn sends the agent to: a home or system path (its tilde
 # perhaps read full-width, or as a hyphen in a terminal's small print), an

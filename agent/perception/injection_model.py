@@ -225,8 +225,7 @@ class InjectionModel:
         try:
             cues = Cues.load()
             with np.load(path or _shipped_file()) as data:
-                semantic = (SemanticWeights.from_arrays(data["semantic_weights"],
-                                                        data["semantic_blend"])
+                semantic = (SemanticWeights.from_arrays(data)
                             if "semantic_weights" in data else None)
                 model = cls(np.asarray(data["weights"], dtype=np.float32),
                             float(data["bias"]), float(data["threshold_logit"]), cues, semantic)

@@ -3,8 +3,9 @@
 Character n-grams (:mod:`agent.perception.injection_model`) see how an order
 is spelt; they miss an order in a language or a wording the training text
 never spelt.  So the span the n-grams find most suspicious is also embedded
-by a multilingual sentence encoder, and a linear probe over its vector says
-how much it reads like an instruction aimed at an AI agent.  The two
+by a multilingual sentence encoder, and a probe over its vector says
+how much it reads like an instruction aimed at an AI agent (a small network
+with one hidden layer).  The two
 log-odds are blended (:class:`SemanticWeights`): the n-grams keep the
 evidence, the encoder moves the risk up or down.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -99,7 +100,15 @@ class E5Encoder:
 
 @dataclass(frozen=True, slots=True)
 class SemanticWeights:
-    """A linear probe over span vectors, and how its log-odds blend with the n-grams'.
+    """A probe over span vectors, and how its log-odds blend with the n-grams'.
+
+    The probe is a network with one hidden layer of rectified units:
+    ``relu(v @ weights + hidden_bias) @ output + bias``.  Training fits one
+    such network per fold and ships their average, which is again one
+    network (their hidden units side by side, each output scaled by the
+    number of folds).  A linear probe can only add up what a span is about;
+    the hidden layer also learns what things mean together (a step to take
+    *and* no person it is written for).
 
     ``blended`` is ``sharpness * (share * ngram / ngram_scale + (1 - share) *
     semantic / semantic_scale - threshold)``: both log-odds are put on one
@@ -110,6 +119,8 @@ class SemanticWeights:
     """
 
     weights: Floats
+    hidden_bias: Floats
+    output: Floats
     bias: float
     ngram_share: float
     ngram_scale: float
@@ -118,7 +129,8 @@ class SemanticWeights:
     sharpness: float = 1.0
 
     def logits(self, vectors: Floats) -> Floats:
-        raw: Floats = vectors @ self.weights + np.float32(self.bias)
+        hidden = np.maximum(vectors @ self.weights + self.hidden_bias, np.float32(0.0))
+        raw: Floats = hidden @ self.output + np.float32(self.bias)
         return raw
 
     def blended(self, ngram_logit: float, semantic_logit: float) -> float:
@@ -129,14 +141,18 @@ class SemanticWeights:
 
     def as_arrays(self) -> dict[str, npt.NDArray[Any]]:
         return {"semantic_weights": self.weights.astype(np.float32),
+                "semantic_hidden_bias": self.hidden_bias.astype(np.float32),
+                "semantic_output": self.output.astype(np.float32),
                 "semantic_blend": np.asarray([self.bias, self.ngram_share, self.ngram_scale,
                                               self.semantic_scale, self.threshold,
                                               self.sharpness],
                                              dtype=np.float64)}
 
     @classmethod
-    def from_arrays(cls, weights: npt.NDArray[Any], blend: npt.NDArray[Any]) -> SemanticWeights:
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> SemanticWeights:
         bias, share, ngram_scale, semantic_scale, threshold, sharpness = (
-            float(v) for v in blend)
-        return cls(np.asarray(weights, dtype=np.float32), bias, share, ngram_scale,
-                   semantic_scale, threshold, sharpness)
+            float(v) for v in arrays["semantic_blend"])
+        return cls(np.asarray(arrays["semantic_weights"], dtype=np.float32),
+                   np.asarray(arrays["semantic_hidden_bias"], dtype=np.float32),
+                   np.asarray(arrays["semantic_output"], dtype=np.float32),
+                   bias, share, ngram_scale, semantic_scale, threshold, sharpness)

@@ -12,8 +12,9 @@ How it learns (numpy and the sentence encoder, about three minutes):
    noise (confusable letters, dropped spaces).
 2. A logistic regression with L2 over character n-grams and cue groups,
    fitted by full-batch Adam.
-3. A second logistic regression, the semantic probe, over each screen's
-   sentence-encoder vector (:mod:`agent.perception.injection_semantic`).
+3. The semantic probe, a small network (one hidden layer of
+   :data:`PROBE_HIDDEN` units) over each screen's sentence-encoder vector
+   (:mod:`agent.perception.injection_semantic`).
 4. Five folds of both, averaged into the shipped models.  Each fold's models
    score the training screens they did not see, the way a frame is scored:
    the n-grams pick the most suspicious span, the probe reads that span.  From
@@ -72,17 +73,20 @@ STEPS = 300
 LEARNING_RATE = 0.05
 FOLDS = 5
 SEED = 15
-# The semantic probe: dense 384-wide vectors want a far stronger L2 than the
-# sparse n-grams (0.01 and 1.0 were both worse out of fold).
-SEMANTIC_L2 = 0.1
-SEMANTIC_STEPS = 500
+# The semantic probe: one hidden layer of 16 rectified units.  Out of fold
+# it caught 88% of the injections at 2% false alarms, where a logistic
+# regression on the same vectors caught 78% (8, 32 and 64 units and L2
+# 0.001-0.05 were within two points; the README has the table).
+PROBE_HIDDEN = 16
+PROBE_L2 = 0.01
+PROBE_STEPS = 400
+PROBE_LEARNING_RATE = 0.01
 # Shares of the n-grams in the blend that training chooses among.
 NGRAM_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # The blend's line: at most this many of the training screens' ordinary ones
-# flagged out of fold.  Half the n-grams' own line: the blend is sure of more
-# screens either way, and the n-grams' 8% would flag 3% of the held-out
-# ordinary screens (the README has the table this was chosen from).
-BLEND_FALSE_POSITIVES = 0.04
+# flagged out of fold: the false-alarm rate the detector is held to.  (With
+# the linear probe it was 4%: at 2% it caught too few.)
+BLEND_FALSE_POSITIVES = 0.02
 # Spans kept by the encoder while the evaluation sets are scored (each set
 # is scored twice: by the detector, and with the patterns).
 EVALUATION_CACHE_SPANS = 8192
@@ -168,15 +172,66 @@ def fit(rows: SparseRows, labels: Floats, width: int, *,
     return _adam_logistic(rows.dot, back, width, labels, L2, steps)
 
 
-def fit_dense(vectors: Floats, labels: Floats, *, l2: float = SEMANTIC_L2,
-              steps: int = SEMANTIC_STEPS) -> tuple[Floats, float]:
-    """Logistic regression over dense rows (classes weighted to balance)."""
-    def back(residual: Floats) -> Floats:
-        gradient: Floats = np.einsum("ij,i->j", vectors, residual).astype(np.float32)
-        return gradient
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One hidden layer of rectified units and a logistic output."""
 
-    return _adam_logistic(lambda weights: times(vectors, weights), back, vectors.shape[1],
-                          labels, l2, steps)
+    hidden: Floats
+    hidden_bias: Floats
+    output: Floats
+    bias: float
+
+    def logits(self, vectors: Floats) -> Floats:
+        return times(self.rectified(vectors), self.output) + np.float32(self.bias)
+
+    def rectified(self, vectors: Floats) -> Floats:
+        layer: Floats = np.maximum(matrix_times(vectors, self.hidden) + self.hidden_bias,
+                                   np.float32(0.0))
+        return layer
+
+
+def fit_network(vectors: Floats, labels: Floats, *, seed: int = SEED) -> Network:
+    """A class-balanced network with one hidden layer, fitted by full-batch Adam."""
+    rng = np.random.default_rng(seed)
+    width = vectors.shape[1]
+    params = [(rng.standard_normal((width, PROBE_HIDDEN)) / np.sqrt(width)).astype(np.float32),
+              np.zeros(PROBE_HIDDEN, dtype=np.float32),
+              (rng.standard_normal(PROBE_HIDDEN) / np.sqrt(PROBE_HIDDEN)).astype(np.float32),
+              np.zeros(1, dtype=np.float32)]
+    balance = class_balance(labels)
+    first = [np.zeros_like(p) for p in params]
+    second = [np.zeros_like(p) for p in params]
+    for step in range(1, PROBE_STEPS + 1):
+        network = Network(params[0], params[1], params[2], float(params[3][0]))
+        layer = network.rectified(vectors)
+        probability = 1.0 / (1.0 + np.exp(-(times(layer, params[2]) + params[3][0])))
+        residual = ((probability - labels) * balance).astype(np.float32)
+        into_layer = (np.outer(residual, params[2]) * (layer > 0)).astype(np.float32)
+        gradients = [np.einsum("ij,ik->jk", vectors, into_layer) + PROBE_L2 * params[0],
+                     into_layer.sum(axis=0),
+                     np.einsum("ij,i->j", layer, residual) + PROBE_L2 * params[2],
+                     np.asarray([residual.sum()], dtype=np.float32)]
+        for index, gradient in enumerate(gradients):
+            first[index] = 0.9 * first[index] + 0.1 * gradient
+            second[index] = 0.999 * second[index] + 0.001 * gradient * gradient
+            params[index] = (params[index] - PROBE_LEARNING_RATE * (
+                first[index] / (1 - 0.9 ** step)) / (
+                np.sqrt(second[index] / (1 - 0.999 ** step)) + 1e-8)).astype(np.float32)
+    return Network(params[0], params[1], params[2], float(params[3][0]))
+
+
+def matrix_times(rows: Floats, matrix: Floats) -> Floats:
+    """``rows @ matrix`` summed the same way on every machine (see :func:`times`)."""
+    product: Floats = np.einsum("ij,jk->ik", rows, matrix).astype(np.float32)
+    return product
+
+
+def class_balance(labels: Floats) -> Floats:
+    """Per example, the weight that gives each class half the loss."""
+    positives = float(labels.sum())
+    balance: Floats = np.where(labels > 0.5, 0.5 / max(positives, 1.0),
+                               0.5 / max(len(labels) - positives, 1.0)).astype(np.float32)
+    return balance
 
 
 def times(rows: Floats, weights: Floats) -> Floats:
@@ -198,9 +253,7 @@ def _adam_logistic(forward: Callable[[Floats], Floats], back: Callable[[Floats],
 
     ``forward(w)`` is the rows times ``w``; ``back(r)`` the rows transposed times ``r``.
     """
-    positives = float(labels.sum())
-    balance = np.where(labels > 0.5, 0.5 / max(positives, 1.0),
-                       0.5 / max(len(labels) - positives, 1.0)).astype(np.float32)
+    balance = class_balance(labels)
     weights = np.zeros(width, dtype=np.float32)
     bias = 0.0
     first = np.zeros(width + 1, dtype=np.float32)
@@ -285,26 +338,39 @@ def train(screens: Sequence[CorpusScreen],
         ngram_oof[held] = [picked[i][0] for i in held]
     vectors = encoder.embed([reflow(s.text) for s in order])
     mean, spread = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
-    standard = (vectors - mean) / spread
-    probes: list[tuple[Floats, float]] = []
+    standard = ((vectors - mean) / spread).astype(np.float32)
+    probes: list[Network] = []
     semantic_oof = np.zeros(len(order), dtype=np.float32)
     for held, spans in zip(folds, fold_spans, strict=True):
         seen = set(held)
         kept = [i for i in range(len(order)) if i not in seen]
-        span_standard = (encoder.embed(spans) - mean) / spread
-        weights, bias = fit_dense(np.concatenate((standard[kept], span_standard[kept])),
-                                  np.concatenate((labels[kept], labels[kept])))
-        probes.append((weights, bias))
-        semantic_oof[held] = times(span_standard[held], weights) + bias
+        span_standard = ((encoder.embed(spans) - mean) / spread).astype(np.float32)
+        probe = fit_network(np.concatenate((standard[kept], span_standard[kept])),
+                            np.concatenate((labels[kept], labels[kept])))
+        probes.append(probe)
+        semantic_oof[held] = probe.logits(span_standard[held])
     oof = OutOfFold(labels, ngram_oof, semantic_oof)
-    probe_weights = np.mean([w for w, _ in probes], axis=0)
-    probe_bias = float(np.mean([b for _, b in probes]))
     return InjectionModel(
         np.mean([m.weights for m in members], axis=0).astype(np.float32),
         float(np.mean([m.bias for m in members])), line_at(oof.ngram, labels) + 1e-3,
-        members[0].cues,
-        blend(oof, (probe_weights / spread).astype(np.float32),
-              probe_bias - float(times((mean / spread)[None, :], probe_weights)[0])))
+        members[0].cues, blend(oof, averaged_on_raw_vectors(probes, mean, spread)))
+
+
+def averaged_on_raw_vectors(probes: Sequence[Network], mean: Floats,
+                            spread: Floats) -> Network:
+    """The fold networks' average as one network, reading vectors not yet standardised.
+
+    Averaging networks is putting their hidden units side by side, each
+    output divided by their number; standardising is folded into the hidden
+    layer (``(v - mean) / spread @ W`` is ``v @ (W / spread) - (mean / spread) @ W``).
+    """
+    hidden = np.concatenate([p.hidden / spread[:, None] for p in probes], axis=1)
+    hidden_bias = np.concatenate([
+        p.hidden_bias - matrix_times((mean / spread)[None, :].astype(np.float32), p.hidden)[0]
+        for p in probes])
+    output = np.concatenate([p.output for p in probes]) / len(probes)
+    return Network(hidden.astype(np.float32), hidden_bias.astype(np.float32),
+                   output.astype(np.float32), float(np.mean([p.bias for p in probes])))
 
 
 def line_at(scores: Floats, labels: Floats,
@@ -329,13 +395,14 @@ def blend_recall(oof: OutOfFold, share: float,
     return float((blended[oof.labels > 0.5] > line).mean())
 
 
-def blend(oof: OutOfFold, weights: Floats, bias: float) -> SemanticWeights:
+def blend(oof: OutOfFold, probe: Network) -> SemanticWeights:
     """The probe with the share that catches the most injections at the line, that line,
     and the sharpness that makes the risk a calibrated probability."""
     share = max(NGRAM_SHARES, key=lambda s: (blend_recall(oof, s), s))
     blended = blended_oof(oof, share)
     line = line_at(blended, oof.labels, BLEND_FALSE_POSITIVES) + 1e-3
-    return SemanticWeights(weights, bias, share, float(oof.ngram.std()),
+    return SemanticWeights(probe.hidden, probe.hidden_bias, probe.output, probe.bias, share,
+                           float(oof.ngram.std()),
                            float(oof.semantic.std()), line,
                            fit_sharpness(blended - line, oof.labels))
 
