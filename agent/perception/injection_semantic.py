@@ -99,16 +99,46 @@ class E5Encoder:
 
 
 @dataclass(frozen=True, slots=True)
-class SemanticWeights:
-    """A probe over span vectors, and how its log-odds blend with the n-grams'.
+class Probe:
+    """A network with one hidden layer of rectified units and a logistic output.
 
-    The probe is a network with one hidden layer of rectified units:
-    ``relu(v @ weights + hidden_bias) @ output + bias``.  Training fits one
-    such network per fold and ships their average, which is again one
-    network (their hidden units side by side, each output scaled by the
-    number of folds).  A linear probe can only add up what a span is about;
-    the hidden layer also learns what things mean together (a step to take
-    *and* no person it is written for).
+    Its products are summed by ``numpy.einsum``, in one order on every
+    machine (BLAS splits them by core count, and training carries a
+    different rounding into different weights); at one span a frame the
+    cost does not show.
+    """
+
+    hidden: Floats
+    hidden_bias: Floats
+    output: Floats
+    bias: float
+
+    def logits(self, vectors: Floats) -> Floats:
+        raw: Floats = (np.einsum("ij,j->i", self.rectified(vectors), self.output)
+                       + np.float32(self.bias)).astype(np.float32)
+        return raw
+
+    def rectified(self, vectors: Floats) -> Floats:
+        layer: Floats = np.maximum(products(vectors, self.hidden) + self.hidden_bias,
+                                   np.float32(0.0))
+        return layer
+
+
+def products(rows: Floats, matrix: Floats) -> Floats:
+    """``rows @ matrix``, summed in one order on every machine."""
+    product: Floats = np.einsum("ij,jk->ik", rows, matrix).astype(np.float32)
+    return product
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticWeights:
+    """The probe over span vectors, and how its log-odds blend with the n-grams'.
+
+    Training fits one :class:`Probe` per fold and ships their average, which
+    is again one probe (their hidden units side by side, each output scaled
+    by the number of folds).  A linear probe can only add up what a span is
+    about; the hidden layer also learns what things mean together (a step
+    to take *and* no person it is written for).
 
     ``blended`` is ``sharpness * (share * ngram / ngram_scale + (1 - share) *
     semantic / semantic_scale - threshold)``: both log-odds are put on one
@@ -118,20 +148,20 @@ class SemanticWeights:
     labels; it moves no screen across the line).
     """
 
-    weights: Floats
-    hidden_bias: Floats
-    output: Floats
-    bias: float
+    probe: Probe
     ngram_share: float
     ngram_scale: float
     semantic_scale: float
     threshold: float
     sharpness: float = 1.0
 
+    @property
+    def weights(self) -> Floats:
+        """The probe's hidden layer (what a retrain must reproduce)."""
+        return self.probe.hidden
+
     def logits(self, vectors: Floats) -> Floats:
-        hidden = np.maximum(vectors @ self.weights + self.hidden_bias, np.float32(0.0))
-        raw: Floats = hidden @ self.output + np.float32(self.bias)
-        return raw
+        return self.probe.logits(vectors)
 
     def blended(self, ngram_logit: float, semantic_logit: float) -> float:
         share = self.ngram_share
@@ -140,10 +170,11 @@ class SemanticWeights:
                                  - self.threshold)
 
     def as_arrays(self) -> dict[str, npt.NDArray[Any]]:
-        return {"semantic_weights": self.weights.astype(np.float32),
-                "semantic_hidden_bias": self.hidden_bias.astype(np.float32),
-                "semantic_output": self.output.astype(np.float32),
-                "semantic_blend": np.asarray([self.bias, self.ngram_share, self.ngram_scale,
+        probe = self.probe
+        return {"semantic_weights": probe.hidden.astype(np.float32),
+                "semantic_hidden_bias": probe.hidden_bias.astype(np.float32),
+                "semantic_output": probe.output.astype(np.float32),
+                "semantic_blend": np.asarray([probe.bias, self.ngram_share, self.ngram_scale,
                                               self.semantic_scale, self.threshold,
                                               self.sharpness],
                                              dtype=np.float64)}
@@ -152,7 +183,7 @@ class SemanticWeights:
     def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> SemanticWeights:
         bias, share, ngram_scale, semantic_scale, threshold, sharpness = (
             float(v) for v in arrays["semantic_blend"])
-        return cls(np.asarray(arrays["semantic_weights"], dtype=np.float32),
-                   np.asarray(arrays["semantic_hidden_bias"], dtype=np.float32),
-                   np.asarray(arrays["semantic_output"], dtype=np.float32),
-                   bias, share, ngram_scale, semantic_scale, threshold, sharpness)
+        probe = Probe(np.asarray(arrays["semantic_weights"], dtype=np.float32),
+                      np.asarray(arrays["semantic_hidden_bias"], dtype=np.float32),
+                      np.asarray(arrays["semantic_output"], dtype=np.float32), bias)
+        return cls(probe, share, ngram_scale, semantic_scale, threshold, sharpness)

@@ -50,7 +50,13 @@ from agent.perception.injection_model import (
     featurise,
     reflow,
 )
-from agent.perception.injection_semantic import E5Encoder, SemanticWeights, SentenceEncoder
+from agent.perception.injection_semantic import (
+    E5Encoder,
+    Probe,
+    SemanticWeights,
+    SentenceEncoder,
+    products,
+)
 from agent.perception.injection_spans import text_spans
 from agent.perception.screen import TextElement
 
@@ -172,25 +178,7 @@ def fit(rows: SparseRows, labels: Floats, width: int, *,
     return _adam_logistic(rows.dot, back, width, labels, L2, steps)
 
 
-@dataclass(frozen=True, slots=True)
-class Network:
-    """One hidden layer of rectified units and a logistic output."""
-
-    hidden: Floats
-    hidden_bias: Floats
-    output: Floats
-    bias: float
-
-    def logits(self, vectors: Floats) -> Floats:
-        return times(self.rectified(vectors), self.output) + np.float32(self.bias)
-
-    def rectified(self, vectors: Floats) -> Floats:
-        layer: Floats = np.maximum(matrix_times(vectors, self.hidden) + self.hidden_bias,
-                                   np.float32(0.0))
-        return layer
-
-
-def fit_network(vectors: Floats, labels: Floats, *, seed: int = SEED) -> Network:
+def fit_network(vectors: Floats, labels: Floats, *, seed: int = SEED) -> Probe:
     """A class-balanced network with one hidden layer, fitted by full-batch Adam."""
     rng = np.random.default_rng(seed)
     width = vectors.shape[1]
@@ -202,8 +190,7 @@ def fit_network(vectors: Floats, labels: Floats, *, seed: int = SEED) -> Network
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params]
     for step in range(1, PROBE_STEPS + 1):
-        network = Network(params[0], params[1], params[2], float(params[3][0]))
-        layer = network.rectified(vectors)
+        layer = Probe(params[0], params[1], params[2], float(params[3][0])).rectified(vectors)
         probability = 1.0 / (1.0 + np.exp(-(times(layer, params[2]) + params[3][0])))
         residual = ((probability - labels) * balance).astype(np.float32)
         into_layer = (np.outer(residual, params[2]) * (layer > 0)).astype(np.float32)
@@ -217,13 +204,7 @@ def fit_network(vectors: Floats, labels: Floats, *, seed: int = SEED) -> Network
             params[index] = (params[index] - PROBE_LEARNING_RATE * (
                 first[index] / (1 - 0.9 ** step)) / (
                 np.sqrt(second[index] / (1 - 0.999 ** step)) + 1e-8)).astype(np.float32)
-    return Network(params[0], params[1], params[2], float(params[3][0]))
-
-
-def matrix_times(rows: Floats, matrix: Floats) -> Floats:
-    """``rows @ matrix`` summed the same way on every machine (see :func:`times`)."""
-    product: Floats = np.einsum("ij,jk->ik", rows, matrix).astype(np.float32)
-    return product
+    return Probe(params[0], params[1], params[2], float(params[3][0]))
 
 
 def class_balance(labels: Floats) -> Floats:
@@ -339,7 +320,7 @@ def train(screens: Sequence[CorpusScreen],
     vectors = encoder.embed([reflow(s.text) for s in order])
     mean, spread = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
     standard = ((vectors - mean) / spread).astype(np.float32)
-    probes: list[Network] = []
+    probes: list[Probe] = []
     semantic_oof = np.zeros(len(order), dtype=np.float32)
     for held, spans in zip(folds, fold_spans, strict=True):
         seen = set(held)
@@ -356,8 +337,8 @@ def train(screens: Sequence[CorpusScreen],
         members[0].cues, blend(oof, averaged_on_raw_vectors(probes, mean, spread)))
 
 
-def averaged_on_raw_vectors(probes: Sequence[Network], mean: Floats,
-                            spread: Floats) -> Network:
+def averaged_on_raw_vectors(probes: Sequence[Probe], mean: Floats,
+                            spread: Floats) -> Probe:
     """The fold networks' average as one network, reading vectors not yet standardised.
 
     Averaging networks is putting their hidden units side by side, each
@@ -366,10 +347,10 @@ def averaged_on_raw_vectors(probes: Sequence[Network], mean: Floats,
     """
     hidden = np.concatenate([p.hidden / spread[:, None] for p in probes], axis=1)
     hidden_bias = np.concatenate([
-        p.hidden_bias - matrix_times((mean / spread)[None, :].astype(np.float32), p.hidden)[0]
+        p.hidden_bias - products((mean / spread)[None, :].astype(np.float32), p.hidden)[0]
         for p in probes])
     output = np.concatenate([p.output for p in probes]) / len(probes)
-    return Network(hidden.astype(np.float32), hidden_bias.astype(np.float32),
+    return Probe(hidden.astype(np.float32), hidden_bias.astype(np.float32),
                    output.astype(np.float32), float(np.mean([p.bias for p in probes])))
 
 
@@ -395,14 +376,13 @@ def blend_recall(oof: OutOfFold, share: float,
     return float((blended[oof.labels > 0.5] > line).mean())
 
 
-def blend(oof: OutOfFold, probe: Network) -> SemanticWeights:
+def blend(oof: OutOfFold, probe: Probe) -> SemanticWeights:
     """The probe with the share that catches the most injections at the line, that line,
     and the sharpness that makes the risk a calibrated probability."""
     share = max(NGRAM_SHARES, key=lambda s: (blend_recall(oof, s), s))
     blended = blended_oof(oof, share)
     line = line_at(blended, oof.labels, BLEND_FALSE_POSITIVES) + 1e-3
-    return SemanticWeights(probe.hidden, probe.hidden_bias, probe.output, probe.bias, share,
-                           float(oof.ngram.std()),
+    return SemanticWeights(probe, share, float(oof.ngram.std()),
                            float(oof.semantic.std()), line,
                            fit_sharpness(blended - line, oof.labels))
 

@@ -20,14 +20,13 @@ from agent.perception.injection_model import (
     normalise,
     reflow,
 )
-from agent.perception.injection_semantic import E5Encoder, Floats
+from agent.perception.injection_semantic import E5Encoder, Floats, Probe
 from agent.perception.injection_spans import text_spans, windows
 from agent.perception.injection_training import (
     FRESH_FILE,
     INDEPENDENT_FILE,
     SUPPLEMENT_FILES,
     LanguageFigures,
-    Network,
     averaged_on_raw_vectors,
     combined_flags,
     detector_flags,
@@ -373,7 +372,7 @@ def test_the_fold_networks_ship_as_one_network_that_reads_raw_vectors() -> None:
     shipped = averaged_on_raw_vectors(folds, mean, spread)
 
     expected = np.mean([network.logits(standard) for network in folds], axis=0)
-    assert isinstance(shipped, Network)
+    assert isinstance(shipped, Probe)
     assert shipped.hidden.shape == (6, 2 * folds[0].hidden.shape[1])
     np.testing.assert_allclose(shipped.logits(raw), expected, rtol=1e-4, atol=1e-4)
 
