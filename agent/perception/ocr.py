@@ -50,6 +50,7 @@ from agent.perception.words import (
     recognised_line,
     split_words,
     text_rows,
+    unread_ink_share,
 )
 from sandbox.base import Frame
 
@@ -177,9 +178,11 @@ class RapidOcrReader:
 
     def _read_line(self, piece: Image, result: Any) -> _Line:
         line = recognised_line(piece, result)
-        first = tuple(split_words(line, ink_mask(piece))) if line.text.strip() else ()
+        ink = ink_mask(piece)
+        first = tuple(split_words(line, ink)) if line.text.strip() else ()
         if self._other_scripts is not None and looks_misread(
-                line.text, line.confidence, line.width, line.height):
+                line.text, line.confidence, line.width, line.height,
+                unread_ink=unread_ink_share(line, ink)):
             other = self._other_scripts.read(piece, first)
             if other is not None:
                 return _Line(_in_own_rows(other.words, piece), first, other.script)

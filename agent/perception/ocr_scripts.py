@@ -25,6 +25,7 @@ are packaged, small (3–10 MB each) and fast on one line (20–70 ms).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
@@ -113,6 +114,10 @@ _UNSURE_BELOW = 0.85
 # Japanese kana), the second where the reading is Chinese characters.
 _UNDER_READ_BELOW = 0.55
 _UNDER_READ_CJK_BELOW = 0.8
+# This share of a line's ink with no character read near it: the recogniser
+# skipped glyphs it does not know ("फ़ाइल", "पर भेजें") between Latin words it
+# read surely.
+_UNREAD_SHARE = 0.2
 # Latin look-alikes of Cyrillic mix the cases inside words ("npeAbIAyWue",
 # "TepMNHan"), where code's camelCase starts each part with one capital
 # followed by lower case ("addEventListener", "getElementById").
@@ -142,11 +147,16 @@ _NOISE_BELOW = 0.3
 _LINE_HEIGHT = 48
 
 
-def looks_misread(text: str, confidence: float, width: int, height: int) -> bool:
+def looks_misread(text: str, confidence: float, width: int, height: int, *,
+                  unread_ink: float = 0.0) -> bool:
     """Whether the first recogniser's reading of a ``width`` x ``height`` line
-    image looks like a script it does not know."""
+    image looks like a script it does not know.  ``unread_ink``: the share of
+    the line's ink it read no character in
+    (:func:`~agent.perception.words.unread_ink_share`)."""
     if width < _SHORTEST * height:
         return False  # a label of a word or two: not an order worth a second reading
+    if unread_ink >= _UNREAD_SHARE:
+        return True
     characters = len(text.strip())
     if characters < _UNDER_READ_BELOW * width / height:
         return True
@@ -272,7 +282,7 @@ class ScriptReader:
             if latin is not None and latin.kept and latin.confidence >= _CERTAIN_FROM:
                 return None  # Latin print the first recogniser found hard
             scripts = [s for s in self._scripts if beside is None or s.model == beside]
-            best = self._best_script_reading(scripts, image, scale,
+            best = self._best_script_reading(scripts, image, scale, latin,
                                              in_paragraph=beside is not None)
             if best is None or (beside is not None and latin is not None
                                 and latin.confidence > best.confidence + _LATIN_AHEAD_BY):
@@ -284,10 +294,11 @@ class ScriptReader:
             return OtherScript(best.script.model, words)
 
     def _best_script_reading(self, scripts: Sequence[Script], image: Any, scale: float,
-                             *, in_paragraph: bool = False) -> _Reading | None:
+                             latin: _Reading | None, *,
+                             in_paragraph: bool = False) -> _Reading | None:
         best: _Reading | None = None
         for script in scripts:
-            reading = self._read_as(script, image, scale)
+            reading = _judged_with_latin_words(self._read_as(script, image, scale), latin)
             kept = reading.kept_in_paragraph if in_paragraph else reading.kept
             if kept and (best is None or reading.confidence > best.confidence):
                 best = reading
@@ -331,6 +342,23 @@ class ScriptReader:
                                        psm=api.PSM.SINGLE_LINE, oem=api.OEM.LSTM_ONLY)
             self._engines[script.model] = engine
         return engine
+
+
+def _judged_with_latin_words(reading: _Reading, latin: _Reading | None) -> _Reading:
+    """``reading`` as sure as it is once the Latin words inside it are put in.
+
+    A script model reads the path and the address inside a Hindi sentence
+    poorly ("/.5ऽ/4_75" for "/.ssh/id_rsa"), and those words alone can take
+    a good reading of the sentence under the line it is kept from.  Where
+    the English model reads them (see :func:`_with_latin_words`), the
+    reading is judged on its words with those in their place."""
+    if latin is None or not reading.script.latin_inside or not reading.words:
+        return reading
+    words = _with_latin_words(reading.words, latin.words, ())
+    confidence = _mean_confidence(words) * 100
+    if confidence <= reading.confidence:
+        return reading
+    return dataclasses.replace(reading, confidence=confidence)
 
 
 def _prepared(piece: Image) -> tuple[Any, float]:

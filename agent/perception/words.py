@@ -114,6 +114,25 @@ def split_words(line: RecognisedLine, ink: InkMask) -> list[TextElement]:
     return words
 
 
+def unread_ink_share(line: RecognisedLine, ink: InkMask) -> float:
+    """The share of the line's inked columns farther than a character pitch
+    from every character the recogniser read: ink it named nothing for.  A
+    Hindi word amid a path and an address comes back as nothing at all, with
+    the Latin words around it read surely."""
+    top, bottom = text_rows(ink)
+    inked = ink[top:bottom].any(axis=0)
+    if not inked.any():
+        return 0.0
+    pixels_per_column = line.width / max(line.column_count, 1.0)
+    centers = [(column + 0.5) * pixels_per_column for column in line.columns]
+    reach = _pitch(centers, line.text, line.height)
+    read = np.zeros_like(inked)
+    for center in (c for c, character in zip(centers, line.text, strict=True)
+                   if not character.isspace()):
+        read[max(0, int(center - reach)):int(np.ceil(center + reach))] = True
+    return float((inked & ~read).sum() / inked.sum())
+
+
 def ink_mask(crop: Image) -> InkMask:
     """Pixels that stand out from the crop's background (text of either polarity)."""
     gray = crop.mean(axis=2)
