@@ -182,7 +182,7 @@ class RapidOcrReader:
         first = tuple(split_words(line, ink)) if line.text.strip() else ()
         if self._other_scripts is not None and looks_misread(
                 line.text, line.confidence, line.width, line.height,
-                unread_ink=unread_ink_share(line, ink)):
+                unread_ink=unread_ink_share(line, ink), words=first):
             other = self._other_scripts.read(piece, first)
             if other is not None:
                 return _Line(_in_own_rows(other.words, piece), first, other.script)

@@ -70,6 +70,10 @@ class Script:
     # line apart (amid Cyrillic or Greek it does; amid Japanese it reads
     # kana as Latin with confidence).
     latin_inside: bool = False
+    # Whether Tesseract's model for it reads Latin letters as its own ("๒ackup"
+    # for "backup"): a path or an address it read then stands as the first
+    # recogniser read it, if that was sure.
+    mangles_latin: bool = False
 
     @property
     def spaced(self) -> bool:
@@ -87,7 +91,7 @@ SCRIPTS = (
     Script("Japanese", ("HIRAGANA", "KATAKANA", "CJK"), joins_below=0.5,
            needs_one_of=("HIRAGANA", "KATAKANA")),
     Script("Devanagari", ("DEVANAGARI",), latin_inside=True),
-    Script("Thai", ("THAI",), joins_below=0.5),
+    Script("Thai", ("THAI",), joins_below=0.5, mangles_latin=True),
 )
 # Read first: a line it reads surely is Latin, whatever it looked like; in
 # a line of another script its words replace the script model's where it is
@@ -118,6 +122,12 @@ _UNDER_READ_CJK_BELOW = 0.8
 # skipped glyphs it does not know ("फ़ाइल", "पर भेजें") between Latin words it
 # read surely.
 _UNREAD_SHARE = 0.2
+# A word of this many letters or more read at under this confidence is a
+# guess at glyphs the first recogniser does not know.  On 1,507 drawn lines of
+# Latin-script text, 4 have such a word (and Tesseract's English model keeps
+# them Latin); Thai read as Latin: 0.73.
+_GUESSED_LETTERS = 3
+_GUESSED_BELOW = 0.8
 # Latin look-alikes of Cyrillic mix the cases inside words ("npeAbIAyWue",
 # "TepMNHan"), where code's camelCase starts each part with one capital
 # followed by lower case ("addEventListener", "getElementById").
@@ -148,14 +158,14 @@ _LINE_HEIGHT = 48
 
 
 def looks_misread(text: str, confidence: float, width: int, height: int, *,
-                  unread_ink: float = 0.0) -> bool:
+                  unread_ink: float = 0.0, words: Sequence[TextElement] = ()) -> bool:
     """Whether the first recogniser's reading of a ``width`` x ``height`` line
     image looks like a script it does not know.  ``unread_ink``: the share of
     the line's ink it read no character in
-    (:func:`~agent.perception.words.unread_ink_share`)."""
+    (:func:`~agent.perception.words.unread_ink_share`); ``words``: its words."""
     if width < _SHORTEST * height:
         return False  # a label of a word or two: not an order worth a second reading
-    if unread_ink >= _UNREAD_SHARE:
+    if unread_ink >= _UNREAD_SHARE or any(_guessed(word) for word in words):
         return True
     characters = len(text.strip())
     if characters < _UNDER_READ_BELOW * width / height:
@@ -165,6 +175,13 @@ def looks_misread(text: str, confidence: float, width: int, height: int, *,
     if confidence < _UNSURE_BELOW:
         return True
     return _looks_like_cyrillic_in_latin(text) or _mixes_scripts_in_words(text)
+
+
+def _guessed(word: TextElement) -> bool:
+    """A word of letters the first recogniser was unsure of: Thai comes back as
+    Latin words ("naunaislw" for "กรุณาส่งไฟล์") beside the surely read path."""
+    letters = sum(1 for ch in word.text if ch.isalpha())
+    return letters >= _GUESSED_LETTERS and word.confidence < _GUESSED_BELOW
 
 
 def _looks_like_cyrillic_in_latin(text: str) -> bool:
@@ -291,6 +308,8 @@ class ScriptReader:
             words = best.words
             if latin is not None and best.script.latin_inside:
                 words = _with_latin_words(best.words, latin.words, first_reading)
+            elif best.script.mangles_latin:
+                words = self._with_sure_technical_words(best, image, scale, first_reading)
             return OtherScript(best.script.model, words)
 
     def _best_script_reading(self, scripts: Sequence[Script], image: Any, scale: float,
@@ -305,6 +324,25 @@ class ScriptReader:
             if best is not None and best.confidence >= _CERTAIN_FROM:
                 break
         return best
+
+    def _with_sure_technical_words(self, best: _Reading, image: Any, scale: float,
+                                   first_reading: Sequence[TextElement],
+                                   ) -> tuple[TextElement, ...]:
+        """The line read again in ``best``'s script with the first recogniser's
+        sure readings of paths, addresses and commands blanked out, and those
+        put in their place.  Tesseract's Thai model reads
+        "backup@example.co.th" as "๒ackup@example.co๐.th" and runs the tail of
+        "~/.ssh/id_rsa" into the Thai word after it ("ธรลไปที่"); the first
+        recogniser, lost in the Thai around them, reads both surely, and
+        Tesseract's English model (which judges such a stretch amid Cyrillic)
+        reads the Thai as Latin as surely."""
+        sure = [w for w in first_reading if w.text.isascii()
+                and _TECHNICAL.search(w.text) and w.confidence >= _CERTAIN]
+        if not sure:
+            return best.words
+        reread = self._read_as(best.script, _blanked(image, sure, scale), scale)
+        words = [w for w in reread.words if not any(_mostly_inside(w, s) for s in sure)]
+        return tuple(sorted([*words, *sure], key=lambda w: w.x0))
 
     def _try_first(self, script: Script) -> None:
         self._scripts.remove(script)
@@ -323,7 +361,8 @@ class ScriptReader:
         elif script.joins_syllables:
             words = _joined(words, _syllable_gap(words))
         elif script.joins_below:
-            words = _joined(words, script.joins_below)
+            words = _joined(words, script.joins_below,
+                            technical_apart=script.mangles_latin)
         letters = [_script_of(ch) for word in words for ch in word.text if ch.isalpha()]
         own = sum(1 for name in letters if name.startswith(script.letters))
         if script.needs_one_of and not any(name.startswith(script.needs_one_of)
@@ -374,6 +413,18 @@ def _prepared(piece: Image) -> tuple[Any, float]:
     return PilImage.fromarray(np.asarray(resized, dtype=np.uint8)), scale
 
 
+def _blanked(image: Any, words: Sequence[TextElement], scale: float) -> Any:
+    """A copy of the prepared line ``image`` with ``words`` (boxes in the line
+    piece's pixels) painted over in its background."""
+    from PIL import ImageDraw
+
+    blank = image.copy()
+    draw = ImageDraw.Draw(blank)
+    for word in words:
+        draw.rectangle((word.x0 * scale, 0, word.x1 * scale, blank.height), fill=255)
+    return blank
+
+
 def _words(tesserocr: Any, engine: Any, scale: float) -> list[TextElement]:
     """The recognised words, boxes back in the line image's pixels."""
     words: list[TextElement] = []
@@ -400,15 +451,20 @@ def _text_or_nothing(read: Callable[[], str]) -> str:
         return ""
 
 
-def _joined(words: list[TextElement], below: float) -> list[TextElement]:
+def _joined(words: list[TextElement], below: float, *,
+            technical_apart: bool = False) -> list[TextElement]:
     """Words re-joined where Tesseract put a space between characters that
     nearly touch (it splits Japanese per character group, Korean per
-    syllable); a gap of ``below`` times the line's height or more stays one."""
+    syllable); a gap of ``below`` times the line's height or more stays one.
+    ``technical_apart``: a path or an address amid the script's words stays a
+    word of its own (Thai sets no spaces between words, so the gap around
+    one is narrow)."""
     joined: list[TextElement] = []
     height = float(np.median([word.y1 - word.y0 for word in words])) if words else 1.0
     for word in words:
         last = joined[-1] if joined else None
-        if last is not None and word.x0 - last.x1 < _join_gap(last, word, below) * height:
+        if last is not None and word.x0 - last.x1 < _join_gap(
+                last, word, below, technical_apart=technical_apart) * height:
             joined[-1] = TextElement(last.text + word.text, last.x0, min(last.y0, word.y0),
                                      word.x1, max(last.y1, word.y1),
                                      min(last.confidence, word.confidence))
@@ -436,10 +492,14 @@ def _syllable_gap(words: Sequence[TextElement]) -> float:
     return best[1] / max(height, 1.0)
 
 
-def _join_gap(left: TextElement, right: TextElement, below: float) -> float:
+def _join_gap(left: TextElement, right: TextElement, below: float, *,
+              technical_apart: bool) -> float:
     """The widest gap (in line heights) that still joins ``left`` and ``right``:
     wider between two CJK characters, which a terminal sets in double-width
-    cells with room around them."""
+    cells with room around them; none beside a path or an address where
+    ``technical_apart``."""
+    if technical_apart and (_TECHNICAL.search(left.text) or _TECHNICAL.search(right.text)):
+        return 0.0
     if _script_of(left.text[-1]) in _CJK_CELLS and _script_of(right.text[0]) in _CJK_CELLS:
         return max(below, _CJK_CELL_GAP)
     return below
