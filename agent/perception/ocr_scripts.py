@@ -107,8 +107,9 @@ _DIGIT = re.compile(r"\d")
 _NUMBER_AND_UNIT = re.compile(r"[\d.,]+[^\W\d_]{1,3}")
 _ODD_WORDS = 3
 _ODD_SHARE = 0.3
-# A path, an address, a URL or a file name.
+# A path, an address, a URL or a file name, with at least this many letters.
 _NAMES_A_PLACE = re.compile(r"[/~\\]|\w@\w|\w\.\w")
+_PLACE_LETTERS = 3
 # A word's leading and trailing punctuation, and what is between.
 _EDGES = re.compile(r"([^\w@]*)(.*?)([^\w@]*)", re.DOTALL)
 _MIRROR = str.maketrans("()[]{}<>", ")(][}{><")
@@ -343,7 +344,8 @@ class ScriptReader:
         letters as its own reads the line with the first recogniser's sure
         paths, addresses and commands (``sure``) blanked out, and is judged
         on the rest, with those put in their place."""
-        blanked = _blanked(image, sure, scale) if sure else None
+        blanks = sure and any(script.mangles_latin for script in scripts)
+        blanked = _blanked(image, sure, scale) if blanks else None
         best: _Reading | None = None
         for script in scripts:
             if blanked is not None and script.mangles_latin:
@@ -385,7 +387,8 @@ class ScriptReader:
         return _Reading(script, tuple(words), confidence, own, stray)
 
     def _recognised(self, engine: Any, image: Any, scale: float) -> list[TextElement]:
-        """The words ``engine`` reads in the line ``image``, its text left to read.
+        """The words ``engine`` reads in the line ``image``; its results stay
+        in ``engine`` for the line's text.
 
         Tesseract's layout analysis sometimes finds no text in a plain line
         (a Persian line at 18 px, read as nothing by every model); read as a
@@ -462,7 +465,7 @@ def _sure_technical_words(words: Sequence[TextElement]) -> list[TextElement]:
     bracket or a percent sign ("[o7ynn]" for "[התעלם]", "l0%" for "%10")."""
     return [w for w in words if w.text.isascii() and w.confidence >= _CERTAIN
             and _NAMES_A_PLACE.search(w.text)
-            and sum(ch.isalpha() for ch in w.text) >= _GUESSED_LETTERS]
+            and sum(ch.isalpha() for ch in w.text) >= _PLACE_LETTERS]
 
 
 def _with_words_put_in(words: Sequence[TextElement],
